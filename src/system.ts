@@ -1,0 +1,268 @@
+// The operating system as process control sees it. Everything in src/pidfile.ts, src/proc.ts,
+// src/signal.ts and src/lock.ts does its IO through this interface, so higher layers can be
+// tested against a fake and the real implementation stays a thin layer over `node:` modules.
+//
+// Conventions a fake must follow too:
+// - fs methods reject with an Error carrying the errno `code` ('ENOENT', 'EACCES', ...), like
+//   node:fs does; callers test it with `errnoCode()`.
+// - `kill` never throws for the two expected failures: it returns 'ESRCH' or 'EPERM'.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, readFileSync, type Stats } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { dirname, basename, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { FpmMultiError } from './errors.js';
+
+export type FileKind = 'file' | 'directory' | 'symlink' | 'other';
+
+export interface FileStat {
+  kind: FileKind;
+  /** Permission bits including setuid/setgid/sticky: `st_mode & 0o7777`. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Device and inode: together they name the file, whatever path led to it. */
+  dev: number;
+  ino: number;
+  /** In bytes: where a log file ended before an operation, to show only what it added. */
+  size: number;
+}
+
+export interface RunOptions {
+  /** The child's whole environment: nothing is inherited from the controller. */
+  env: Record<string, string>;
+  /** The child is SIGKILLed after this long; the result then has `timedOut: true`. */
+  timeoutMs: number;
+  cwd?: string;
+  /** An open file descriptor of ours, given to the child as its fd 3 (used by src/lock.ts). */
+  fd3?: number;
+}
+
+export interface RunResult {
+  /** null when the child was ended by a signal. */
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export type KillResult = 'sent' | 'ESRCH' | 'EPERM';
+
+/** A file we keep open (the lock file): the descriptor outlives the calls that use it. */
+export interface OpenFile {
+  readonly fd: number;
+  stat(): Promise<FileStat>;
+  /** Replaces the whole content through this descriptor (truncate + write at offset 0). */
+  overwrite(content: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface System {
+  /** Runs `program` (an absolute path) to completion; rejects with SpawnError when it cannot start. */
+  run(program: string, args: readonly string[], options: RunOptions): Promise<RunResult>;
+  /** kill(2) of exactly one process. Only src/signal.ts may call it. */
+  kill(pid: number, signal: NodeJS.Signals): KillResult;
+  readFile(path: string): Promise<string>;
+  readlink(path: string): Promise<string>;
+  realpath(path: string): Promise<string>;
+  lstat(path: string): Promise<FileStat>;
+  stat(path: string): Promise<FileStat>;
+  readdir(path: string): Promise<string[]>;
+  /** Writes a sibling temporary file (created exclusively, never through a symlink) then renames it over `path`. */
+  writeFileAtomic(path: string, content: string, mode: number): Promise<void>;
+  unlink(path: string): Promise<void>;
+  /** Creates one directory with exactly `mode` (the umask does not apply); rejects EEXIST if present. */
+  mkdir(path: string, mode: number): Promise<void>;
+  /** Opens (creating with mode 0600 if missing) read-write, refusing a symlink (O_NOFOLLOW); close-on-exec. */
+  openLockFile(path: string): Promise<OpenFile>;
+  /** Milliseconds since the epoch. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  /** Real uid of the controller. */
+  readonly uid: number;
+  readonly pid: number;
+  readonly processGroupId: number;
+}
+
+/** A program could not be started at all (missing, not executable): nothing ran. */
+export class SpawnError extends FpmMultiError {
+  readonly program: string;
+
+  constructor(program: string, cause: string) {
+    super(`cannot run ${program}: ${cause}. Check that the program is installed and executable.`);
+    this.program = program;
+  }
+}
+
+/** The errno code ('ENOENT', ...) of an error thrown by a System fs method, if any. */
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const code = (error as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+/** Builds an error shaped like node:fs's, for fakes and for our own checks. */
+export function errnoError(code: string, syscall: string, path: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(`${code}: ${syscall} '${path}'`);
+  error.code = code;
+  error.syscall = syscall;
+  error.path = path;
+  return error;
+}
+
+/** After the child exits, how long we keep reading pipes a daemonized grandchild may hold open. */
+const STDIO_DRAIN_AFTER_EXIT_MS = 250;
+/** Output kept per stream: enough for any error message, bounded against a chatty program. */
+const OUTPUT_LIMIT_BYTES = 1024 * 1024;
+
+function toFileStat(stats: Stats): FileStat {
+  const kind: FileKind = stats.isFile()
+    ? 'file'
+    : stats.isDirectory()
+      ? 'directory'
+      : stats.isSymbolicLink()
+        ? 'symlink'
+        : 'other';
+  return { kind, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid, dev: stats.dev, ino: stats.ino, size: stats.size };
+}
+
+/** Field 5 of /proc/self/stat, read once: a process cannot change its own group after exec behind our back. */
+function readOwnProcessGroupId(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const pgid = Number(fields[2]);
+  if (!Number.isInteger(pgid) || pgid <= 0) {
+    throw new FpmMultiError(`cannot read the controller's process group from /proc/self/stat: ${JSON.stringify(stat)}. Is /proc mounted?`);
+  }
+  return pgid;
+}
+
+function run(program: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe'];
+    if (options.fd3 !== undefined) stdio.push(options.fd3);
+    const child = spawn(program, args, { env: options.env, cwd: options.cwd, stdio });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outBytes = 0;
+    let errBytes = 0;
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (outBytes < OUTPUT_LIMIT_BYTES) out.push(chunk);
+      outBytes += chunk.length;
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (errBytes < OUTPUT_LIMIT_BYTES) err.push(chunk);
+      errBytes += chunk.length;
+    });
+    let timedOut = false;
+    let settled = false;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    const killTimer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMs);
+    let drainTimer: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      if (settled || exit === undefined) return;
+      settled = true;
+      clearTimeout(killTimer);
+      if (drainTimer !== undefined) clearTimeout(drainTimer);
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      resolve({
+        exitCode: exit.code,
+        signal: exit.signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        timedOut,
+      });
+    };
+    child.on('error', (error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(killTimer);
+      reject(new SpawnError(program, error.message));
+    });
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+      // 'close' waits for every holder of our pipes: a daemon that kept them would hang us.
+      drainTimer = setTimeout(finish, STDIO_DRAIN_AFTER_EXIT_MS);
+    });
+    child.on('close', finish);
+  });
+}
+
+async function writeFileAtomic(path: string, content: string, mode: number): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  // 'wx' = O_CREAT|O_EXCL: never opens an existing file or follows a planted symlink.
+  const handle = await fs.open(tmp, 'wx', mode);
+  try {
+    try {
+      await handle.writeFile(content, 'utf8');
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, path);
+  } catch (error) {
+    await fs.unlink(tmp).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function openLockFile(path: string): Promise<OpenFile> {
+  // libuv adds O_CLOEXEC to every open: php-fpm and other children never inherit the lock.
+  const handle = await fs.open(path, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o600);
+  return {
+    fd: handle.fd,
+    stat: async () => toFileStat(await handle.stat()),
+    overwrite: async (content: string) => {
+      await handle.truncate(0);
+      await handle.write(content, 0, 'utf8');
+    },
+    close: () => handle.close(),
+  };
+}
+
+export function createRealSystem(): System {
+  const uid = process.getuid?.();
+  if (uid === undefined) throw new FpmMultiError('process.getuid() is unavailable: php-fpm-multi runs on Linux only.');
+  return {
+    run,
+    kill(pid, signal) {
+      try {
+        process.kill(pid, signal);
+        return 'sent';
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code === 'ESRCH' || code === 'EPERM') return code;
+        throw error;
+      }
+    },
+    readFile: (path) => fs.readFile(path, 'utf8'),
+    readlink: (path) => fs.readlink(path),
+    realpath: (path) => fs.realpath(path),
+    lstat: async (path) => toFileStat(await fs.lstat(path)),
+    stat: async (path) => toFileStat(await fs.stat(path)),
+    readdir: (path) => fs.readdir(path),
+    writeFileAtomic,
+    unlink: (path) => fs.unlink(path),
+    async mkdir(path, mode) {
+      await fs.mkdir(path, { mode });
+      // mkdir(2) applies the umask; the mode asked for is the mode wanted.
+      await fs.chmod(path, mode);
+    },
+    openLockFile,
+    now: () => Date.now(),
+    sleep: (ms) => delay(ms),
+    uid,
+    pid: process.pid,
+    processGroupId: readOwnProcessGroupId(),
+  };
+}
