@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import minimist from 'minimist';
+import type { Command, Io } from './command.js';
+import { FpmMultiError, UsageError } from './errors.js';
+import { EXIT_FAILURE, EXIT_OK } from './exit-codes.js';
+import { resolveConfPath } from './load.js';
+
+const ARGV_OPTIONS = {
+  string: ['conf'],
+  boolean: ['json', 'help', 'version', 'partial'],
+  alias: { c: 'conf', h: 'help', V: 'version' },
+} as const;
+const KNOWN_OPTIONS = new Set(['conf', 'c', 'json', 'help', 'h', 'version', 'V', 'partial', '_', '--']);
+
+/** Each command is loaded only when it runs, so `status` does not pay for `start`'s modules. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  list: { summary: 'show the declared instances (--json: machine-readable)', load: async () => (await import('./commands/list.js')).list },
+  check: { summary: 'exit 0 when every enabled instance is usable, else print each problem', load: async () => (await import('./commands/check.js')).check },
+  start: { summary: 'config test, then start (idempotent); --partial: exit 0 if any instance runs', load: async () => (await import('./commands/control.js')).start },
+  stop: { summary: 'graceful stop: SIGQUIT, SIGTERM after stop_timeout, then SIGKILL', load: async () => (await import('./commands/control.js')).stop },
+  restart: { summary: 'config test, then stop and start (a broken config stops nothing)', load: async () => (await import('./commands/control.js')).restart },
+  reload: { summary: 'config test, then SIGUSR2; waits for the new master', load: async () => (await import('./commands/control.js')).reload },
+  reopen: { summary: 'SIGUSR1: php-fpm reopens its log files', load: async () => (await import('./commands/control.js')).reopen },
+  status: { summary: 'state of every instance (--json); exit 0/1/3/4/32 as OpenRC', load: async () => (await import('./commands/status.js')).status },
+  configtest: { summary: "php-fpm's own configuration test of each instance", load: async () => (await import('./commands/control.js')).configtest },
+};
+
+export const HELP = `Usage: php-fpm-multi [--conf FILE] [--json] <command> [instance…]
+
+Runs every PHP-FPM instance declared in one file (default: $PHP_FPM_MULTI_CONF,
+else \${EPREFIX}/etc/conf.d/php-fpm). The file is read, never executed.
+
+Commands:
+${Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(11)}${summary}`).join('\n')}
+
+Instances: names as declared (FPM_slot_<name>), comma lists and ranges: 1,3-5 web.
+Without names, a command acts on every enabled instance.
+
+Options:
+  -c, --conf FILE  the declaration file
+      --json       machine-readable output (list, status)
+      --partial    start: succeed when at least one instance runs (for init systems)
+  -h, --help       this help
+  -V, --version    the version
+
+Exit codes:
+  0  success
+  1  the command failed for at least one instance (each failure is named)
+  2  usage error (unknown command, option or instance)
+  3  status: no instance running, none crashed
+  4  status: the state of an instance cannot be determined
+  6  the declaration file is unusable or refused (nothing was touched)
+  32 status: at least one instance crashed (should run, does not)
+`;
+
+function readVersion(): string {
+  const require = createRequire(import.meta.url);
+  return (require('../package.json') as { version: string }).version;
+}
+
+/** Parses argv, runs one command and returns its exit code; it never exits the process itself. */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  try {
+    const args = minimist([...argv], {
+      ...ARGV_OPTIONS,
+      string: [...ARGV_OPTIONS.string],
+      boolean: [...ARGV_OPTIONS.boolean],
+      unknown: (arg) => {
+        if (arg.startsWith('-') && !KNOWN_OPTIONS.has(arg.replace(/^--?/, '').replace(/=.*$/, ''))) {
+          throw new UsageError(`unknown option ${arg}; see php-fpm-multi --help`);
+        }
+        return true;
+      },
+    });
+    if (args.help) {
+      io.stdout(HELP);
+      return EXIT_OK;
+    }
+    if (args.version) {
+      io.stdout(`php-fpm-multi ${readVersion()}\n`);
+      return EXIT_OK;
+    }
+    const [name, ...selection] = args._.map(String);
+    if (name === undefined) throw new UsageError(`no command given; one of: ${Object.keys(COMMANDS).join(', ')}`);
+    const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (!entry) throw new UsageError(`unknown command "${name}"; one of: ${Object.keys(COMMANDS).join(', ')}`);
+    if (args.conf === '') throw new UsageError('--conf needs a file name');
+    if (args.partial && name !== 'start') throw new UsageError(`--partial goes with start, not ${name}`);
+    const command = await entry.load();
+    return await command({ io, conf: resolveConfPath(args.conf, io.env), json: Boolean(args.json), selection, partial: Boolean(args.partial) });
+  } catch (error) {
+    if (error instanceof FpmMultiError) {
+      io.stderr(`php-fpm-multi: ${error.message}\n`);
+      return error.exitCode;
+    }
+    io.stderr(`php-fpm-multi: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const invoked = process.argv[1];
+  if (invoked === undefined) return false;
+  try {
+    return realpathSync(invoked) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const io: Io = {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    env: process.env,
+    uid: process.getuid?.() ?? 0,
+  };
+  process.exitCode = await main(process.argv.slice(2), io);
+}

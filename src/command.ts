@@ -1,0 +1,26 @@
+import type { System } from './system.js';
+
+/** What every command receives: its output streams, environment and parsed command line. */
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Real uid of the controller: decides the default run directory and the trust checks. */
+  uid: number;
+  /** The processes and files that process control acts on; tests inject one, else the real one. */
+  system?: System;
+}
+
+export interface CommandContext {
+  io: Io;
+  /** The declaration file. */
+  conf: string;
+  json: boolean;
+  /** Instance names, comma lists and ranges as given on the command line. */
+  selection: string[];
+  /** `start --partial`: succeed when at least one selected instance runs afterwards. */
+  partial: boolean;
+}
+
+/** A command returns its exit code; only src/cli.ts turns it into the process's. */
+export type Command = (context: CommandContext) => Promise<number>;

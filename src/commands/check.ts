@@ -1,0 +1,56 @@
+import { realpathSync } from 'node:fs';
+import { posix as path } from 'node:path';
+import type { CommandContext } from '../command.js';
+import { EXIT_NOT_CONFIGURED, EXIT_OK } from '../exit-codes.js';
+import { loadModel } from '../load.js';
+import type { Model } from '../model.js';
+import { selectInstances } from '../selection.js';
+import { formatStringForm } from '../string-form.js';
+
+/** The shell OpenRC sources conf.d files with; null when it cannot be determined. */
+function findSystemShell(eprefix: string): string | null {
+  for (const candidate of [`${eprefix}/bin/sh`, '/bin/sh']) {
+    try {
+      return realpathSync(candidate);
+    } catch {
+      // try the next one
+    }
+  }
+  return null;
+}
+
+/** Arrays are bash-only: OpenRC would stop with a syntax error before the controller runs. */
+function warnAboutArrays(model: Model, shell: string | null): string[] {
+  if (model.arrayVariables.length === 0 || shell === null || path.basename(shell) === 'bash') return [];
+  const lines = [
+    `warning: ${model.conf} uses bash arrays, but /bin/sh is ${shell}: OpenRC sources this file with /bin/sh, which stops with a syntax error ("(" unexpected) before php-fpm-multi runs.`,
+    `  Rewrite these variables in the string form (the same words, which every sh can read):`,
+  ];
+  for (const variable of model.arrayVariables) {
+    if (variable.value.kind === 'array') lines.push(`    ${formatStringForm(variable.name, variable.value.elements)}`);
+  }
+  return lines;
+}
+
+/** Exit 0 when every selected enabled instance is usable, else print each problem and exit 6. */
+export async function check({ io, conf, selection }: CommandContext): Promise<number> {
+  const model = loadModel(conf, io.env, io.uid);
+  const selected = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
+  const failures = [
+    ...model.problems,
+    ...selected.filter((i) => i.enabled).flatMap((i) => i.problems.map((p) => `${i.variable} (line ${i.line}): ${p}`)),
+  ];
+  const disabledNotes = selected
+    .filter((i) => !i.enabled)
+    .flatMap((i) => i.problems.map((p) => `note: ${i.variable} (line ${i.line}, disabled): ${p}`));
+  for (const line of warnAboutArrays(model, findSystemShell(io.env['EPREFIX'] ?? ''))) io.stderr(`${line}\n`);
+  for (const note of disabledNotes) io.stderr(`${conf}: ${note}\n`);
+  if (failures.length > 0) {
+    for (const failure of failures) io.stderr(`${conf}: ${failure}\n`);
+    io.stderr(`${conf}: ${failures.length} problem${failures.length === 1 ? '' : 's'}; fix them and run php-fpm-multi check again\n`);
+    return EXIT_NOT_CONFIGURED;
+  }
+  const enabled = selected.filter((i) => i.enabled).length;
+  io.stdout(`${conf}: ${enabled} enabled instance${enabled === 1 ? '' : 's'} usable\n`);
+  return EXIT_OK;
+}

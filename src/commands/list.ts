@@ -1,0 +1,45 @@
+import type { CommandContext } from '../command.js';
+import { EXIT_OK } from '../exit-codes.js';
+import { loadModel } from '../load.js';
+import type { Instance } from '../model.js';
+import { selectInstances } from '../selection.js';
+import { formatTable } from '../table.js';
+
+/** The JSON shape tools rely on: keep it exactly as documented in the README. */
+function toJson(instance: Instance): object {
+  return {
+    name: instance.name,
+    variable: instance.variable,
+    line: instance.line,
+    raw: instance.raw,
+    slot: instance.slot,
+    config: instance.config,
+    binary: instance.binary,
+    pidfile: instance.pidfile,
+    enabled: instance.enabled,
+    problems: instance.problems,
+  };
+}
+
+/** Every declared instance (disabled ones too, unless names are given), problems included; exits 0. */
+export async function list({ io, conf, json, selection }: CommandContext): Promise<number> {
+  const model = loadModel(conf, io.env, io.uid);
+  const instances = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
+  if (json) {
+    io.stdout(`${JSON.stringify({ conf: model.conf, instances: instances.map(toJson) }, null, 2)}\n`);
+    return EXIT_OK;
+  }
+  const rows = instances.map((i) => [
+    i.name, i.slot ?? '-', i.enabled ? 'yes' : 'no', i.binary ?? '-', i.config ?? '-', i.pidfile ?? '-',
+    i.problems.length === 0 ? 'ok' : `${i.problems.length} problem${i.problems.length === 1 ? '' : 's'}`,
+  ]);
+  io.stdout(`${model.conf}: ${instances.length} instance${instances.length === 1 ? '' : 's'}\n`);
+  if (rows.length > 0) {
+    io.stdout(formatTable(['NAME', 'SLOT', 'ENABLED', 'BINARY', 'CONFIG', 'PIDFILE', 'STATE'], rows));
+  }
+  for (const instance of instances) {
+    for (const problem of instance.problems) io.stdout(`  ${instance.variable}: ${problem}\n`);
+  }
+  for (const problem of model.problems) io.stdout(`  ${problem}\n`);
+  return EXIT_OK;
+}

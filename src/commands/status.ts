@@ -1,0 +1,88 @@
+// status: the state of every instance, from pidfiles, records and /proc; never signals.
+import type { CommandContext } from '../command.js';
+import { EXIT_CRASHED, EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes.js';
+import { inspectTarget, type Inspection, type InstanceState } from '../inspect.js';
+import { processAgeMs, readBootTimeSeconds } from '../proc.js';
+import { createRealSystem, errnoCode, type System } from '../system.js';
+import { formatTable } from '../table.js';
+import { prepareTargets, type PreparedTarget } from '../targets.js';
+
+interface Row {
+  target: PreparedTarget;
+  inspection: Inspection;
+  slot: string | null;
+  config: string | null;
+  enabled: boolean;
+}
+
+/** A declared instance with problems and no record: we cannot verify, only look for its pidfile. */
+async function inspectUnusable(system: System, target: PreparedTarget): Promise<Inspection> {
+  const detail = `unusable: ${target.unusable}`;
+  if (target.pidfile !== null) {
+    try {
+      await system.lstat(target.pidfile);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return { state: 'stopped', pid: null, master: null, identity: null, detail };
+    }
+  }
+  return { state: 'unknown', pid: null, master: null, identity: null, detail };
+}
+
+/** OpenRC's and LSB's status codes, worst first. */
+function chooseExitCode(rows: readonly Row[]): number {
+  const counted = rows.filter((row) => row.target.declared && (row.enabled || row.inspection.state === 'running'));
+  const states = new Set<InstanceState>(counted.map((row) => row.inspection.state));
+  if (states.has('crashed') || states.has('stale')) return EXIT_CRASHED;
+  if (states.has('unknown')) return EXIT_UNKNOWN;
+  const running = counted.filter((row) => row.inspection.state === 'running').length;
+  if (running === 0) return EXIT_NOT_RUNNING;
+  return running === counted.length ? EXIT_OK : EXIT_FAILURE;
+}
+
+function formatUptime(seconds: number): string {
+  const units: Array<[string, number]> = [['d', 86_400], ['h', 3_600], ['m', 60], ['s', 1]];
+  const parts: string[] = [];
+  let rest = Math.floor(seconds);
+  for (const [unit, size] of units) {
+    if (rest >= size || (unit === 's' && parts.length === 0)) parts.push(`${Math.floor(rest / size)}${unit}`);
+    rest %= size;
+    if (parts.length === 2) break;
+  }
+  return parts.join(' ');
+}
+
+export async function status(context: CommandContext): Promise<number> {
+  const { io } = context;
+  const system = io.system ?? createRealSystem();
+  const prepared = await prepareTargets(system, context, { includeRecorded: true, readFpmConfigs: false });
+  const rows: Row[] = await Promise.all(
+    prepared.targets.map(async (target) => {
+      const declared = prepared.model.instances.find((instance) => instance.name === target.name && target.declared);
+      const inspection = target.unusable !== null && target.record === null ? await inspectUnusable(system, target) : await inspectTarget(system, target);
+      return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? target.record?.config ?? null, enabled: declared?.enabled ?? false };
+    }),
+  );
+  // A dead record of an instance no longer declared is history, not state.
+  const shown = rows.filter((row) => row.target.declared || row.inspection.state === 'orphan');
+  const bootTimeSeconds = shown.some((row) => row.inspection.master !== null) ? await readBootTimeSeconds(system) : 0;
+  const uptimeOf = (row: Row): number | null =>
+    row.inspection.master === null ? null : Math.floor(processAgeMs(row.inspection.master.startTimeTicks, bootTimeSeconds, system.now()) / 1000);
+  if (context.json) {
+    const instances = shown.map((row) => ({
+      name: row.target.name, slot: row.slot, state: row.inspection.state, pid: row.inspection.pid, uptime_s: uptimeOf(row),
+      config: row.config, pidfile: row.target.pidfile,
+    }));
+    io.stdout(`${JSON.stringify({ instances }, null, 2)}\n`);
+  } else {
+    const table = shown.map((row) => {
+      const uptime = uptimeOf(row);
+      return [row.target.name, row.slot ?? '-', row.inspection.state, row.inspection.pid === null ? '-' : String(row.inspection.pid), uptime === null ? '-' : formatUptime(uptime), row.config ?? '-'];
+    });
+    io.stdout(formatTable(['INSTANCE', 'SLOT', 'STATE', 'PID', 'UPTIME', 'CONFIG'], table));
+    for (const row of shown) {
+      if (row.inspection.detail !== '') io.stdout(`  ${row.target.name}: ${row.inspection.detail}\n`);
+    }
+  }
+  for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
+  return chooseExitCode(shown);
+}

@@ -1,0 +1,84 @@
+// What state an instance is in, from its pidfile, its record and /proc. Read-only: it never
+// signals and never changes a file.
+import { FpmMultiError } from './errors.js';
+import type { UsableInstance } from './invocation.js';
+import { readTrustedPidfile } from './pidfile.js';
+import { readProcess, resolveBinary, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
+import type { InstanceRecord } from './record.js';
+import type { System } from './system.js';
+
+export type InstanceState = 'running' | 'stopped' | 'crashed' | 'stale' | 'orphan' | 'unknown';
+
+/** Something to act on: a declared instance, the record of one the controller started, or both. */
+export interface Target {
+  name: string;
+  /** False for the record of an instance removed from the declaration file (an orphan). */
+  declared: boolean;
+  /** Null when not declared, or declared with problems: then only its record can be acted on. */
+  instance: UsableInstance | null;
+  record: InstanceRecord | null;
+}
+
+export interface Inspection {
+  state: InstanceState;
+  /** The running master's pid, or the pid a pidfile or record names. */
+  pid: number | null;
+  /** The verified master when running (or orphan). */
+  master: ProcessInfo | null;
+  /** Who the master must be before any signal: pinned to its start time when running. */
+  identity: ExpectedMaster | null;
+  /** Why, in words, for anything but a plain running or stopped state. */
+  detail: string;
+}
+
+export function pidfileOf(target: Target): string {
+  return target.instance?.pidfile ?? target.record!.pidfile;
+}
+
+async function declaredIdentity(system: System, instance: UsableInstance): Promise<ExpectedMaster> {
+  return { binary: await resolveBinary(system, instance.binary), config: instance.config };
+}
+
+function runningState(target: Target): InstanceState {
+  return target.declared ? 'running' : 'orphan';
+}
+
+/**
+ * The record's master, when alive and still the very process we started, is authoritative: it
+ * survives a deleted or corrupt pidfile, and a slot changed in the file while the old master
+ * runs. Otherwise the pidfile decides, checked against the declaration.
+ */
+export async function inspectTarget(system: System, target: Target): Promise<Inspection> {
+  const { record, instance } = target;
+  if (record !== null) {
+    const recorded: ExpectedMaster = { binary: record.binary, config: record.config, startTimeTicks: record.startTimeTicks };
+    const proc = await readProcess(system, record.pid);
+    if (proc !== null && verifyIdentity(proc, recorded).ok) {
+      return { state: runningState(target), pid: proc.pid, master: proc, identity: recorded, detail: '' };
+    }
+  }
+  const pidfile = pidfileOf(target);
+  let pid: number | null;
+  try {
+    pid = await readTrustedPidfile(system, pidfile);
+  } catch (error) {
+    if (!(error instanceof FpmMultiError)) throw error;
+    return { state: 'unknown', pid: null, master: null, identity: null, detail: error.message };
+  }
+  const expected: ExpectedMaster = instance === null ? { binary: record!.binary, config: record!.config } : await declaredIdentity(system, instance);
+  // The pidfile names the pid we recorded, whose start time did not match above: a reused pid.
+  const pinned = record !== null && pid === record.pid ? { ...expected, startTimeTicks: record.startTimeTicks } : expected;
+  if (pid === null) {
+    if (record === null) return { state: 'stopped', pid: null, master: null, identity: expected, detail: '' };
+    return { state: 'crashed', pid: record.pid, master: null, identity: expected, detail: `its master (pid ${record.pid}) is gone and ${pidfile} is missing` };
+  }
+  const proc = await readProcess(system, pid);
+  if (proc === null) {
+    return { state: 'crashed', pid, master: null, identity: expected, detail: `${pidfile} names pid ${pid}, which is not running` };
+  }
+  const verdict = verifyIdentity(proc, pinned);
+  if (!verdict.ok) {
+    return { state: 'stale', pid, master: null, identity: expected, detail: `${pidfile} names a process that is not this instance: ${verdict.reason}` };
+  }
+  return { state: runningState(target), pid, master: proc, identity: { ...expected, startTimeTicks: proc.startTimeTicks }, detail: '' };
+}

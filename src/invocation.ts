@@ -1,0 +1,60 @@
+// How php-fpm is run for an instance: the same flags for the config test and the launch, so
+// the test checks exactly what will start.
+import type { Instance } from './model.js';
+
+export interface Invocation {
+  program: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** Used when the controller itself has no PATH (OpenRC gives services a clean environment). */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * php-fpm starts from a clean environment, as under OpenRC, whoever runs the controller: an
+ * admin's interactive shell must not leak PHP_INI_SCAN_DIR or proxies into production pools.
+ */
+function buildEnvironment(instance: Instance, path: string | undefined): Record<string, string> {
+  const env: Record<string, string> = { PATH: path ?? DEFAULT_PATH };
+  if (instance.iniScanDir !== null) env['PHP_INI_SCAN_DIR'] = instance.iniScanDir;
+  return { ...env, ...instance.env };
+}
+
+function buildFpmArgs(instance: Instance, config: string): string[] {
+  const args = ['--fpm-config', config];
+  if (instance.prefix !== null) args.push('--prefix', instance.prefix);
+  if (instance.phpIni !== null) args.push('--php-ini', instance.phpIni);
+  return [...args, ...instance.args];
+}
+
+export interface UsableInstance extends Instance {
+  binary: string;
+  config: string;
+  pidfile: string;
+}
+
+/** php-fpm's own configuration test, with the instance's flags. */
+export function buildConfigTest(instance: UsableInstance, path: string | undefined): Invocation {
+  return {
+    program: instance.binary,
+    args: ['--test', ...buildFpmArgs(instance, instance.config)],
+    env: buildEnvironment(instance, path),
+  };
+}
+
+/**
+ * The launch: forced into the background (`--daemonize`, whatever the config says) so that the
+ * launcher exits only once its master confirmed start-up. nice and oom_score_adj are applied to
+ * the launcher before php-fpm runs, so the master and every worker it forks inherit them.
+ */
+export function buildLaunch(instance: UsableInstance, path: string | undefined): Invocation {
+  let command = [instance.binary, ...buildFpmArgs(instance, instance.config), '--pid', instance.pidfile, '--daemonize'];
+  if (instance.nice !== null) command = ['nice', '-n', String(instance.nice), ...command];
+  if (instance.oomScoreAdj !== null) {
+    // sh only writes the value and execs the command: the words are passed as arguments, never parsed.
+    command = ['/bin/sh', '-c', 'echo "$1" >/proc/self/oom_score_adj && shift && exec "$@"', 'php-fpm-multi', String(instance.oomScoreAdj), ...command];
+  }
+  const [program, ...args] = command;
+  return { program: program!, args, env: buildEnvironment(instance, path) };
+}

@@ -1,0 +1,49 @@
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { NotConfiguredError } from './errors.js';
+import { buildModel, type FileProbe, type Model } from './model.js';
+import { readDeclaration } from './reader.js';
+
+/** `--conf`, else $PHP_FPM_MULTI_CONF, else the conf.d file OpenRC reads for the service. */
+export function resolveConfPath(option: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
+  return option ?? env['PHP_FPM_MULTI_CONF'] ?? `${env['EPREFIX'] ?? ''}/etc/conf.d/php-fpm`;
+}
+
+function isFile(file: string): boolean {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export const realFileProbe: FileProbe = {
+  isFile,
+  isExecutable(file) {
+    try {
+      accessSync(file, constants.X_OK);
+      return isFile(file);
+    } catch {
+      return false;
+    }
+  },
+};
+
+function readConf(conf: string): Buffer {
+  try {
+    return readFileSync(conf);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new NotConfiguredError(
+        `${conf}: no such file; copy the example (conf.d/php-fpm of php-fpm-multi) there, or name another file with --conf FILE or $PHP_FPM_MULTI_CONF`,
+      );
+    }
+    throw new NotConfiguredError(`${conf}: cannot be read (${code ?? String(error)}); check its permissions`);
+  }
+}
+
+/** Reads the declaration file (never executing it) and builds the instance model. */
+export function loadModel(conf: string, env: Readonly<Record<string, string | undefined>>, uid: number): Model {
+  const declaration = readDeclaration(readConf(conf), { file: conf, env });
+  return buildModel(declaration, { env, uid, probe: realFileProbe });
+}

@@ -1,0 +1,71 @@
+// What the controller started, kept in the run directory: so that `stop` still reaches an
+// instance removed from the declaration file, `status` can tell "crashed" from "stopped", and a
+// recycled pid is never mistaken for our master (the start time must match).
+import { posix as path } from 'node:path';
+import { errnoCode, type System } from './system.js';
+
+export interface InstanceRecord {
+  name: string;
+  /** Real path of the php-fpm program, as /proc/PID/exe shows it. */
+  binary: string;
+  /** The config path exactly as passed to --fpm-config (php-fpm puts it in its title). */
+  config: string;
+  pidfile: string;
+  pid: number;
+  /** The master's start time in clock ticks since boot (/proc/PID/stat field 22). */
+  startTimeTicks: number;
+}
+
+const RECORD_SUFFIX = '.record.json';
+const RECORD_MODE = 0o644;
+
+export function recordPath(runDir: string, name: string): string {
+  return path.join(runDir, `${name}${RECORD_SUFFIX}`);
+}
+
+function isRecord(value: unknown): value is InstanceRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const r = value as Record<string, unknown>;
+  return (
+    typeof r['name'] === 'string' && typeof r['binary'] === 'string' && typeof r['config'] === 'string' &&
+    typeof r['pidfile'] === 'string' && Number.isInteger(r['pid']) && (r['pid'] as number) > 1 &&
+    Number.isInteger(r['startTimeTicks'])
+  );
+}
+
+/** Every readable record in the run directory; an unreadable one is reported, not trusted. */
+export async function readRecords(system: System, runDir: string): Promise<{ records: InstanceRecord[]; problems: string[] }> {
+  let names: string[];
+  try {
+    names = await system.readdir(runDir);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return { records: [], problems: [] };
+    throw error;
+  }
+  const records: InstanceRecord[] = [];
+  const problems: string[] = [];
+  for (const entry of names.filter((n) => n.endsWith(RECORD_SUFFIX)).sort()) {
+    const file = path.join(runDir, entry);
+    try {
+      const parsed: unknown = JSON.parse(await system.readFile(file));
+      if (isRecord(parsed) && `${parsed.name}${RECORD_SUFFIX}` === entry) records.push(parsed);
+      else problems.push(`${file}: not a php-fpm-multi record; remove it if no php-fpm of that instance runs`);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') continue; // removed by a concurrent stop
+      problems.push(`${file}: unreadable (${error instanceof Error ? error.message : String(error)}); remove it if no php-fpm of that instance runs`);
+    }
+  }
+  return { records, problems };
+}
+
+export async function writeRecord(system: System, runDir: string, record: InstanceRecord): Promise<void> {
+  await system.writeFileAtomic(recordPath(runDir, record.name), `${JSON.stringify(record)}\n`, RECORD_MODE);
+}
+
+export async function removeRecord(system: System, runDir: string, name: string): Promise<void> {
+  try {
+    await system.unlink(recordPath(runDir, name));
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error;
+  }
+}

@@ -1,0 +1,145 @@
+// Scratch PHP-FPM instances for integration tests: real php-fpm configs in a temporary
+// directory, real FastCGI requests through cgi-fcgi, and a cleanup that leaves no process behind.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+
+export const PHP_FPM = '/usr/sbin/php-fpm8.2';
+export const CGI_FCGI = '/usr/bin/cgi-fcgi';
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+
+/** Integration tests need the real programs: their absence fails the test, loudly. */
+export function requirePrograms(...programs: string[]): void {
+  for (const program of programs) {
+    expect(existsSync(program), `${program} is missing: run scripts/test, which installs it`).toBe(true);
+  }
+}
+
+export interface FpmScratch {
+  dir: string;
+  decl: string;
+  runDir: string;
+  /** Writes a php-fpm config for instance `name` (one pool on a unix socket) and returns its path. */
+  writeConfig(name: string, extra?: string): string;
+  socket(name: string): string;
+  /** Writes the declaration file. */
+  declare(text: string): void;
+  remove(): void;
+}
+
+export function makeFpmScratch(): FpmScratch {
+  const dir = mkdtempSync('/tmp/php-fpm-multi-it-');
+  chmodSync(dir, 0o755); // php-fpm's workers (www-data) reach the socket and the script through it
+  const runDir = join(dir, 'run');
+  writeFileSync(join(dir, 'index.php'), '<?php echo "hello from ", $_SERVER["INSTANCE"] ?? "?", "\\n";');
+  const scratch: FpmScratch = {
+    dir,
+    decl: join(dir, 'php-fpm'),
+    runDir,
+    socket: (name) => join(dir, name, 'php-fpm.sock'),
+    writeConfig(name, extra = '') {
+      mkdirSync(join(dir, name), { recursive: true, mode: 0o755 });
+      const config = join(dir, name, 'php-fpm.conf');
+      writeFileSync(
+        config,
+        [
+          '[global]', `error_log = ${join(dir, name, 'error.log')}`, '',
+          `[${name}]`, 'user = www-data', 'group = www-data', `listen = ${scratch.socket(name)}`,
+          'pm = static', 'pm.max_children = 2', `env[INSTANCE] = ${name}`, extra, '',
+        ].join('\n'),
+      );
+      return config;
+    },
+    declare(text) {
+      writeFileSync(scratch.decl, `${text}\nFPM_run_dir=${runDir}\n`);
+    },
+    remove() {
+      killProcessesUnder(dir);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return scratch;
+}
+
+/** Declares instances `names` in the string form, each with its own fresh config. */
+export function declareInstances(scratch: FpmScratch, names: readonly string[], keys = ''): void {
+  scratch.declare(names.map((name) => `FPM_slot_${name}="slot=8.2 config=${scratch.writeConfig(name)} ${keys}"`).join('\n'));
+}
+
+/** A real FastCGI request for index.php through cgi-fcgi; returns the body (or the failure). */
+export function requestPhp(scratch: FpmScratch, name: string): string {
+  const result = spawnSync(CGI_FCGI, ['-bind', '-connect', scratch.socket(name)], {
+    env: { SCRIPT_FILENAME: join(scratch.dir, 'index.php'), REQUEST_METHOD: 'GET', SCRIPT_NAME: '/index.php' },
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  const body = result.stdout.split(/\r?\n\r?\n/).slice(1).join('\n\n').trim();
+  return result.status === 0 ? body : `cgi-fcgi failed (${result.status}): ${result.stderr}`;
+}
+
+export interface ScratchProcess {
+  pid: number;
+  title: string;
+  state: string;
+}
+
+/** Live (not zombie) processes whose command line mentions `dir`: masters name their config. */
+export function listProcessesUnder(dir: string): ScratchProcess[] {
+  const found: ScratchProcess[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (title.includes(dir) && state !== 'Z' && Number(entry) !== process.pid) found.push({ pid: Number(entry), title, state });
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found;
+}
+
+/** php-fpm masters of the scratch dir, and the workers of their pools (by session). */
+export function listFpmProcesses(dir: string): ScratchProcess[] {
+  const masters = listProcessesUnder(dir).filter((p) => p.title.startsWith('php-fpm: master process'));
+  const sessions = new Set(masters.map((m) => m.pid));
+  const workers: ScratchProcess[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      if (fields[0] !== 'Z' && sessions.has(Number(fields[3])) && title.startsWith('php-fpm: pool')) {
+        workers.push({ pid: Number(entry), title, state: fields[0]! });
+      }
+    } catch {
+      // exited while we looked
+    }
+  }
+  return [...masters, ...workers];
+}
+
+/** Leaves nothing behind: every master of the scratch dir, its session, and anything naming it. */
+export function killProcessesUnder(dir: string): void {
+  const masters = listProcessesUnder(dir);
+  for (const proc of [...masters, ...listFpmProcesses(dir)]) {
+    try {
+      process.kill(proc.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export function masterPid(scratch: FpmScratch, name: string): number {
+  return Number(readFileSync(join(scratch.runDir, `${name}.pid`), 'utf8'));
+}
+
+/** Runs the compiled CLI as its own process (real concurrency, real exit codes). */
+export function runCliProcess(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
