@@ -63,6 +63,12 @@ const LIST_CONCURRENCY = 32;
 /** A pid reused while we read its files again and again means something is very busy; give up. */
 const READ_ATTEMPTS = 3;
 
+/**
+ * A process in the middle of exiting (state X, or Z while its parent reaps it) reports -1 for its
+ * process group and session: valid, and such a process counts as gone anyway.
+ */
+const MIN_STAT_ID = -1;
+
 /** /proc gave us something we cannot parse: the kernel format changed or /proc is not procfs. */
 export class ProcFormatError extends FpmMultiError {
   constructor(path: string, content: string, what: string) {
@@ -95,7 +101,9 @@ export function parseStat(content: string, path = '/proc/PID/stat'): ProcStat {
     processGroupId === undefined ||
     sessionId === undefined ||
     startTimeTicks === undefined ||
-    !numbers.every((n) => Number.isSafeInteger(n) && n >= 0)
+    !numbers.every((n) => Number.isSafeInteger(n) && n >= MIN_STAT_ID) ||
+    ppid < 0 ||
+    startTimeTicks < 0
   ) {
     throw new ProcFormatError(path, content, 'unexpected fields');
   }

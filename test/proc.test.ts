@@ -62,7 +62,20 @@ describe('parseStat', () => {
     expect(parseStat(line)).toMatchObject({ pid: 9770, comm: 'php-fpm8.2', ppid: 1, sessionId: 9770, processGroupId: 9770, startTimeTicks: 31458 });
   });
 
+  test('reads a dying process, whose process group and session are -1 (seen in a stop)', () => {
+    const line = '22187 (php-fpm8.2) X 0 -1 -1 0 -1 4210756 300 0 0 0 0 0 0 0 20 0 1 0 31458 0 0\n';
+    expect(parseStat(line)).toMatchObject({ pid: 22187, state: 'X', ppid: 0, processGroupId: -1, sessionId: -1, startTimeTicks: 31458 });
+  });
+
+  test('a dying process counts as gone', async () => {
+    const system = new FakeSystem();
+    system.addFile('/proc/22187/stat', '22187 (php-fpm8.2) X 0 -1 -1 0 -1 4210756 300 0 0 0 0 0 0 0 20 0 1 0 31458 0 0\n');
+    expect(await readProcess(system, 22187)).toBeNull();
+  });
+
   test.each([
+    ['a negative parent', statLine(5, 'x', 'S -1 77 77 0 -1 4194368 96 0 0 0 0 0 0 0 20 0 1 0 31458')],
+    ['a session below -1', statLine(5, 'x', 'S 1 77 -2 0 -1 4194368 96 0 0 0 0 0 0 0 20 0 1 0 31458')],
     ['no parentheses', '123 bash S 1 2 3'],
     ['truncated', '123 (bash) S 1 2'],
     ['not a number', 'abc (bash) S 1 2 3 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5'],
