@@ -69,3 +69,37 @@ export async function removeRecord(system: System, runDir: string, name: string)
     if (errnoCode(error) !== 'ENOENT') throw error;
   }
 }
+
+/** Why the last start of an instance failed: `status` shows it until a start or stop succeeds. */
+export interface StartFailure {
+  atMs: number;
+  message: string;
+}
+
+const FAILURE_SUFFIX = '.failure.json';
+
+function failurePath(runDir: string, name: string): string {
+  return path.join(runDir, `${name}${FAILURE_SUFFIX}`);
+}
+
+export async function writeStartFailure(system: System, runDir: string, name: string, failure: StartFailure): Promise<void> {
+  await system.writeFileAtomic(failurePath(runDir, name), `${JSON.stringify(failure)}\n`, RECORD_MODE);
+}
+
+export async function readStartFailure(system: System, runDir: string, name: string): Promise<StartFailure | null> {
+  try {
+    const parsed: unknown = JSON.parse(await system.readFile(failurePath(runDir, name)));
+    const failure = parsed as Partial<StartFailure>;
+    return typeof failure.atMs === 'number' && typeof failure.message === 'string' ? { atMs: failure.atMs, message: failure.message } : null;
+  } catch {
+    return null; // none, or unreadable: it is only an explanation
+  }
+}
+
+export async function removeStartFailure(system: System, runDir: string, name: string): Promise<void> {
+  try {
+    await system.unlink(failurePath(runDir, name));
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error;
+  }
+}

@@ -145,6 +145,32 @@ describe('check', () => {
   });
 });
 
+test('arrays in a file OpenRC sources (${EPREFIX}/etc/conf.d) under a /bin/sh that is not bash: check exits 6', async () => {
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(`${scratch.dir}/etc/conf.d`, { recursive: true });
+  const a = scratch.write('a.conf', '[global]\n');
+  const conf = scratch.write('etc/conf.d/php-fpm', `FPM_slot_1=( "slot=8.2" "config=${a}" )\n`);
+  const result = await runCli(['check'], { EPREFIX: scratch.dir });
+  expect(result.code).toBe(6);
+  expect(result.stderr).toContain(`error: ${conf} uses bash arrays, but /bin/sh is`);
+  expect(result.stderr).toContain(`    FPM_slot_1="slot=8.2 config=${a}"\n`);
+  expect(result.stderr).toContain('bash arrays cannot be sourced by /bin/sh: use the string form printed above');
+});
+
+test.each(['start', 'restart', 'reload', 'reopen', 'configtest'])('%s with no enabled instance declared exits 6 and says how to declare one', async (command) => {
+  const conf = scratch.write('php-fpm', `FPM_run_dir=${scratch.dir}/run\n`);
+  const result = await runCli(['--conf', conf, command]);
+  expect(result.code).toBe(6);
+  expect(result.stderr).toContain(`${conf} declares no enabled instance, so nothing was`);
+  expect(result.stderr).toContain('FPM_slot_1="slot=php8.2 config=');
+});
+
+test('stop and status with no instance declared succeed: there is nothing to stop', async () => {
+  const conf = scratch.write('php-fpm', `FPM_run_dir=${scratch.dir}/run\n`);
+  expect((await runCli(['--conf', conf, 'stop'])).code).toBe(0);
+  expect((await runCli(['--conf', conf, 'status'])).code).toBe(3);
+});
+
 test('the compiled bin runs as the entry point and passes the exit code on', () => {
   expect(existsSync('dist/cli.js'), 'dist/cli.js is missing: run scripts/test (it builds first)').toBe(true);
   const help = spawnSync('dist/cli.js', ['--help'], { encoding: 'utf8' });

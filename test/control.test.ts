@@ -174,8 +174,15 @@ describe('with real php-fpm', () => {
     expect(started.stderr).toMatch(/b: not started: configuration test failed: .*\n.*no-such-user-here/);
     expect(started.stderr).toContain('not started: b (1 of 2)');
     expect(requestPhp(scratch, 'a')).toBe('hello from a');
+    const status = await cli('status');
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(/^  b: last start failed at \d{4}-\d\d-\d\dT[\d:.]+Z: not started: configuration test failed: .*no-such-user-here/m);
     const partial = await cli('start', '--partial');
     expect(partial.code).toBe(0);
+    // Fixed and started, the explanation goes away.
+    writeFileSync(join(scratch.dir, 'b', 'php-fpm.conf'), readFileSync(join(scratch.dir, 'b', 'php-fpm.conf'), 'utf8').replace('user = no-such-user-here\n', ''));
+    expect((await cli('start', 'b')).code).toBe(0);
+    expect((await cli('status')).stdout).not.toContain('last start failed');
   });
 
   test('two start invocations at once: exactly one master per instance', async () => {
@@ -250,4 +257,32 @@ test('as an ordinary user (Gentoo Prefix): the run directory is under $XDG_RUNTI
   expect(run('status').status).toBe(0);
   expect(run('stop').status).toBe(0);
   expect(listFpmProcesses(scratch.dir)).toEqual([]);
+});
+
+test('two instances on one listen address: the whole start is refused before any process is touched', async () => {
+  const a = scratch.writeConfig('a');
+  const b = scratch.writeConfig('b');
+  writeFileSync(b, readFileSync(b, 'utf8').replace(/^listen = .*$/m, `listen = ${scratch.socket('a')}`));
+  scratch.declare(`FPM_slot_a="slot=8.2 config=${a}"\nFPM_slot_b="slot=8.2 config=${b}"`);
+  const started = await cli('start');
+  expect(started.code).toBe(6);
+  expect(started.stderr).toContain('instances would collide, so none was started');
+  expect(started.stderr).toContain(scratch.socket('a'));
+  expect(listFpmProcesses(scratch.dir)).toEqual([]);
+});
+
+test('a launch that fails after the config test shows the lines php-fpm added to its error log', async () => {
+  declareInstances(scratch, ['a']);
+  const { createServer } = await import('node:net');
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(scratch.socket('a'), resolve));
+  try {
+    const started = await cli('start');
+    expect(started.code).toBe(1);
+    expect(started.stderr).toMatch(/a: start failed: php-fpm exited with status \d+/);
+    expect(started.stderr).toMatch(/ERROR: .*(already listen|Address already in use)/);
+    expect(listFpmProcesses(scratch.dir)).toEqual([]);
+  } finally {
+    squatter.close();
+  }
 });

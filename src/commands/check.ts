@@ -19,11 +19,19 @@ function findSystemShell(eprefix: string): string | null {
   return null;
 }
 
-/** Arrays are bash-only: OpenRC would stop with a syntax error before the controller runs. */
-function warnAboutArrays(model: Model, shell: string | null): string[] {
+/** OpenRC sources the files of its conf.d directory with /bin/sh before the runscript runs. */
+function isSourcedByOpenRc(conf: string, eprefix: string): boolean {
+  return path.dirname(path.resolve(conf)) === `${eprefix}/etc/conf.d`;
+}
+
+/**
+ * Arrays are bash-only. For a file OpenRC sources, a /bin/sh other than bash stops the service
+ * with a syntax error before the controller runs: an error. Elsewhere, a warning.
+ */
+function describeArrays(model: Model, shell: string | null, fatal: boolean): string[] {
   if (model.arrayVariables.length === 0 || shell === null || path.basename(shell) === 'bash') return [];
   const lines = [
-    `warning: ${model.conf} uses bash arrays, but /bin/sh is ${shell}: OpenRC sources this file with /bin/sh, which stops with a syntax error ("(" unexpected) before php-fpm-multi runs.`,
+    `${fatal ? 'error' : 'warning'}: ${model.conf} uses bash arrays, but /bin/sh is ${shell}: OpenRC sources ${fatal ? 'this file' : 'conf.d files'} with /bin/sh, which stops with a syntax error ("(" unexpected) before php-fpm-multi runs.`,
     `  Rewrite these variables in the string form (the same words, which every sh can read):`,
   ];
   for (const variable of model.arrayVariables) {
@@ -43,7 +51,11 @@ export async function check({ io, conf, selection }: CommandContext): Promise<nu
   const disabledNotes = selected
     .filter((i) => !i.enabled)
     .flatMap((i) => i.problems.map((p) => `note: ${i.variable} (line ${i.line}, disabled): ${p}`));
-  for (const line of warnAboutArrays(model, findSystemShell(io.env['EPREFIX'] ?? ''))) io.stderr(`${line}\n`);
+  const eprefix = io.env['EPREFIX'] ?? '';
+  const fatalArrays = isSourcedByOpenRc(conf, eprefix);
+  const arrays = describeArrays(model, findSystemShell(eprefix), fatalArrays);
+  for (const line of arrays) io.stderr(`${line}\n`);
+  if (fatalArrays && arrays.length > 0) failures.push(`bash arrays cannot be sourced by /bin/sh: use the string form printed above`);
   for (const note of disabledNotes) io.stderr(`${conf}: ${note}\n`);
   if (failures.length > 0) {
     for (const failure of failures) io.stderr(`${conf}: ${failure}\n`);

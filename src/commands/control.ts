@@ -5,12 +5,13 @@ import type { CommandContext, Io } from '../command.js';
 import {
   reloadInstance, reopenInstance, startInstance, stopTarget, testConfig, type ControlContext, type Outcome,
 } from '../controller.js';
-import { FpmMultiError } from '../errors.js';
+import { FpmMultiError, NotConfiguredError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model.js';
 import { mapBounded, MAX_PARALLEL_OPERATIONS } from '../parallel.js';
 import { ensureRunDirectory } from '../pidfile.js';
+import { removeStartFailure, writeStartFailure } from '../record.js';
 import { createRealSystem, errnoCode, type System } from '../system.js';
 import { prepareTargets, refuseCollisions, type PrepareOptions, type PreparedTarget } from '../targets.js';
 
@@ -23,6 +24,8 @@ interface OperationSpec extends PrepareOptions {
   refuseCollisions: boolean;
   /** Whether a target known only by its record can be acted on (stop can; start cannot). */
   acceptsRecordOnly: boolean;
+  /** Stopping nothing succeeds; starting nothing is a declaration without instances. */
+  needsInstances: boolean;
   operate: Operate;
 }
 
@@ -72,6 +75,11 @@ async function runOperation(context: CommandContext, spec: OperationSpec): Promi
   const { io } = context;
   const system = io.system ?? createRealSystem();
   const prepared = await prepareTargets(system, context, spec);
+  if (spec.needsInstances && prepared.targets.length === 0) {
+    throw new NotConfiguredError(
+      `${context.conf} declares no enabled instance, so nothing was ${spec.verb}; declare one, e.g. FPM_slot_1="slot=php8.2 config=/etc/php/fpm-php8.2/php-fpm.conf"`,
+    );
+  }
   if (spec.refuseCollisions) refuseCollisions(prepared);
   for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
   await ensureRunDirectory(system, prepared.runDir);
@@ -88,6 +96,13 @@ async function runOperation(context: CommandContext, spec: OperationSpec): Promi
   }
 }
 
+/** A failed start is remembered for `status` until a start or a stop of the instance succeeds. */
+async function rememberStart(control: ControlContext, outcome: Outcome): Promise<Outcome> {
+  if (outcome.ok) await removeStartFailure(control.system, control.runDir, outcome.name);
+  else await writeStartFailure(control.system, control.runDir, outcome.name, { atMs: control.system.now(), message: outcome.message });
+  return outcome;
+}
+
 function summarize(io: Io, verb: string, outcomes: readonly Outcome[]): number {
   const failed = outcomes.filter((outcome) => !outcome.ok);
   if (failed.length === 0) return EXIT_OK;
@@ -95,14 +110,14 @@ function summarize(io: Io, verb: string, outcomes: readonly Outcome[]): number {
   return EXIT_FAILURE;
 }
 
-const ACT_ON_SELECTED = { includeRecorded: false, readFpmConfigs: true, refuseCollisions: false, acceptsRecordOnly: false };
+const ACT_ON_SELECTED = { includeRecorded: false, readFpmConfigs: true, refuseCollisions: false, acceptsRecordOnly: false, needsInstances: true };
 
 export async function start(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
     ...ACT_ON_SELECTED,
     verb: 'started',
     refuseCollisions: true,
-    operate: (control, target) => startInstance(control, target, target.errorLog),
+    operate: async (control, target) => rememberStart(control, await startInstance(control, target, target.errorLog)),
   });
   const code = summarize(context.io, 'started', outcomes);
   // --partial (the OpenRC runscript): the service is up while anything runs, so that a later
@@ -113,15 +128,19 @@ export async function start(context: CommandContext): Promise<number> {
 
 export async function stop(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
-    verb: 'stopped', includeRecorded: true, readFpmConfigs: false, refuseCollisions: false, acceptsRecordOnly: true,
-    operate: stopTarget,
+    verb: 'stopped', includeRecorded: true, readFpmConfigs: false, refuseCollisions: false, acceptsRecordOnly: true, needsInstances: false,
+    operate: async (control, target) => {
+      const outcome = await stopTarget(control, target);
+      if (outcome.ok) await removeStartFailure(control.system, control.runDir, target.name);
+      return outcome;
+    },
   });
   return summarize(context.io, 'stopped', outcomes);
 }
 
 export async function restart(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
-    verb: 'restarted', includeRecorded: true, readFpmConfigs: true, refuseCollisions: true, acceptsRecordOnly: true,
+    verb: 'restarted', includeRecorded: true, readFpmConfigs: true, refuseCollisions: true, acceptsRecordOnly: true, needsInstances: true,
     operate: async (control, target) => {
       if (!target.declared) return stopTarget(control, target); // no longer declared: only stopped
       if (target.instance === null) return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.unusable}` };
@@ -130,7 +149,7 @@ export async function restart(context: CommandContext): Promise<number> {
       if (!test.ok) return { ...test, message: `not restarted, left as it was: ${test.message}` };
       const stopped = await stopTarget(control, target);
       if (!stopped.ok) return stopped;
-      return startInstance(control, target, target.errorLog);
+      return rememberStart(control, await startInstance(control, target, target.errorLog));
     },
   });
   return summarize(context.io, 'restarted', outcomes);

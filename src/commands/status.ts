@@ -3,6 +3,7 @@ import type { CommandContext } from '../command.js';
 import { EXIT_CRASHED, EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes.js';
 import { inspectTarget, type Inspection, type InstanceState } from '../inspect.js';
 import { processAgeMs, readBootTimeSeconds } from '../proc.js';
+import { readStartFailure } from '../record.js';
 import { createRealSystem, errnoCode, type System } from '../system.js';
 import { formatTable } from '../table.js';
 import { prepareTargets, type PreparedTarget } from '../targets.js';
@@ -59,6 +60,13 @@ export async function status(context: CommandContext): Promise<number> {
     prepared.targets.map(async (target) => {
       const declared = prepared.model.instances.find((instance) => instance.name === target.name && target.declared);
       const inspection = target.unusable !== null && target.record === null ? await inspectUnusable(system, target) : await inspectTarget(system, target);
+      if (inspection.state !== 'running') {
+        const failure = await readStartFailure(system, prepared.runDir, target.name);
+        if (failure !== null) {
+          const reason = `last start failed at ${new Date(failure.atMs).toISOString()}: ${failure.message.split('\n').map((line) => line.trim()).join(' ')}`;
+          inspection.detail = inspection.detail === '' ? reason : `${inspection.detail}; ${reason}`;
+        }
+      }
       return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? target.record?.config ?? null, enabled: declared?.enabled ?? false };
     }),
   );
