@@ -1,0 +1,393 @@
+#!/bin/sh
+# Installs php-fpm-multi from a built checkout (run scripts/setup first), or removes it:
+#
+#   ${EPREFIX}/usr/lib/php-fpm-multi/   the compiled controller (dist/, package.json) and its
+#                                       run-time npm dependencies (node_modules/)
+#   ${EPREFIX}/usr/bin/php-fpm-multi    the command: runs the controller with node, EPREFIX set
+#   ${EPREFIX}/etc/init.d/php-fpm       the OpenRC runscript
+#   ${EPREFIX}/etc/conf.d/php-fpm       the commented example; an existing file is never
+#                                       overwritten (the example goes to php-fpm.example then)
+#
+# Every path is under ${DESTDIR} when it is set (packaging). Run `scripts/install.sh --help`.
+set -eu
+
+usage() {
+	cat <<'EOF'
+Usage: scripts/install.sh [--uninstall] [--force] [VARIABLE=value …]
+
+Installs php-fpm-multi (the controller, the php-fpm-multi command, the OpenRC runscript and
+the conf.d example), or with --uninstall removes what it installed, except a conf.d file that
+was edited. Build the checkout first (scripts/setup).
+
+Variables (from the environment or as arguments):
+  DESTDIR    stage everything under this directory (packaging); the installed files still
+             name their final paths
+  EPREFIX    the Gentoo Prefix (or any prefix): every path, and every default path of the
+             installed runscript and controller, is under it. Works as an ordinary user.
+  NODE       the node program the command runs (default: node on $PATH, made absolute)
+  CONF_FORM  array or string: the form of the conf.d example (default: array when
+             ${EPREFIX}/bin/sh, else /bin/sh, is bash; string otherwise, because OpenRC sources
+             conf.d files with /bin/sh and only bash reads arrays)
+
+Options:
+  --uninstall  remove the installed files; keeps an edited conf.d file and says so
+  --force      install over, or remove, an init.d/php-fpm that is not php-fpm-multi's;
+               uninstall while OpenRC has the service started
+  -h, --help   this help
+EOF
+}
+
+say() { printf 'install.sh: %s\n' "$*"; }
+die() {
+	printf 'install.sh: %s\n' "$*" >&2
+	exit 1
+}
+
+uninstall=
+force=
+for arg in "$@"; do
+	case $arg in
+	--uninstall) uninstall=1 ;;
+	--force) force=1 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	DESTDIR=* | EPREFIX=* | NODE=* | CONF_FORM=*)
+		name=${arg%%=*}
+		eval "$name=\${arg#*=}"
+		;;
+	*)
+		usage >&2
+		die "unknown argument: $arg"
+		;;
+	esac
+done
+
+cd "$(dirname "$0")/.."
+source_dir=$(pwd)
+
+DESTDIR=${DESTDIR:-}
+EPREFIX=${EPREFIX:-}
+nl='
+'
+# Paths go into sed replacements and single-quoted shell words.
+for value in "$DESTDIR" "$EPREFIX"; do
+	case $value in
+	*"'"* | *'|'* | *'&'* | *'\'* | *"$nl"*) die "DESTDIR and EPREFIX must not contain ' | & \\ or newlines: $value" ;;
+	esac
+done
+case $EPREFIX in
+'' | /*) ;;
+*) die "EPREFIX must be an absolute path: $EPREFIX" ;;
+esac
+case $DESTDIR in
+'' | /*) ;;
+*) DESTDIR=$source_dir/$DESTDIR ;;
+esac
+# Strip trailing slashes ("/" alone means no prefix).
+while :; do
+	case $EPREFIX in
+	*/) EPREFIX=${EPREFIX%/} ;;
+	*) break ;;
+	esac
+done
+while :; do
+	case $DESTDIR in
+	*/) DESTDIR=${DESTDIR%/} ;;
+	*) break ;;
+	esac
+done
+
+# Final paths (inside the installed files) and where they are written (under DESTDIR).
+libdir=$EPREFIX/usr/lib/php-fpm-multi
+bindir=$EPREFIX/usr/bin
+sysconfdir=$EPREFIX/etc
+command_file=$bindir/php-fpm-multi
+runscript_file=$sysconfdir/init.d/php-fpm
+conf_file=$sysconfdir/conf.d/php-fpm
+example_file=$sysconfdir/conf.d/php-fpm.example
+MARKER='installed by php-fpm-multi scripts/install.sh'
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/php-fpm-multi-install.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# The shell OpenRC sources conf.d files with, as the controller's `check` finds it.
+system_shell() {
+	if [ -e "$EPREFIX/bin/sh" ]; then
+		readlink -f "$EPREFIX/bin/sh"
+	else
+		readlink -f /bin/sh
+	fi
+}
+
+# The example in bash's array form: conf.d/php-fpm as it is.
+render_array_example() {
+	cat "$source_dir/conf.d/php-fpm"
+}
+
+# The example in the string form: every array assignment of an FPM_ variable (commented out or
+# not) rewritten as FPM_x="word word …", the string-form copies that then repeat it dropped, and
+# a note saying why. An array that cannot be rewritten safely is left as it is.
+render_string_example() {
+	awk -v shell="$1" -v sq="'" '
+function emit(line, converted) { n++; out[n] = line; conv[n] = converted }
+function endword() { if (incur) { nwords++; words[nwords] = cur; cur = ""; incur = 0 } }
+function parse(s,    i, c, q, part) {
+	i = 1
+	while (i <= length(s)) {
+		c = substr(s, i, 1)
+		if (c == " " || c == "\t") { endword(); i++; continue }
+		if (c == "#" && !incur) return
+		if (c == ")") {
+			endword(); done = 1
+			if (substr(s, i + 1) !~ /^[ \t]*(#.*)?$/) bad = 1
+			return
+		}
+		if (c == "\"" || c == sq) {
+			q = index(substr(s, i + 1), c)
+			if (q == 0) { bad = 1; done = 1; return }
+			part = substr(s, i + 1, q - 1)
+			if (c == "\"" && part ~ /[\\`]/) bad = 1
+			cur = cur part; incur = 1; i += q + 1; continue
+		}
+		if (c ~ /[\\`$*?\[~;&|<>(]/) bad = 1
+		cur = cur c; incur = 1; i++
+	}
+	endword()
+}
+function finish(    i, word, value) {
+	inarray = 0
+	value = ""
+	for (i = 1; i <= nwords; i++) {
+		word = words[i]
+		if (index(word, sq) || index(word, "\"")) bad = 1
+		if (word == "" || word ~ /[ \t]/) word = sq word sq
+		value = value (i > 1 ? " " : "") word
+	}
+	if (bad) { for (i = 1; i <= nblock; i++) emit(block[i], 0); return }
+	emit(prefix name "=\"" value "\"", 1)
+}
+NR == 1 {
+	emit($0, 0)
+	emit("#", 0)
+	emit("# This copy was installed by php-fpm-multi (scripts/install.sh) in the string form,", 0)
+	emit("# FPM_slot_<name>=\"key=value …\", because /bin/sh here is " shell ", not bash: OpenRC sources", 0)
+	emit("# this file with /bin/sh, and an array (FPM_slot_<name>=( … )) is a syntax error there that", 0)
+	emit("# stops the service before php-fpm-multi runs. Write every instance in the string form.", 0)
+	next
+}
+inarray {
+	nblock++; block[nblock] = $0
+	line = $0
+	if (prefix != "") {
+		if (substr(line, 1, 1) != "#") { bad = 1; done = 1 }
+		else line = substr(line, 2)
+	}
+	if (!done) parse(line)
+	if (done) finish()
+	next
+}
+match($0, /^(# ?)?FPM_[A-Za-z0-9_]+=\(/) {
+	head = substr($0, 1, RLENGTH - 1)
+	prefix = head; sub(/FPM_.*$/, "", prefix)
+	name = substr(head, length(prefix) + 1); sub(/=$/, "", name)
+	nblock = 1; block[1] = $0
+	nwords = 0; cur = ""; incur = 0; bad = 0; done = 0; inarray = 1
+	parse(substr($0, RLENGTH + 1))
+	if (done) finish()
+	next
+}
+{ emit($0, 0) }
+END {
+	if (inarray) for (i = 1; i <= nblock; i++) emit(block[i], 0)
+	for (i = 1; i <= n; i++) if (conv[i]) seen[out[i]] = 1
+	for (i = 1; i <= n; i++) if (!conv[i] && (out[i] in seen)) drop[i] = 1
+	# A heading ("…:") whose lines were all dropped goes too.
+	for (i = 1; i <= n; i++) {
+		if (conv[i] || drop[i] || out[i] !~ /:[ \t]*$/) continue
+		any = 0; kept = 0
+		for (j = i + 1; j <= n && out[j] !~ /^#?[ \t]*$/; j++) { any = 1; if (!drop[j]) kept = 1 }
+		if (any && !kept) drop[i] = 1
+	}
+	# Print, without doubling a blank line where lines were dropped.
+	last = ""; gap = 0
+	for (i = 1; i <= n; i++) {
+		if (drop[i]) { gap = 1; continue }
+		if (gap && out[i] ~ /^#?[ \t]*$/ && out[i] == last) { gap = 0; continue }
+		print out[i]; last = out[i]; gap = 0
+	}
+}' "$source_dir/conf.d/php-fpm"
+}
+
+render_runscript() {
+	sed -e "1s|^#!/sbin/openrc-run|#!$EPREFIX/sbin/openrc-run|" \
+		-e "s|@BINDIR@|$bindir|g" \
+		-e "s|@SYSCONFDIR@|$sysconfdir|g" \
+		"$source_dir/init.d/php-fpm"
+}
+
+# Is FILE identical to the example in either form?
+is_pristine_example() {
+	render_array_example >"$tmp/example.array"
+	render_string_example "$(system_shell)" >"$tmp/example.string"
+	cmp -s "$1" "$tmp/example.array" || cmp -s "$1" "$tmp/example.string"
+}
+
+is_ours() {
+	[ -f "$1" ] && grep -q 'php-fpm-multi' "$1"
+}
+
+if [ -n "$uninstall" ]; then
+	if [ -z "$DESTDIR" ] && [ -z "$force" ]; then
+		for started in "$EPREFIX"/run/openrc/started/php-fpm "$EPREFIX"/run/openrc/started/php-fpm.*; do
+			[ -e "$started" ] || continue
+			die "OpenRC has the service ${started##*/} started: stop it first (rc-service ${started##*/} stop), or use --force"
+		done
+	fi
+	if [ -f "$DESTDIR$libdir/package.json" ] && grep -q '"name": "php-fpm-multi"' "$DESTDIR$libdir/package.json"; then
+		rm -rf "$DESTDIR$libdir"
+		say "removed $DESTDIR$libdir"
+	elif [ -e "$DESTDIR$libdir" ]; then
+		say "kept $DESTDIR$libdir: it does not hold php-fpm-multi"
+	fi
+	if [ -f "$DESTDIR$command_file" ] && grep -q "$MARKER" "$DESTDIR$command_file"; then
+		rm -f "$DESTDIR$command_file"
+		say "removed $DESTDIR$command_file"
+	elif [ -e "$DESTDIR$command_file" ]; then
+		say "kept $DESTDIR$command_file: it was not installed by this script"
+	fi
+	if is_ours "$DESTDIR$runscript_file" || { [ -n "$force" ] && [ -e "$DESTDIR$runscript_file" ]; }; then
+		rm -f "$DESTDIR$runscript_file"
+		say "removed $DESTDIR$runscript_file"
+	elif [ -e "$DESTDIR$runscript_file" ]; then
+		say "kept $DESTDIR$runscript_file: it is not php-fpm-multi's runscript"
+	fi
+	for link in "$DESTDIR$sysconfdir"/init.d/php-fpm.*; do
+		[ -L "$link" ] || continue
+		case $(readlink "$link") in
+		php-fpm | */init.d/php-fpm)
+			say "note: $link (a service of its own) pointed to the removed runscript; remove it with: rm $link"
+			;;
+		esac
+	done
+	for file in "$DESTDIR$conf_file" "$DESTDIR$example_file"; do
+		[ -e "$file" ] || continue
+		if is_pristine_example "$file"; then
+			rm -f "$file"
+			say "removed $file"
+		else
+			say "kept $file: it was edited (it declares your instances); remove it yourself if you no longer need it"
+		fi
+	done
+	exit 0
+fi
+
+# --- install ---------------------------------------------------------------------------------
+
+[ -f "$source_dir/dist/cli.js" ] || die "dist/cli.js is missing: build the controller first (scripts/setup, or npm ci && npm run build)"
+
+if [ -z "${NODE:-}" ]; then
+	NODE=$(command -v node) || die "node is not on \$PATH: install Node.js 20 or later, or set NODE=/path/to/node"
+fi
+case $NODE in
+/*) ;;
+*) die "NODE must be an absolute path: $NODE" ;;
+esac
+case $NODE in
+*"'"* | *"$nl"*) die "NODE must not contain ' or newlines: $NODE" ;;
+esac
+if [ -x "$NODE" ]; then
+	node_major=$("$NODE" -p 'process.versions.node.split(".")[0]')
+	[ "$node_major" -ge 20 ] || die "$NODE is Node.js $node_major; php-fpm-multi needs 20 or later (set NODE=/path/to/node)"
+else
+	say "warning: $NODE is not executable here; the installed command will run it"
+fi
+
+conf_form=${CONF_FORM:-}
+shell=$(system_shell)
+if [ -z "$conf_form" ]; then
+	case ${shell##*/} in
+	bash) conf_form=array ;;
+	*) conf_form=string ;;
+	esac
+fi
+case $conf_form in
+array | string) ;;
+*) die "CONF_FORM must be array or string: $conf_form" ;;
+esac
+
+if [ -e "$DESTDIR$runscript_file" ] && ! is_ours "$DESTDIR$runscript_file" && [ -z "$force" ]; then
+	die "$DESTDIR$runscript_file exists and is not php-fpm-multi's runscript (another package's php-fpm service?): move it away, or use --force to replace it"
+fi
+
+# The controller and its run-time dependencies, staged first.
+stage=$tmp/lib
+mkdir -p "$stage"
+cp -R "$source_dir/dist" "$stage/dist"
+cp "$source_dir/package.json" "$stage/package.json"
+dependencies=$(cd "$source_dir" && npm ls --omit=dev --all --parseable --loglevel=error --no-update-notifier) ||
+	die "npm ls failed: install the dependencies first (scripts/setup, or npm ci)"
+printf '%s\n' "$dependencies" | while IFS= read -r dependency; do
+	[ "$dependency" = "$source_dir" ] && continue
+	relative=${dependency#"$source_dir"/}
+	mkdir -p "$stage/$(dirname "$relative")"
+	rm -rf "${stage:?}/$relative"
+	cp -R "$dependency" "$stage/$relative"
+done
+
+if [ -e "$DESTDIR$libdir" ]; then
+	if [ -f "$DESTDIR$libdir/package.json" ] && grep -q '"name": "php-fpm-multi"' "$DESTDIR$libdir/package.json"; then
+		rm -rf "$DESTDIR$libdir"
+	else
+		die "$DESTDIR$libdir exists and does not hold php-fpm-multi: move it away first"
+	fi
+fi
+mkdir -p "$(dirname "$DESTDIR$libdir")"
+cp -R "$stage" "$DESTDIR$libdir"
+chmod -R u+rwX,go+rX,go-w "$DESTDIR$libdir"
+chmod 755 "$DESTDIR$libdir/dist/cli.js"
+say "installed the controller in $DESTDIR$libdir"
+
+mkdir -p "$DESTDIR$bindir"
+cat >"$tmp/command" <<EOF
+#!/bin/sh
+# php-fpm-multi, $MARKER.
+# Runs the controller with node; its default paths (the declaration file, the run directory,
+# the php-fpm programs) are under EPREFIX='$EPREFIX'.
+EPREFIX='$EPREFIX'
+export EPREFIX
+exec '$NODE' '$libdir/dist/cli.js' "\$@"
+EOF
+rm -f "$DESTDIR$command_file"
+cp "$tmp/command" "$DESTDIR$command_file"
+chmod 755 "$DESTDIR$command_file"
+say "installed the command $DESTDIR$command_file"
+
+mkdir -p "$DESTDIR$sysconfdir/init.d"
+render_runscript >"$tmp/runscript"
+rm -f "$DESTDIR$runscript_file"
+cp "$tmp/runscript" "$DESTDIR$runscript_file"
+chmod 755 "$DESTDIR$runscript_file"
+say "installed the OpenRC runscript $DESTDIR$runscript_file"
+
+mkdir -p "$DESTDIR$sysconfdir/conf.d"
+if [ "$conf_form" = array ]; then
+	render_array_example >"$tmp/example"
+else
+	render_string_example "$shell" >"$tmp/example"
+fi
+if [ ! -e "$DESTDIR$conf_file" ]; then
+	cp "$tmp/example" "$DESTDIR$conf_file"
+	chmod 644 "$DESTDIR$conf_file"
+	say "installed the example declaration file $DESTDIR$conf_file ($conf_form form)"
+elif cmp -s "$tmp/example" "$DESTDIR$conf_file"; then
+	say "kept $DESTDIR$conf_file: it is the example already"
+else
+	cp "$tmp/example" "$DESTDIR$example_file"
+	chmod 644 "$DESTDIR$example_file"
+	say "kept your $DESTDIR$conf_file; the new example is $DESTDIR$example_file ($conf_form form)"
+fi
+if [ "$conf_form" = string ]; then
+	say "the example is in the string form (FPM_slot_<name>=\"…\") because /bin/sh is $shell, not bash: OpenRC sources conf.d files with /bin/sh, and only bash reads arrays"
+fi
