@@ -1,6 +1,6 @@
 import { posix as path } from 'node:path';
 import type { Declaration, Variable } from './declaration.js';
-import { DeclarationError } from './errors.js';
+import { DeclarationError, type SourceLocation } from './errors.js';
 import { splitWords } from './reader.js';
 import { parseSlot, resolveSlot, splitPathVariable } from './slot.js';
 import { formatSuggestion } from './suggest.js';
@@ -97,7 +97,8 @@ type Parsed<T> = { value: T } | { problem: string };
 interface KeySpec {
   /** Whether FPM_defaults may set it: a config or pidfile shared by every instance makes no sense. */
   inDefaults: boolean;
-  apply(settings: Settings, value: string): string | undefined;
+  /** Stores the value, or returns why it cannot be used; `at` locates the variable for errors. */
+  apply(settings: Settings, value: string, at: SourceLocation): string | undefined;
 }
 
 function parseAbsolutePath(value: string): Parsed<string> {
@@ -155,6 +156,28 @@ function setOnce<K extends Exclude<KeyName, 'env'>>(
   return undefined;
 }
 
+function parseArgs(settings: Settings, value: string, at: SourceLocation): string | undefined {
+  if (settings.args !== undefined) return 'is given twice; keep one';
+  let words: string[];
+  try {
+    words = splitWords(value, at);
+  } catch (error) {
+    if (error instanceof DeclarationError) return `cannot be split into words: ${error.found}`;
+    throw error;
+  }
+  for (const word of words) {
+    const managed = findManagedFlag(word);
+    if (managed) {
+      const [flag, key] = managed;
+      return key === null
+        ? `must not contain ${flag}: the controller runs php-fpm in the background and tests its config itself`
+        : `must not contain ${flag}: use the ${key}= key instead`;
+    }
+  }
+  settings.args = words;
+  return undefined;
+}
+
 const KEYS: Record<KeyName, KeySpec> = {
   slot: {
     inDefaults: true,
@@ -181,7 +204,7 @@ const KEYS: Record<KeyName, KeySpec> = {
       return undefined;
     },
   },
-  args: { inDefaults: true, apply: () => 'is handled separately' },
+  args: { inDefaults: true, apply: parseArgs },
   nice: { inDefaults: true, apply: (s, v) => setOnce(s, 'nice', parseInteger(v, -20, 19)) },
   oom_score_adj: { inDefaults: true, apply: (s, v) => setOnce(s, 'oom_score_adj', parseInteger(v, -1000, 1000)) },
   start_timeout: { inDefaults: true, apply: (s, v) => setOnce(s, 'start_timeout', parseSeconds(v)) },
@@ -189,28 +212,6 @@ const KEYS: Record<KeyName, KeySpec> = {
   enabled: { inDefaults: true, apply: (s, v) => setOnce(s, 'enabled', parseEnabled(v)) },
 };
 export const KNOWN_KEYS = Object.keys(KEYS) as KeyName[];
-
-function parseArgs(settings: Settings, value: string, at: Variable, file: string): string | undefined {
-  if (settings.args !== undefined) return 'is given twice; keep one';
-  let words: string[];
-  try {
-    words = splitWords(value, { file, line: at.line, column: at.column });
-  } catch (error) {
-    if (error instanceof DeclarationError) return `cannot be split into words: ${error.found}`;
-    throw error;
-  }
-  for (const word of words) {
-    const managed = findManagedFlag(word);
-    if (managed) {
-      const [flag, key] = managed;
-      return key === null
-        ? `must not contain ${flag}: the controller runs php-fpm in the background and tests its config itself`
-        : `must not contain ${flag}: use the ${key}= key instead`;
-    }
-  }
-  settings.args = words;
-  return undefined;
-}
 
 /** Reads `key=value` words into settings; every unusable word becomes a problem naming it. */
 function parseSettings(
@@ -235,7 +236,7 @@ function parseSettings(
       problems.push(`"${key}" cannot be a default: every instance needs its own; set it in each FPM_slot_ variable`);
       continue;
     }
-    const problem = key === 'args' ? parseArgs(settings, value, variable, file) : spec.apply(settings, value);
+    const problem = spec.apply(settings, value, { file, line: variable.line, column: variable.column });
     if (problem !== undefined) problems.push(`${key}=${value}: ${problem}`);
   }
   return settings;

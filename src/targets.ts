@@ -2,7 +2,7 @@
 // records of what was started, each instance's php-fpm config (listen addresses, pid, error log),
 // and the refusal of a run whose instances would collide.
 import type { CommandContext } from './command.js';
-import { NotConfiguredError } from './errors.js';
+import { FpmMultiError, NotConfiguredError } from './errors.js';
 import { findListenConflicts, loadFpmConfig, type FpmPool } from './fpm-config.js';
 import type { Target } from './inspect.js';
 import type { UsableInstance } from './invocation.js';
@@ -70,7 +70,7 @@ function readFpmFacts(instance: UsableInstance): FpmFacts {
       : null;
     return { pools: config.pools, errorLog, problem };
   } catch (error) {
-    if (error instanceof Error && 'exitCode' in error) return { pools: [], errorLog: null, problem: error.message };
+    if (error instanceof FpmMultiError) return { pools: [], errorLog: null, problem: error.message };
     throw error;
   }
 }
