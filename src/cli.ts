@@ -9,23 +9,45 @@ import { EXIT_FAILURE, EXIT_OK } from './exit-codes.js';
 import { resolveConfPath } from './load.js';
 
 const ARGV_OPTIONS = {
-  string: ['conf'],
-  boolean: ['json', 'help', 'version', 'partial'],
+  string: ['conf', 'format'],
+  boolean: ['json', 'help', 'version', 'partial', 'pools'],
   alias: { c: 'conf', h: 'help', V: 'version' },
 } as const;
-const KNOWN_OPTIONS = new Set(['conf', 'c', 'json', 'help', 'h', 'version', 'V', 'partial', '_', '--']);
+const KNOWN_OPTIONS = new Set(['conf', 'c', 'json', 'help', 'h', 'version', 'V', 'partial', 'pools', 'format', '_', '--']);
+/** Kept here so that parsing the command line loads no command module. */
+const HEALTH_FORMATS = ['text', 'prometheus'] as const;
+type HealthFormat = (typeof HEALTH_FORMATS)[number];
+
+/** Options that choose what a command does (checked against the command before it is loaded). */
+interface CommandOptions {
+  pools: boolean;
+  format: HealthFormat;
+}
 
 /** Each command is loaded only when it runs, so `status` does not pay for `start`'s modules. */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+const COMMANDS: Record<string, { summary: string; load: (options: CommandOptions) => Promise<Command> }> = {
   list: { summary: 'show the declared instances (--json: machine-readable)', load: async () => (await import('./commands/list.js')).list },
   check: { summary: 'exit 0 when every enabled instance is usable, else print each problem', load: async () => (await import('./commands/check.js')).check },
-  start: { summary: 'config test, then start (idempotent); --partial: exit 0 if any instance runs', load: async () => (await import('./commands/control.js')).start },
+  start: { summary: 'config test, start (idempotent), wait for ping.path pools; --partial: exit 0 if any runs', load: async () => (await import('./commands/control.js')).start },
   stop: { summary: 'graceful stop: SIGQUIT, SIGTERM after stop_timeout, then SIGKILL', load: async () => (await import('./commands/control.js')).stop },
   restart: { summary: 'config test, then stop and start (a broken config stops nothing)', load: async () => (await import('./commands/control.js')).restart },
-  reload: { summary: 'config test, then SIGUSR2; waits for the new master', load: async () => (await import('./commands/control.js')).reload },
+  reload: { summary: 'config test, then SIGUSR2; waits for the new master and its ping.path pools', load: async () => (await import('./commands/control.js')).reload },
   reopen: { summary: 'SIGUSR1: php-fpm reopens its log files', load: async () => (await import('./commands/control.js')).reopen },
-  status: { summary: 'state of every instance (--json); exit 0/1/3/4/32 as OpenRC', load: async () => (await import('./commands/status.js')).status },
+  status: {
+    summary: "state of every instance (--json); exit 0/1/3/4/32 as OpenRC; --pools: each pool's figures",
+    load: async ({ pools }) => {
+      const module = await import('./commands/status.js');
+      return pools ? module.showPoolStatus : module.status;
+    },
+  },
   configtest: { summary: "php-fpm's own configuration test of each instance", load: async () => (await import('./commands/control.js')).configtest },
+  health: {
+    summary: 'exit 0 when every instance runs and every ping.path pool answers; else one line each',
+    load: async ({ format }) => {
+      const module = await import('./commands/health.js');
+      return format === 'prometheus' ? module.exportHealthMetrics : module.health;
+    },
+  },
 };
 
 export const HELP = `Usage: php-fpm-multi [--conf FILE] [--json] <command> [instance…]
@@ -40,15 +62,20 @@ Instances: names as declared (FPM_slot_<name>), comma lists and ranges: 1,3-5 we
 Without names, a command acts on every enabled instance.
 
 Options:
-  -c, --conf FILE  the declaration file
-      --json       machine-readable output (list, status)
-      --partial    start: succeed when at least one instance runs (for init systems)
-  -h, --help       this help
-  -V, --version    the version
+  -c, --conf FILE    the declaration file
+      --json         machine-readable output (list, status, status --pools)
+      --partial      start: succeed when at least one instance runs (for init systems)
+      --pools        status: one row per pool (processes, listen queue, accepted
+                     connections, …) from each pool's status page (pm.status_path)
+      --format FMT   health: text (default: one line per failure, nothing when healthy)
+                     or prometheus (text exposition for node_exporter's textfile collector)
+  -h, --help         this help
+  -V, --version      the version
 
 Exit codes:
-  0  success
-  1  the command failed for at least one instance (each failure is named)
+  0  success; health: every instance runs and every pool answers
+  1  the command failed for at least one instance (each failure is named);
+     health: an instance is not running or a pool does not answer in time
   2  usage error (unknown command, option or instance)
   3  status: no instance running, none crashed
   4  status: the state of an instance cannot be determined
@@ -59,6 +86,17 @@ Exit codes:
 function readVersion(): string {
   const require = createRequire(import.meta.url);
   return (require('../package.json') as { version: string }).version;
+}
+
+/** --format goes with health only, and names one of HEALTH_FORMATS (default text). */
+function readHealthFormat(command: string, args: minimist.ParsedArgs): HealthFormat {
+  if (command === 'health' && args['json']) throw new UsageError('health has no --json; use --format prometheus for machine-readable output');
+  const given: unknown = args['format'];
+  if (given === undefined) return 'text';
+  if (command !== 'health') throw new UsageError(`--format goes with health, not ${command}`);
+  const format = HEALTH_FORMATS.find((known) => known === given);
+  if (format === undefined) throw new UsageError(`unknown --format ${JSON.stringify(Array.isArray(given) ? given.join(' ') : given)}; one of: ${HEALTH_FORMATS.join(', ')}`);
+  return format;
 }
 
 /** Parses argv, runs one command and returns its exit code; it never exits the process itself. */
@@ -89,7 +127,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     if (!entry) throw new UsageError(`unknown command "${name}"; one of: ${Object.keys(COMMANDS).join(', ')}`);
     if (args.conf === '') throw new UsageError('--conf needs a file name');
     if (args.partial && name !== 'start') throw new UsageError(`--partial goes with start, not ${name}`);
-    const command = await entry.load();
+    if (args.pools && name !== 'status') throw new UsageError(`--pools goes with status, not ${name}`);
+    const command = await entry.load({ pools: Boolean(args.pools), format: readHealthFormat(name, args) });
     return await command({ io, conf: resolveConfPath(args.conf, io.env), json: Boolean(args.json), selection, partial: Boolean(args.partial) });
   } catch (error) {
     if (error instanceof FpmMultiError) {

@@ -1,6 +1,8 @@
 // Start, stop, reload, reopen and test one instance. Every signal goes through signalVerified
 // (identity checked against /proc right before it); the system is injected.
 import { FpmMultiError } from './errors.js';
+import { describeFastCgiAddress } from './fastcgi.js';
+import type { FpmPool } from './fpm-config.js';
 import { DEFAULT_STOP_TIMEOUT_S } from './model.js';
 import { inspectTarget, pidfileOf, type Inspection, type Target } from './inspect.js';
 import { buildConfigTest, buildLaunch, type UsableInstance } from './invocation.js';
@@ -9,6 +11,7 @@ import {
   findBySession, listProcesses, readProcess, resolveBinary, verifyIdentity,
   type ExpectedMaster, type ProcessInfo,
 } from './proc.js';
+import { pingPool, PoolAddressError, resolvePoolAddress } from './pools.js';
 import { removeRecord, writeRecord } from './record.js';
 import { signalVerified, type FpmSignal } from './signal.js';
 import { errnoCode, type RunResult, type System } from './system.js';
@@ -19,6 +22,13 @@ export const POLL_INTERVAL_MS = 10;
 export const TERM_GRACE_MS = 5_000;
 /** After SIGKILL, how long the kernel may take to tear the processes down. */
 export const KILL_WAIT_MS = 5_000;
+/**
+ * One readiness ping: short, so that a request lost to a pool still coming up is retried well
+ * before start_timeout; a started pool answers in about a millisecond.
+ */
+export const READINESS_PING_TIMEOUT_MS = 1_000;
+/** A pool still gets one fair try when the master itself used up start_timeout. */
+const READINESS_MIN_PING_TIMEOUT_MS = 100;
 /** How much of php-fpm's own output a failure shows. */
 const MESSAGE_MAX_LINES = 20;
 
@@ -232,8 +242,71 @@ async function stopUnrecordedMasters(system: System, expected: ExpectedMaster, s
   return masters.length;
 }
 
-/** Idempotent start: config test, launch, then verify the master the pidfile names. */
-export async function startInstance(ctx: ControlContext, target: Target, errorLog: string | null): Promise<Outcome> {
+/** A pool's address for messages: `unix:/run/a.sock`, `tcp:127.0.0.1:9000`, else its listen value. */
+function describePoolListen(pool: FpmPool): string {
+  if (pool.listen === null) return 'no listen';
+  try {
+    return describeFastCgiAddress(resolvePoolAddress(pool.listen));
+  } catch {
+    return pool.listen;
+  }
+}
+
+/** Pings one pool until it answers its ping.response or the deadline passes; returns why not, or null. */
+async function waitUntilPoolAnswers(system: System, pool: FpmPool, deadline: number): Promise<string | null> {
+  for (;;) {
+    const remainingMs = deadline - system.now();
+    try {
+      await pingPool(pool, Math.min(READINESS_PING_TIMEOUT_MS, Math.max(READINESS_MIN_PING_TIMEOUT_MS, remainingMs)));
+      return null;
+    } catch (error) {
+      if (!(error instanceof FpmMultiError)) throw error;
+      if (error instanceof PoolAddressError || system.now() >= deadline) return error.message;
+    }
+    await system.sleep(POLL_INTERVAL_MS);
+  }
+}
+
+interface Readiness {
+  /** Pools with a ping.path that answered it. */
+  ready: string[];
+  /** One line per pool that did not answer in time: the pool, its address and the last error. */
+  failures: string[];
+}
+
+/**
+ * Readiness: a live master does not mean PHP is served. Every pool with a ping.path is pinged
+ * (all at once, each retried every POLL_INTERVAL_MS) until it answers or the deadline passes.
+ */
+async function waitUntilPoolsAnswer(system: System, pools: readonly FpmPool[], deadline: number): Promise<Readiness> {
+  const pingable = pools.filter((pool) => pool.pingPath !== null);
+  const errors = await Promise.all(pingable.map((pool) => waitUntilPoolAnswers(system, pool, deadline)));
+  const readiness: Readiness = { ready: [], failures: [] };
+  pingable.forEach((pool, index) => {
+    const error = errors[index];
+    if (error === null || error === undefined) readiness.ready.push(pool.name);
+    else readiness.failures.push(`pool '${pool.name}' (${describePoolListen(pool)}) did not answer ping ${pool.pingPath} with ${JSON.stringify(pool.pingResponse)}: ${error}`);
+  });
+  return readiness;
+}
+
+function describeReady(readiness: Readiness): string {
+  return readiness.ready.length === 0 ? '' : `; ready: ${readiness.ready.join(', ')} answer${readiness.ready.length === 1 ? 's' : ''} ping`;
+}
+
+/** `<what failed>, <consequence>:` then one indented line per pool that did not answer. */
+function describeNotReady(readiness: Readiness, seconds: number, consequence: string): string {
+  const pools = readiness.failures.length === 1 ? 'a pool' : `${readiness.failures.length} pools`;
+  return `${pools} did not answer within ${seconds} s (start_timeout; raise it if the pool is only slow to start), ${consequence}:` +
+    `\n    ${readiness.failures.join('\n    ')}`;
+}
+
+/**
+ * Idempotent start: config test, launch, verify the master the pidfile names, then wait until
+ * every pool with a ping.path answers. A master whose pools never answer is stopped: a failed
+ * start leaves nothing half-started, and the next start tries again from scratch.
+ */
+export async function startInstance(ctx: ControlContext, target: Target, errorLog: string | null, pools: readonly FpmPool[]): Promise<Outcome> {
   const { system } = ctx;
   const instance = target.instance!;
   const inspection = await inspectTarget(system, target);
@@ -278,8 +351,22 @@ export async function startInstance(ctx: ControlContext, target: Target, errorLo
         `${cleaned > 0 ? '; stopped the master it had left' : ''}${quoteOutput(await readLogSince(system, errorLog, logOffset))}`,
     );
   }
+  // Recorded before the readiness wait, so that a stop reaches it even if this controller dies.
   await recordMaster(ctx, instance, expected.binary, master);
-  return succeed(instance.name, `started (pid ${master.pid})${note}`);
+  const readiness = await waitUntilPoolsAnswer(system, pools, deadline);
+  if (readiness.failures.length > 0) {
+    let stopped = `so its master (pid ${master.pid}) was stopped`;
+    try {
+      await stopMaster(system, master, { ...expected, startTimeTicks: master.startTimeTicks }, instance.stopTimeoutMs);
+      await removePidfileOf(system, instance.pidfile, master.pid);
+      await removeRecord(system, ctx.runDir, instance.name);
+    } catch (error) {
+      if (!(error instanceof FpmMultiError)) throw error;
+      stopped = `and its master (pid ${master.pid}) could not be stopped (${error.message})`;
+    }
+    return fail(instance.name, `start failed: ${describeNotReady(readiness, seconds, stopped)}`);
+  }
+  return succeed(instance.name, `started (pid ${master.pid})${describeReady(readiness)}${note}`);
 }
 
 /**
@@ -287,7 +374,7 @@ export async function startInstance(ctx: ControlContext, target: Target, errorLo
  * re-executes itself and, daemonized, comes back under a new pid: success means the pidfile
  * names a new verified master; a master that died instead is a failed reload.
  */
-export async function reloadInstance(ctx: ControlContext, target: Target, errorLog: string | null): Promise<Outcome> {
+export async function reloadInstance(ctx: ControlContext, target: Target, errorLog: string | null, pools: readonly FpmPool[]): Promise<Outcome> {
   const { system } = ctx;
   const instance = target.instance!;
   const inspection = await inspectTarget(system, target);
@@ -298,17 +385,27 @@ export async function reloadInstance(ctx: ControlContext, target: Target, errorL
   if (!test.ok) return fail(instance.name, `not reloaded, the running master keeps serving: ${test.message}`);
   const logOffset = await measureLog(system, errorLog);
   const old = inspection.master!;
+  const expected: ExpectedMaster = { binary: await resolveBinary(system, instance.binary), config: instance.config };
+  const deadline = system.now() + instance.startTimeoutMs;
   const sent = await signalVerified(system, old.pid, 'SIGUSR2', inspection.identity!);
   if (sent.outcome !== 'sent') return fail(instance.name, `not reloaded: ${sent.outcome === 'gone' ? 'its master exited' : sent.reason}`);
-  const expected: ExpectedMaster = { binary: await resolveBinary(system, instance.binary), config: instance.config };
-  const master = await waitForMaster(system, instance, expected, old.pid, system.now() + instance.startTimeoutMs);
+  const master = await waitForMaster(system, instance, expected, old.pid, deadline);
+  const seconds = instance.startTimeoutMs / 1000;
   if (master === null) {
     const stillOld = !isGone(old, await readProcess(system, old.pid));
     const what = stillOld ? `its master (pid ${old.pid}) did not come back from the reload` : `its master (pid ${old.pid}) died during the reload: the instance is down`;
-    return fail(instance.name, `reload failed: ${what} within ${instance.startTimeoutMs / 1000} s${quoteOutput(await readLogSince(system, errorLog, logOffset))}`);
+    return fail(instance.name, `reload failed: ${what} within ${seconds} s${quoteOutput(await readLogSince(system, errorLog, logOffset))}`);
   }
   await recordMaster(ctx, instance, expected.binary, master);
-  return succeed(instance.name, `reloaded (pid ${old.pid} → ${master.pid})`);
+  const readiness = await waitUntilPoolsAnswer(system, pools, deadline);
+  if (readiness.failures.length > 0) {
+    // A reload never takes an instance down: what still serves keeps serving, and the failure is reported.
+    return fail(
+      instance.name,
+      `reload failed: ${describeNotReady(readiness, seconds, `though its new master (pid ${old.pid} → ${master.pid}) runs; it was left running`)}`,
+    );
+  }
+  return succeed(instance.name, `reloaded (pid ${old.pid} → ${master.pid})${describeReady(readiness)}`);
 }
 
 /** SIGUSR1: php-fpm reopens its log files (after rotation). */

@@ -117,7 +117,7 @@ export async function start(context: CommandContext): Promise<number> {
     ...ACT_ON_SELECTED,
     verb: 'started',
     refuseCollisions: true,
-    operate: async (control, target) => rememberStart(control, await startInstance(control, target, target.errorLog)),
+    operate: async (control, target) => rememberStart(control, await startInstance(control, target, target.errorLog, target.pools)),
   });
   const code = summarize(context.io, 'started', outcomes);
   // --partial (the OpenRC runscript): the service is up while anything runs, so that a later
@@ -149,7 +149,8 @@ export async function restart(context: CommandContext): Promise<number> {
       if (!test.ok) return { ...test, message: `not restarted, left as it was: ${test.message}` };
       const stopped = await stopTarget(control, target);
       if (!stopped.ok) return stopped;
-      return rememberStart(control, await startInstance(control, target, target.errorLog));
+      // The stop removed the record: the one read before it names a master that is gone, not a crash.
+      return rememberStart(control, await startInstance(control, { ...target, record: null }, target.errorLog, target.pools));
     },
   });
   return summarize(context.io, 'restarted', outcomes);
@@ -157,7 +158,7 @@ export async function restart(context: CommandContext): Promise<number> {
 
 export async function reload(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
-    ...ACT_ON_SELECTED, verb: 'reloaded', operate: (control, target) => reloadInstance(control, target, target.errorLog),
+    ...ACT_ON_SELECTED, verb: 'reloaded', operate: (control, target) => reloadInstance(control, target, target.errorLog, target.pools),
   });
   return summarize(context.io, 'reloaded', outcomes);
 }

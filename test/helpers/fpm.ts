@@ -2,12 +2,16 @@
 // directory, real FastCGI requests through cgi-fcgi, and a cleanup that leaves no process behind.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { decodeNameValuePairs, encodeRecord, FastCgiRecordReader, FcgiRecordType } from '../../src/fastcgi.js';
 
 export const PHP_FPM = '/usr/sbin/php-fpm8.2';
 export const CGI_FCGI = '/usr/bin/cgi-fcgi';
 export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+/** Debian's prometheus package; scripts/setup --with-test-tools installs it. */
+export const PROMTOOL = '/usr/bin/promtool';
 
 /** Integration tests need the real programs: their absence fails the test, loudly. */
 export function requirePrograms(...programs: string[]): void {
@@ -142,4 +146,53 @@ export function masterPid(scratch: FpmScratch, name: string): number {
 export function runCliProcess(args: string[]): { code: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** A TCP port nothing listens on right now on 127.0.0.1 (for a pool's listen). */
+export async function findFreePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no TCP port was assigned');
+  return address.port;
+}
+
+export interface FakePool {
+  /** The CGI params of every request received, in order. */
+  requests: Array<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+/**
+ * A FastCGI responder on a unix socket, standing in for a php-fpm pool: every request is answered
+ * with `answer(params)` as a CGI response (status 200 unless given), then END_REQUEST.
+ */
+export async function serveFakePool(path: string, answer: (params: Record<string, string>) => { status?: number; body: string }): Promise<FakePool> {
+  const requests: FakePool['requests'] = [];
+  const server: Server = createServer((socket) => {
+    const reader = new FastCgiRecordReader();
+    let params = Buffer.alloc(0);
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => {
+      reader.pushBytes(chunk);
+      for (let record = reader.readRecord(); record !== null; record = reader.readRecord()) {
+        if (record.type === FcgiRecordType.PARAMS) params = Buffer.concat([params, record.content]);
+        if (record.type !== FcgiRecordType.STDIN || record.content.length > 0) continue;
+        const request = Object.fromEntries(decodeNameValuePairs(params));
+        requests.push(request);
+        const { status = 200, body } = answer(request);
+        const endRequest = Buffer.alloc(8); // appStatus 0, FCGI_REQUEST_COMPLETE
+        socket.end(Buffer.concat([
+          encodeRecord(FcgiRecordType.STDOUT, record.requestId, Buffer.from(`Status: ${status} Fake\r\nContent-Type: text/plain\r\n\r\n${body}`)),
+          encodeRecord(FcgiRecordType.END_REQUEST, record.requestId, endRequest),
+        ]));
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, resolve);
+  });
+  return { requests, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }

@@ -1,0 +1,53 @@
+// health: is everything serving? Every selected enabled instance must run, and every pool with a
+// ping.path must answer it within POOL_PROBE_TIMEOUT_MS (a pool without one: its status page,
+// when it has one). Silent and exit 0 when healthy, so cron mails nothing; one line per failure
+// and exit 1 otherwise. `--format prometheus` prints the pool figures for node_exporter instead.
+import type { CommandContext, Io } from '../command.js';
+import { NotConfiguredError } from '../errors.js';
+import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
+import { describeHealthFailures, POOL_PROBE_TIMEOUT_MS, surveyTargets, type InstanceSurvey } from '../pools.js';
+import { buildPoolMetrics, formatExposition } from '../prometheus.js';
+import { createRealSystem } from '../system.js';
+import { prepareTargets } from '../targets.js';
+
+interface HealthReport {
+  surveys: InstanceSurvey[];
+  /** One line per instance not running or pool not answering. */
+  failures: string[];
+}
+
+async function surveyHealth(context: CommandContext): Promise<HealthReport> {
+  const { io } = context;
+  const system = io.system ?? createRealSystem();
+  const prepared = await prepareTargets(system, context, { includeRecorded: false, readFpmConfigs: true });
+  // A check that checks nothing must not pass: a lost declaration would look healthy forever.
+  if (prepared.targets.length === 0) {
+    throw new NotConfiguredError(
+      `${context.conf} declares no enabled instance, so nothing was checked; declare one, e.g. FPM_slot_1="slot=php8.2 config=/etc/php/fpm-php8.2/php-fpm.conf"`,
+    );
+  }
+  for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
+  const surveys = await surveyTargets(system, prepared.targets, { ping: true, status: true, timeoutMs: POOL_PROBE_TIMEOUT_MS });
+  return { surveys, failures: surveys.flatMap(describeHealthFailures) };
+}
+
+function reportFailures(write: Io['stdout'], failures: readonly string[]): number {
+  for (const failure of failures) write(`php-fpm-multi: ${failure}\n`);
+  return failures.length === 0 ? EXIT_OK : EXIT_FAILURE;
+}
+
+/** `health`: the failures on stdout (what a monitoring check shows), nothing when healthy. */
+export async function health(context: CommandContext): Promise<number> {
+  const { failures } = await surveyHealth(context);
+  return reportFailures((text) => context.io.stdout(text), failures);
+}
+
+/**
+ * `health --format prometheus`: the metrics on stdout (for the textfile collector), the failures
+ * on stderr; the exit code is health's, so write to a temporary file and rename it either way.
+ */
+export async function exportHealthMetrics(context: CommandContext): Promise<number> {
+  const { surveys, failures } = await surveyHealth(context);
+  context.io.stdout(formatExposition(buildPoolMetrics(surveys)));
+  return reportFailures((text) => context.io.stderr(text), failures);
+}
