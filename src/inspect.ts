@@ -5,7 +5,7 @@ import type { UsableInstance } from './invocation.js';
 import { readTrustedPidfile } from './pidfile.js';
 import { readProcess, resolveBinary, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
 import type { InstanceRecord } from './record.js';
-import type { System } from './system.js';
+import { errnoCode, type System } from './system.js';
 
 export type InstanceState = 'running' | 'stopped' | 'crashed' | 'stale' | 'orphan' | 'unknown';
 
@@ -81,4 +81,20 @@ export async function inspectTarget(system: System, target: Target): Promise<Ins
     return { state: 'stale', pid, master: null, identity: expected, detail: `${pidfile} names a process that is not this instance: ${verdict.reason}` };
   }
   return { state: runningState(target), pid, master: proc, identity: { ...expected, startTimeTicks: proc.startTimeTicks }, detail: '' };
+}
+
+/**
+ * A declared instance with problems and no record: without its binary or config nothing can be
+ * verified, so only an absent pidfile tells: then it is stopped, else its state is unknown.
+ */
+export async function inspectUnusable(system: System, pidfile: string | null, unusable: string): Promise<Inspection> {
+  const detail = `unusable: ${unusable}`;
+  if (pidfile !== null) {
+    try {
+      await system.lstat(pidfile);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return { state: 'stopped', pid: null, master: null, identity: null, detail };
+    }
+  }
+  return { state: 'unknown', pid: null, master: null, identity: null, detail };
 }

@@ -286,3 +286,21 @@ test('a launch that fails after the config test shows the lines php-fpm added to
     squatter.close();
   }
 });
+
+test('an instance with problems and no record: stopped when its pidfile is absent, unknown otherwise; never signalled', async () => {
+  scratch.declare(`FPM_slot_a="slot=8.2 config=${scratch.dir}/missing.conf"`);
+  const { system, sent } = recordSignals();
+  const status = await runCli(['--conf', scratch.decl, 'status'], {}, 0, system);
+  expect(status.code).toBe(3);
+  expect(status.stdout).toContain(`a: unusable: config=${scratch.dir}/missing.conf: no such file`);
+  const stop = await runCli(['--conf', scratch.decl, 'stop'], {}, 0, system);
+  expect(stop.code).toBe(0);
+  expect(stop.stdout).toContain('a: not running (and unusable: config=');
+  mkdirSync(scratch.runDir, { recursive: true, mode: 0o755 });
+  writeFileSync(join(scratch.runDir, 'a.pid'), '4242');
+  expect((await runCli(['--conf', scratch.decl, 'status'], {}, 0, system)).code).toBe(4);
+  const blind = await runCli(['--conf', scratch.decl, 'stop'], {}, 0, system);
+  expect(blind.code).toBe(1);
+  expect(blind.stderr).toContain('a: cannot be checked: config=');
+  expect(sent).toEqual([]);
+});

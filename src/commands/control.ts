@@ -12,7 +12,8 @@ import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model.js';
 import { mapBounded, MAX_PARALLEL_OPERATIONS } from '../parallel.js';
 import { ensureRunDirectory } from '../pidfile.js';
 import { removeStartFailure, writeStartFailure } from '../record.js';
-import { createRealSystem, errnoCode, type System } from '../system.js';
+import { inspectUnusable } from '../inspect.js';
+import { createRealSystem, type System } from '../system.js';
 import { prepareTargets, refuseCollisions, type PrepareOptions, type PreparedTarget } from '../targets.js';
 
 type Operate = (control: ControlContext, target: PreparedTarget) => Promise<Outcome>;
@@ -34,22 +35,18 @@ function reportOutcome(io: Io, outcome: Outcome): void {
   else io.stderr(`php-fpm-multi: ${outcome.name}: ${outcome.message}\n`);
 }
 
-/** A declared instance with problems and no record: stopped when its pidfile is absent. */
-async function describeUnusable(system: System, target: PreparedTarget): Promise<Outcome> {
-  if (target.pidfile !== null) {
-    try {
-      await system.lstat(target.pidfile);
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return { name: target.name, ok: true, message: `not running (and unusable: ${target.unusable})` };
-    }
-  }
-  return { name: target.name, ok: false, message: `cannot be checked: ${target.unusable}` };
+/** A declared instance with problems and no record: stopping it succeeds only if it is not running. */
+async function stopUnusable(system: System, target: PreparedTarget, unusable: string): Promise<Outcome> {
+  const inspection = await inspectUnusable(system, target.pidfile, unusable);
+  return inspection.state === 'stopped'
+    ? { name: target.name, ok: true, message: `not running (and ${inspection.detail})` }
+    : { name: target.name, ok: false, message: `cannot be checked: ${unusable}` };
 }
 
 async function operateSafely(spec: OperationSpec, control: ControlContext, target: PreparedTarget): Promise<Outcome> {
   try {
     if (target.unusable !== null && !(spec.acceptsRecordOnly && target.record !== null)) {
-      return spec.acceptsRecordOnly ? await describeUnusable(control.system, target) : { name: target.name, ok: false, message: `not ${spec.verb}: ${target.unusable}` };
+      return spec.acceptsRecordOnly ? await stopUnusable(control.system, target, target.unusable) : { name: target.name, ok: false, message: `not ${spec.verb}: ${target.unusable}` };
     }
     if (target.instance === null && !spec.acceptsRecordOnly) {
       return { name: target.name, ok: false, message: `not ${spec.verb}: it is no longer declared in the file` };

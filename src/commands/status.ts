@@ -2,13 +2,13 @@
 // status --pools: the figures of every pool, from its status page over FastCGI.
 import type { CommandContext } from '../command.js';
 import { EXIT_CRASHED, EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes.js';
-import { inspectTarget, type Inspection, type InstanceState } from '../inspect.js';
+import { inspectTarget, inspectUnusable, type Inspection, type InstanceState } from '../inspect.js';
 import {
   describeStatusHint, POOL_PROBE_TIMEOUT_MS, surveyTargets, type InstanceSurvey, type PoolFigures, type PoolProbe,
 } from '../pools.js';
 import { processAgeMs, readBootTimeSeconds } from '../proc.js';
 import { readStartFailure } from '../record.js';
-import { createRealSystem, errnoCode, type System } from '../system.js';
+import { createRealSystem } from '../system.js';
 import { formatTable } from '../table.js';
 import { prepareTargets, type PreparedTarget } from '../targets.js';
 
@@ -18,19 +18,6 @@ interface Row {
   slot: string | null;
   config: string | null;
   enabled: boolean;
-}
-
-/** A declared instance with problems and no record: we cannot verify, only look for its pidfile. */
-async function inspectUnusable(system: System, target: PreparedTarget): Promise<Inspection> {
-  const detail = `unusable: ${target.unusable}`;
-  if (target.pidfile !== null) {
-    try {
-      await system.lstat(target.pidfile);
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return { state: 'stopped', pid: null, master: null, identity: null, detail };
-    }
-  }
-  return { state: 'unknown', pid: null, master: null, identity: null, detail };
 }
 
 interface StateOfInstance {
@@ -69,7 +56,7 @@ export async function status(context: CommandContext): Promise<number> {
   const rows: Row[] = await Promise.all(
     prepared.targets.map(async (target) => {
       const declared = prepared.model.instances.find((instance) => instance.name === target.name && target.declared);
-      const inspection = target.unusable !== null && target.record === null ? await inspectUnusable(system, target) : await inspectTarget(system, target);
+      const inspection = target.unusable !== null && target.record === null ? await inspectUnusable(system, target.pidfile, target.unusable) : await inspectTarget(system, target);
       if (inspection.state !== 'running') {
         const failure = await readStartFailure(system, prepared.runDir, target.name);
         if (failure !== null) {
