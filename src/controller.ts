@@ -8,8 +8,8 @@ import { inspectTarget, pidfileOf, type Inspection, type Target } from './inspec
 import { buildConfigTest, buildLaunch, type UsableInstance } from './invocation.js';
 import { checkPidfileTrust, PidfileContentError, readTrustedPidfile } from './pidfile.js';
 import {
-  findBySession, listProcesses, readProcess, resolveBinary, verifyIdentity,
-  type ExpectedMaster, type ProcessInfo,
+  listStats, readLiveStat, readProcess, resolveBinary, verifyIdentity,
+  type ExpectedMaster, type ProcessInfo, type ProcStat,
 } from './proc.js';
 import { pingPool, PoolAddressError, resolvePoolAddress } from './pools.js';
 import { removeRecord, writeRecord } from './record.js';
@@ -88,7 +88,7 @@ export async function testConfig(ctx: ControlContext, instance: UsableInstance):
   return fail(instance.name, `configuration test failed: ${test.program} --test ${describeExit(result)}${quoteOutput(result.stderr + result.stdout)}`);
 }
 
-function isGone(proc: ProcessInfo, current: ProcessInfo | null): boolean {
+function isGone(proc: ProcessInfo, current: { startTimeTicks: number } | null): boolean {
   return current === null || current.startTimeTicks !== proc.startTimeTicks;
 }
 
@@ -97,18 +97,36 @@ async function waitUntilGone(system: System, processes: readonly ProcessInfo[], 
   const deadline = system.now() + timeoutMs;
   let alive = [...processes];
   for (;;) {
-    const checks = await Promise.all(alive.map(async (proc) => (isGone(proc, await readProcess(system, proc.pid)) ? null : proc)));
+    // One read of /proc/PID/stat per process and poll: its start time tells a reused pid apart.
+    const checks = await Promise.all(alive.map(async (proc) => (isGone(proc, await readLiveStat(system, proc.pid)) ? null : proc)));
     alive = checks.filter((proc): proc is ProcessInfo => proc !== null);
     if (alive.length === 0 || system.now() >= deadline) return alive;
     await system.sleep(POLL_INTERVAL_MS);
   }
 }
 
+/** Process tables read once per command and shared by all its instances (see readProcessTable). */
+const processTables = new WeakMap<ControlContext, Promise<ProcStat[]>>();
+
+/**
+ * The process table of this command, read on first use: finding N instances' workers costs one
+ * scan of /proc, not N. Workers forked later are caught by the fresh scan of an escalation.
+ */
+function readProcessTable(ctx: ControlContext): Promise<ProcStat[]> {
+  let table = processTables.get(ctx);
+  if (table === undefined) {
+    table = listStats(ctx.system);
+    processTables.set(ctx, table);
+  }
+  return table;
+}
+
 /** Workers of a master (or of a dead master's session), each verified to be php-fpm's. */
-async function findWorkers(system: System, binary: string, sessionId: number): Promise<ProcessInfo[]> {
-  const processes = await listProcesses(system);
-  return findBySession(processes, sessionId).filter(
-    (proc) => proc.pid !== sessionId && verifyIdentity(proc, { role: 'worker', binary, sessionId }).ok,
+async function findWorkers(system: System, table: readonly ProcStat[], binary: string, sessionId: number): Promise<ProcessInfo[]> {
+  const members = table.filter((stat) => stat.sessionId === sessionId && stat.pid !== sessionId);
+  const candidates = await Promise.all(members.map((stat) => readProcess(system, stat.pid)));
+  return candidates.filter(
+    (proc): proc is ProcessInfo => proc !== null && verifyIdentity(proc, { role: 'worker', binary, sessionId }).ok,
   );
 }
 
@@ -120,8 +138,9 @@ async function signalWorkers(system: System, workers: readonly ProcessInfo[], si
  * Ends the workers a SIGKILLed master left behind (they keep its listen socket, and the next
  * php-fpm would exit 70 "Another FPM instance seems to already listen"). Returns how many.
  */
-async function endOrphanWorkers(system: System, binary: string, masterPid: number): Promise<number> {
-  const workers = await findWorkers(system, binary, masterPid);
+async function endOrphanWorkers(ctx: ControlContext, binary: string, masterPid: number): Promise<number> {
+  const { system } = ctx;
+  const workers = await findWorkers(system, await readProcessTable(ctx), binary, masterPid);
   if (workers.length === 0) return 0;
   await signalWorkers(system, workers, 'SIGTERM', binary);
   const left = await waitUntilGone(system, workers, TERM_GRACE_MS);
@@ -148,15 +167,21 @@ async function removePidfileOf(system: System, pidfile: string, pid: number | nu
 /** Forgets a dead master: its orphaned workers, its pidfile and its record. */
 async function cleanUpCrashed(ctx: ControlContext, target: Target, inspection: Inspection): Promise<string> {
   const binary = inspection.identity?.binary ?? target.record?.binary;
-  const ended = inspection.pid !== null && binary !== undefined ? await endOrphanWorkers(ctx.system, binary, inspection.pid) : 0;
+  const ended = inspection.pid !== null && binary !== undefined ? await endOrphanWorkers(ctx, binary, inspection.pid) : 0;
   await removePidfileOf(ctx.system, pidfileOf(target), inspection.pid);
   await removeRecord(ctx.system, ctx.runDir, target.name);
   return ended > 0 ? `; ended ${ended} orphaned worker${ended === 1 ? '' : 's'}` : '';
 }
 
-/** QUIT, then TERM after stop_timeout, then KILL: returns the signal that ended it, or throws. */
-async function stopMaster(system: System, master: ProcessInfo, identity: ExpectedMaster, stopTimeoutMs: number): Promise<FpmSignal> {
-  const workers = await findWorkers(system, identity.binary, master.pid);
+/**
+ * QUIT, then TERM after stop_timeout, then KILL: returns the signal that ended it, or throws.
+ * A graceful master exits only after its workers, so waiting on those in `table` suffices; an
+ * escalation scans /proc afresh, so that workers forked since (ondemand, dynamic) are reached.
+ */
+async function stopMaster(
+  system: System, table: readonly ProcStat[], master: ProcessInfo, identity: ExpectedMaster, stopTimeoutMs: number,
+): Promise<FpmSignal> {
+  const workers = await findWorkers(system, table, identity.binary, master.pid);
   const everything = [master, ...workers];
   const steps: Array<[FpmSignal, number]> = [['SIGQUIT', stopTimeoutMs], ['SIGTERM', TERM_GRACE_MS], ['SIGKILL', KILL_WAIT_MS]];
   let alive = everything;
@@ -166,7 +191,14 @@ async function stopMaster(system: System, master: ProcessInfo, identity: Expecte
       if (result.outcome === 'mismatch') throw new FpmMultiError(`not signalled: ${result.reason}`);
     }
     // Workers are left to their master's graceful stop; only escalations reach them directly.
-    if (signal !== 'SIGQUIT') await signalWorkers(system, alive.filter((proc) => proc !== master), signal, identity.binary);
+    if (signal !== 'SIGQUIT') {
+      const known = alive.filter((proc) => proc !== master);
+      const late = (await findWorkers(system, await listStats(system), identity.binary, master.pid)).filter(
+        (proc) => !known.some((worker) => worker.pid === proc.pid),
+      );
+      alive = [...alive, ...late];
+      await signalWorkers(system, [...known, ...late], signal, identity.binary);
+    }
     alive = await waitUntilGone(system, alive, waitMs);
     if (alive.length === 0) return signal;
   }
@@ -197,7 +229,7 @@ export async function stopTarget(ctx: ControlContext, target: Target): Promise<O
     case 'running':
     case 'orphan': {
       const stopTimeoutMs = target.instance?.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_S * 1000;
-      const signal = await stopMaster(system, inspection.master!, inspection.identity!, stopTimeoutMs);
+      const signal = await stopMaster(system, await readProcessTable(ctx), inspection.master!, inspection.identity!, stopTimeoutMs);
       await removePidfileOf(system, pidfileOf(target), inspection.pid);
       await removeRecord(system, ctx.runDir, target.name);
       return succeed(target.name, `stopped (pid ${inspection.pid})${describeEscalation(signal, stopTimeoutMs)}`);
@@ -237,8 +269,10 @@ async function recordMaster(ctx: ControlContext, instance: UsableInstance, binar
  * forking): stopped so that a failed start leaves nothing half-started behind.
  */
 async function stopUnrecordedMasters(system: System, expected: ExpectedMaster, stopTimeoutMs: number): Promise<number> {
-  const masters = (await listProcesses(system)).filter((proc) => proc.pid === proc.sessionId && verifyIdentity(proc, expected).ok);
-  for (const master of masters) await stopMaster(system, master, { ...expected, startTimeTicks: master.startTimeTicks }, stopTimeoutMs);
+  const table = await listStats(system); // fresh: the master was launched after any shared table
+  const leaders = await Promise.all(table.filter((stat) => stat.pid === stat.sessionId).map((stat) => readProcess(system, stat.pid)));
+  const masters = leaders.filter((proc): proc is ProcessInfo => proc !== null && verifyIdentity(proc, expected).ok);
+  for (const master of masters) await stopMaster(system, table, master, { ...expected, startTimeTicks: master.startTimeTicks }, stopTimeoutMs);
   return masters.length;
 }
 
@@ -357,7 +391,7 @@ export async function startInstance(ctx: ControlContext, target: Target, errorLo
   if (readiness.failures.length > 0) {
     let stopped = `so its master (pid ${master.pid}) was stopped`;
     try {
-      await stopMaster(system, master, { ...expected, startTimeTicks: master.startTimeTicks }, instance.stopTimeoutMs);
+      await stopMaster(system, await listStats(system), master, { ...expected, startTimeTicks: master.startTimeTicks }, instance.stopTimeoutMs);
       await removePidfileOf(system, instance.pidfile, master.pid);
       await removeRecord(system, ctx.runDir, instance.name);
     } catch (error) {

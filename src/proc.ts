@@ -133,7 +133,8 @@ function vanished(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ESRCH';
 }
 
-async function readStat(system: System, pid: number): Promise<ProcStat | null> {
+/** The stat of a live process (not a zombie), or null: one read, what polling loops need. */
+export async function readLiveStat(system: System, pid: number): Promise<ProcStat | null> {
   const path = `/proc/${pid}/stat`;
   let content: string;
   try {
@@ -155,7 +156,7 @@ async function readStat(system: System, pid: number): Promise<ProcStat | null> {
  */
 export async function readProcess(system: System, pid: number): Promise<ProcessInfo | null> {
   for (let attempt = 0; attempt < READ_ATTEMPTS; attempt += 1) {
-    const stat = await readStat(system, pid);
+    const stat = await readLiveStat(system, pid);
     if (stat === null) return null;
     let cmdline: string;
     try {
@@ -175,7 +176,7 @@ export async function readProcess(system: System, pid: number): Promise<ProcessI
       const code = errnoCode(error);
       if (code !== 'ENOENT' && code !== 'ESRCH' && code !== 'EACCES' && code !== 'EPERM') throw error;
     }
-    const after = await readStat(system, pid);
+    const after = await readLiveStat(system, pid);
     if (after === null) return null;
     if (after.startTimeTicks !== stat.startTimeTicks) continue; // pid reused meanwhile
     return {
@@ -207,6 +208,20 @@ export async function listProcesses(system: System): Promise<ProcessInfo[]> {
   for (let i = 0; i < pids.length; i += LIST_CONCURRENCY) {
     const batch = await Promise.all(pids.slice(i, i + LIST_CONCURRENCY).map((pid) => readProcess(system, pid)));
     for (const proc of batch) if (proc !== null) result.push(proc);
+  }
+  return result;
+}
+
+/**
+ * Every live process's stat, one read each: the process table a command shares to find workers
+ * and sessions, reading the full identity (cmdline, exe) only of the few processes that match.
+ */
+export async function listStats(system: System): Promise<ProcStat[]> {
+  const pids = (await system.readdir('/proc')).filter((name) => /^[1-9][0-9]*$/.test(name)).map(Number);
+  const result: ProcStat[] = [];
+  for (let i = 0; i < pids.length; i += LIST_CONCURRENCY) {
+    const batch = await Promise.all(pids.slice(i, i + LIST_CONCURRENCY).map((pid) => readLiveStat(system, pid)));
+    for (const stat of batch) if (stat !== null) result.push(stat);
   }
   return result;
 }
