@@ -150,7 +150,19 @@ function isEntryPoint(): boolean {
   }
 }
 
+/**
+ * Output is best effort, the work is not: a reader that went away (`php-fpm-multi start | head -1`)
+ * must not abort a start half-way through, leaving masters without records.
+ */
+function ignoreClosedOutput(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
+
 if (isEntryPoint()) {
+  ignoreClosedOutput(process.stdout);
+  ignoreClosedOutput(process.stderr);
   const io: Io = {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),

@@ -304,3 +304,15 @@ test('an instance with problems and no record: stopped when its pidfile is absen
   expect(blind.stderr).toContain('a: cannot be checked: config=');
   expect(sent).toEqual([]);
 });
+
+test('a reader that closes the output early (start | head -c 1) does not abort the start half-way', async () => {
+  declareInstances(scratch, ['a', 'b', 'c', 'd', 'e', 'f']);
+  const piped = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" --conf "${scratch.decl}" start | head -c 1 >/dev/null; exit "\${PIPESTATUS[0]}"`], {
+    encoding: 'utf8', timeout: 60_000,
+  });
+  expect(piped.status, piped.stderr).toBe(0);
+  expect(piped.stderr).not.toContain('EPIPE');
+  const status = await cli('--json', 'status');
+  expect(status.code).toBe(0);
+  expect(JSON.parse(status.stdout).instances.map((i: { state: string }) => i.state)).toEqual(Array(6).fill('running'));
+});
