@@ -126,10 +126,25 @@ export function listFpmProcesses(dir: string): ScratchProcess[] {
   return [...masters, ...workers];
 }
 
+/** Fake php-fpm workers (test/fixtures/fake-fpm) of a config under `dir`, even when their master died. */
+function listFakeWorkersUnder(dir: string): ScratchProcess[] {
+  const found: ScratchProcess[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (environ.some((v) => v.startsWith('FAKE_FPM_CONFIG=') && v.includes(dir))) found.push({ pid: Number(entry), title: 'fake worker', state: '?' });
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found;
+}
+
 /** Leaves nothing behind: every master of the scratch dir, its session, and anything naming it. */
 export function killProcessesUnder(dir: string): void {
   const masters = listProcessesUnder(dir);
-  for (const proc of [...masters, ...listFpmProcesses(dir)]) {
+  for (const proc of [...masters, ...listFpmProcesses(dir), ...listFakeWorkersUnder(dir)]) {
     try {
       process.kill(proc.pid, 'SIGKILL');
     } catch {
