@@ -35,10 +35,7 @@ const COMMANDS: Record<string, { summary: string; load: (options: CommandOptions
   reopen: { summary: 'SIGUSR1: php-fpm reopens its log files', load: async () => (await import('./commands/control.js')).reopen },
   status: {
     summary: "state of every instance (--json); exit 0/1/3/4/32 as OpenRC; --pools: each pool's figures",
-    load: async ({ pools }) => {
-      const module = await import('./commands/status.js');
-      return pools ? module.showPoolStatus : module.status;
-    },
+    load: async ({ pools }) => (pools ? (await import('./commands/pool-status.js')).showPoolStatus : (await import('./commands/status.js')).status),
   },
   configtest: { summary: "php-fpm's own configuration test of each instance", load: async () => (await import('./commands/control.js')).configtest },
   health: {

@@ -387,8 +387,24 @@ function reportSharedFiles(instances: Instance[]): string[] {
   return conflicts;
 }
 
+/** Each path probed once per model: a thousand instances of one slot try the same candidates. */
+function cacheProbe(probe: FileProbe): FileProbe {
+  const executable = new Map<string, boolean>();
+  const file = new Map<string, boolean>();
+  const remember = (cache: Map<string, boolean>, path: string, ask: (path: string) => boolean): boolean => {
+    let answer = cache.get(path);
+    if (answer === undefined) cache.set(path, (answer = ask(path)));
+    return answer;
+  };
+  return {
+    isExecutable: (path) => remember(executable, path, (p) => probe.isExecutable(p)),
+    isFile: (path) => remember(file, path, (p) => probe.isFile(p)),
+  };
+}
+
 /** From the variables bash would hold to the instances the controller runs. No IO but `context.probe`. */
-export function buildModel(declaration: Declaration, context: ModelContext): Model {
+export function buildModel(declaration: Declaration, uncachedContext: ModelContext): Model {
+  const context: ModelContext = { ...uncachedContext, probe: cacheProbe(uncachedContext.probe) };
   const problems = findStrayVariables(declaration);
   const runDir = chooseRunDir(declaration, context, problems);
   const defaultsVariable = declaration.variables.find((v) => v.name === DEFAULTS_VARIABLE);

@@ -7,8 +7,6 @@
 //   node:fs does; callers test it with `errnoCode()`.
 // - `kill` never throws for the two expected failures: it returns 'ESRCH' or 'EPERM'.
 
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, readFileSync, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
@@ -142,7 +140,13 @@ function readOwnProcessGroupId(): number {
   return pgid;
 }
 
-function run(program: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
+/** Loaded on first use: read-only commands (status) spawn nothing and need not load it. */
+async function loadSpawn(): Promise<typeof import('node:child_process').spawn> {
+  return (await import('node:child_process')).spawn;
+}
+
+async function run(program: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
+  const spawn = await loadSpawn();
   return new Promise((resolve, reject) => {
     const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe'];
     if (options.fd3 !== undefined) stdio.push(options.fd3);
@@ -198,6 +202,7 @@ function run(program: string, args: readonly string[], options: RunOptions): Pro
 }
 
 async function writeFileAtomic(path: string, content: string, mode: number): Promise<void> {
+  const { randomBytes } = await import('node:crypto'); // on first write only: status writes nothing
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   // 'wx' = O_CREAT|O_EXCL: never opens an existing file or follows a planted symlink.
   const handle = await fs.open(tmp, 'wx', mode);

@@ -3,7 +3,7 @@
 // and the refusal of a run whose instances would collide.
 import type { CommandContext } from './command.js';
 import { FpmMultiError, NotConfiguredError } from './errors.js';
-import { findListenConflicts, loadFpmConfig, type FpmPool } from './fpm-config.js';
+import type { FpmPool, loadFpmConfig as LoadFpmConfig } from './fpm-config.js';
 import type { Target } from './inspect.js';
 import type { UsableInstance } from './invocation.js';
 import { loadModel } from './load.js';
@@ -54,7 +54,7 @@ interface FpmFacts {
 }
 
 /** Reads the instance's php-fpm config the way php-fpm will (its prefix and environment). */
-function readFpmFacts(instance: UsableInstance): FpmFacts {
+function readFpmFacts(loadFpmConfig: typeof LoadFpmConfig, instance: UsableInstance): FpmFacts {
   try {
     const config = loadFpmConfig(instance.config, {
       env: instance.env,
@@ -97,8 +97,10 @@ export async function prepareTargets(system: System, context: CommandContext, op
   const { records, problems: recordProblems } = await readRecords(system, runDir);
   const facts = new Map<string, FpmFacts>();
   if (options.readFpmConfigs) {
+    // Loaded only here: status and stop never read php-fpm configs and need not parse this module.
+    const { loadFpmConfig } = await import('./fpm-config.js');
     for (const instance of model.instances) {
-      if (isUsable(instance) && (instance.enabled || selected.includes(instance))) facts.set(instance.name, readFpmFacts(instance));
+      if (isUsable(instance) && (instance.enabled || selected.includes(instance))) facts.set(instance.name, readFpmFacts(loadFpmConfig, instance));
     }
   }
   const targets: PreparedTarget[] = selected.map((instance) => {
@@ -131,7 +133,8 @@ export async function prepareTargets(system: System, context: CommandContext, op
  * Before any process is touched: two enabled instances must not share a config, a pidfile or a
  * listen address (one of them would fail, or worse, take over the other's socket).
  */
-export function refuseCollisions(prepared: Prepared): void {
+export async function refuseCollisions(prepared: Prepared): Promise<void> {
+  const { findListenConflicts } = await import('./fpm-config.js');
   const listen = findListenConflicts(prepared.enabledPools);
   const collisions = [...prepared.model.conflicts, ...listen.map((conflict) => conflict.message)];
   if (collisions.length > 0) {

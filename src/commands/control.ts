@@ -27,6 +27,8 @@ interface OperationSpec extends PrepareOptions {
   acceptsRecordOnly: boolean;
   /** Stopping nothing succeeds; starting nothing is a declaration without instances. */
   needsInstances: boolean;
+  /** Stopping is waiting, not work: every instance at once. Default MAX_PARALLEL_OPERATIONS. */
+  concurrency?: number;
   operate: Operate;
 }
 
@@ -77,13 +79,13 @@ async function runOperation(context: CommandContext, spec: OperationSpec): Promi
       `${context.conf} declares no enabled instance, so nothing was ${spec.verb}; declare one, e.g. FPM_slot_1="slot=php8.2 config=/etc/php/fpm-php8.2/php-fpm.conf"`,
     );
   }
-  if (spec.refuseCollisions) refuseCollisions(prepared);
+  if (spec.refuseCollisions) await refuseCollisions(prepared);
   for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
   await ensureRunDirectory(system, prepared.runDir);
   const lock = await acquireLock(system, path.join(prepared.runDir, 'lock'), { waitMs: chooseLockWaitMs(prepared.targets) });
   try {
     const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'] };
-    return await mapBounded(prepared.targets, MAX_PARALLEL_OPERATIONS, async (target) => {
+    return await mapBounded(prepared.targets, spec.concurrency ?? MAX_PARALLEL_OPERATIONS, async (target) => {
       const outcome = await operateSafely(spec, control, target);
       reportOutcome(io, outcome);
       return outcome;
@@ -126,6 +128,7 @@ export async function start(context: CommandContext): Promise<number> {
 export async function stop(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
     verb: 'stopped', includeRecorded: true, readFpmConfigs: false, refuseCollisions: false, acceptsRecordOnly: true, needsInstances: false,
+    concurrency: Infinity,
     operate: async (control, target) => {
       const outcome = await stopTarget(control, target);
       if (outcome.ok) await removeStartFailure(control.system, control.runDir, target.name);
