@@ -7,7 +7,9 @@
 //   node:fs does; callers test it with `errnoCode()`.
 // - `kill` never throws for the two expected failures: it returns 'ESRCH' or 'EPERM'.
 
-import { constants as fsConstants, readFileSync, type Stats } from 'node:fs';
+import {
+  constants as fsConstants, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, type Stats,
+} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -250,12 +252,15 @@ export function createRealSystem(): System {
         throw error;
       }
     },
-    readFile: (path) => fs.readFile(path, 'utf8'),
-    readlink: (path) => fs.readlink(path),
-    realpath: (path) => fs.realpath(path),
-    lstat: async (path) => toFileStat(await fs.lstat(path)),
-    stat: async (path) => toFileStat(await fs.stat(path)),
-    readdir: (path) => fs.readdir(path),
+    // Synchronous behind the promise interface: the files are /proc entries, pidfiles and records,
+    // read in microseconds, less than a thread-pool round trip; measured on status, stop and
+    // peak memory (docs/BENCHMARKS.md). Errors still arrive as rejections.
+    readFile: async (path) => readFileSync(path, 'utf8'),
+    readlink: async (path) => readlinkSync(path),
+    realpath: async (path) => realpathSync(path),
+    lstat: async (path) => toFileStat(lstatSync(path)),
+    stat: async (path) => toFileStat(statSync(path)),
+    readdir: async (path) => readdirSync(path),
     writeFileAtomic,
     unlink: (path) => fs.unlink(path),
     async mkdir(path, mode) {
