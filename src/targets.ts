@@ -130,6 +130,17 @@ export async function prepareTargets(system: System, context: CommandContext, op
 }
 
 /**
+ * A command that acts on instances refuses a declaration without any: starting or checking
+ * nothing must not look like success (a lost declaration would look healthy forever).
+ */
+export function requireInstances(prepared: Prepared, whatNotDone: string): void {
+  if (prepared.targets.length > 0) return;
+  throw new NotConfiguredError(
+    `${prepared.model.conf} declares no enabled instance, so nothing was ${whatNotDone}; declare one, e.g. FPM_slot_1="slot=php8.2 config=/etc/php/fpm-php8.2/php-fpm.conf"`,
+  );
+}
+
+/**
  * Before any process is touched: two enabled instances must not share a config, a pidfile or a
  * listen address (one of them would fail, or worse, take over the other's socket).
  */

@@ -5,7 +5,7 @@ import type { CommandContext, Io } from '../command.js';
 import {
   reloadInstance, reopenInstance, startInstance, stopTarget, testConfig, type ControlContext, type Outcome,
 } from '../controller.js';
-import { FpmMultiError, NotConfiguredError } from '../errors.js';
+import { FpmMultiError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model.js';
@@ -14,7 +14,7 @@ import { ensureRunDirectory } from '../pidfile.js';
 import { removeStartFailure, writeStartFailure } from '../record.js';
 import { inspectUnusable } from '../inspect.js';
 import { createRealSystem, type System } from '../system.js';
-import { prepareTargets, refuseCollisions, type PrepareOptions, type PreparedTarget } from '../targets.js';
+import { prepareTargets, refuseCollisions, requireInstances, type PrepareOptions, type PreparedTarget } from '../targets.js';
 
 type Operate = (control: ControlContext, target: PreparedTarget) => Promise<Outcome>;
 
@@ -74,11 +74,7 @@ async function runOperation(context: CommandContext, spec: OperationSpec): Promi
   const { io } = context;
   const system = io.system ?? createRealSystem();
   const prepared = await prepareTargets(system, context, spec);
-  if (spec.needsInstances && prepared.targets.length === 0) {
-    throw new NotConfiguredError(
-      `${context.conf} declares no enabled instance, so nothing was ${spec.verb}; declare one, e.g. FPM_slot_1="slot=php8.2 config=/etc/php/fpm-php8.2/php-fpm.conf"`,
-    );
-  }
+  if (spec.needsInstances) requireInstances(prepared, spec.verb);
   if (spec.refuseCollisions) await refuseCollisions(prepared);
   for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
   await ensureRunDirectory(system, prepared.runDir);

@@ -3,12 +3,11 @@
 // when it has one). Silent and exit 0 when healthy, so cron mails nothing; one line per failure
 // and exit 1 otherwise. `--format prometheus` prints the pool figures for node_exporter instead.
 import type { CommandContext, Io } from '../command.js';
-import { NotConfiguredError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { describeHealthFailures, POOL_PROBE_TIMEOUT_MS, surveyTargets, type InstanceSurvey } from '../pools.js';
 import { buildPoolMetrics, formatExposition } from '../prometheus.js';
 import { createRealSystem } from '../system.js';
-import { prepareTargets } from '../targets.js';
+import { prepareTargets, requireInstances } from '../targets.js';
 
 interface HealthReport {
   surveys: InstanceSurvey[];
@@ -20,12 +19,7 @@ async function surveyHealth(context: CommandContext): Promise<HealthReport> {
   const { io } = context;
   const system = io.system ?? createRealSystem();
   const prepared = await prepareTargets(system, context, { includeRecorded: false, readFpmConfigs: true });
-  // A check that checks nothing must not pass: a lost declaration would look healthy forever.
-  if (prepared.targets.length === 0) {
-    throw new NotConfiguredError(
-      `${context.conf} declares no enabled instance, so nothing was checked; declare one, e.g. FPM_slot_1="slot=php8.2 config=/etc/php/fpm-php8.2/php-fpm.conf"`,
-    );
-  }
+  requireInstances(prepared, 'checked');
   for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
   const surveys = await surveyTargets(system, prepared.targets, { ping: true, status: true, timeoutMs: POOL_PROBE_TIMEOUT_MS });
   return { surveys, failures: surveys.flatMap(describeHealthFailures) };
