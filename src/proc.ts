@@ -58,7 +58,7 @@ export interface ProcStat {
 export const CLOCK_TICKS_PER_SECOND = 100;
 /** The suffix the kernel appends to /proc/PID/exe when the file is gone from its path. */
 const DELETED_SUFFIX = ' (deleted)';
-/** Processes read concurrently by listProcesses: a few libuv threads' worth, bounded. */
+/** Processes read at once by listStats: bounded, so a large /proc does not open thousands of files at once. */
 const LIST_CONCURRENCY = 32;
 /** A pid reused while we read its files again and again means something is very busy; give up. */
 const READ_ATTEMPTS = 3;
@@ -196,23 +196,6 @@ export async function readProcess(system: System, pid: number): Promise<ProcessI
 }
 
 /**
- * Every live (non-zombie) process, each read once. Processes that exit during the scan are
- * simply absent; processes started during it may or may not be listed.
- */
-export async function listProcesses(system: System): Promise<ProcessInfo[]> {
-  const pids = (await system.readdir('/proc'))
-    .filter((name) => /^[1-9][0-9]*$/.test(name))
-    .map(Number)
-    .sort((a, b) => a - b);
-  const result: ProcessInfo[] = [];
-  for (let i = 0; i < pids.length; i += LIST_CONCURRENCY) {
-    const batch = await Promise.all(pids.slice(i, i + LIST_CONCURRENCY).map((pid) => readProcess(system, pid)));
-    for (const proc of batch) if (proc !== null) result.push(proc);
-  }
-  return result;
-}
-
-/**
  * Every live process's stat, one read each: the process table a command shares to find workers
  * and sessions, reading the full identity (cmdline, exe) only of the few processes that match.
  */
@@ -224,19 +207,6 @@ export async function listStats(system: System): Promise<ProcStat[]> {
     for (const stat of batch) if (stat !== null) result.push(stat);
   }
   return result;
-}
-
-export function findChildren(processes: readonly ProcessInfo[], pid: number): ProcessInfo[] {
-  return processes.filter((p) => p.ppid === pid);
-}
-
-/**
- * Members of session `sessionId`. A daemonized php-fpm master is its session's leader, so this
- * finds its workers even after the master died (orphans keep the session id; Linux does not
- * reuse a pid while it is still some process's session or group id).
- */
-export function findBySession(processes: readonly ProcessInfo[], sessionId: number): ProcessInfo[] {
-  return processes.filter((p) => p.sessionId === sessionId);
 }
 
 /** The `btime` line of /proc/stat: boot time in seconds since the epoch. */

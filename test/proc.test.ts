@@ -5,9 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import {
   CLOCK_TICKS_PER_SECOND,
-  findBySession,
-  findChildren,
-  listProcesses,
+  listStats,
   masterTitle,
   parseBootTime,
   parseCmdline,
@@ -28,6 +26,7 @@ import { signalVerified } from '../src/signal.js';
 import { createRealSystem, type System } from '../src/system.js';
 import { FakeSystem, titleCmdline } from './fixtures/fake-system.js';
 import { until } from './helpers/wait.js';
+import { findBySession, findChildren, listProcesses } from './helpers/processes.js';
 
 const PHP_FPM = '/usr/sbin/php-fpm8.2';
 const CONFIG = '/etc/php-fpm-multi/web.conf';
@@ -121,7 +120,7 @@ describe('boot time and ticks', () => {
   });
 });
 
-describe('readProcess and listProcesses with a fake system', () => {
+describe('readProcess and listStats with a fake system', () => {
   const master = {
     pid: 9770,
     ppid: 1,
@@ -176,7 +175,7 @@ describe('readProcess and listProcesses with a fake system', () => {
     expect(await readProcess(system, 9770)).toMatchObject({ startTimeTicks: 99999, exe: '/usr/bin/sleep', cmdline: ['sleep', '30'] });
   });
 
-  test('listProcesses skips processes that vanish mid-scan; findChildren and findBySession', async () => {
+  test('listStats skips processes that vanish mid-scan and zombies; the full views built on it', async () => {
     const system = new FakeSystem()
       .addProcess(master)
       .addProcess({ pid: 9771, ppid: 9770, sessionId: 9770, processGroupId: 9770, exe: master.exe, cmdline: titleCmdline('php-fpm: pool www') })
@@ -185,6 +184,7 @@ describe('readProcess and listProcesses with a fake system', () => {
       .addProcess({ pid: 500, ppid: 1, sessionId: 500, exe: '/usr/sbin/sshd', cmdline: 'sshd\0' });
     const readdir = system.readdir.bind(system);
     system.readdir = async (path: string) => [...(await readdir(path)), '31000']; // listed, gone before read
+    expect((await listStats(system)).map((stat) => stat.pid).sort((a, b) => a - b)).toEqual([500, 9770, 9771, 9772]);
     const all = await listProcesses(system);
     expect(all.map((p) => p.pid)).toEqual([500, 9770, 9771, 9772]);
     expect(findChildren(all, 9770).map((p) => p.pid)).toEqual([9771]);

@@ -1,0 +1,20 @@
+// Whole-process views for tests. The controller itself never needs them: it reads a stat-only
+// table once per command (listStats) and the full identity of the few processes that match.
+import { listStats, readProcess, type ProcessInfo } from '../../src/proc.js';
+import type { System } from '../../src/system.js';
+
+/** Every live (non-zombie) process with its full identity, by pid. */
+export async function listProcesses(system: System): Promise<ProcessInfo[]> {
+  const stats = await listStats(system);
+  const processes = await Promise.all(stats.map((stat) => readProcess(system, stat.pid)));
+  return processes.filter((proc): proc is ProcessInfo => proc !== null).sort((a, b) => a.pid - b.pid);
+}
+
+export function findChildren(processes: readonly ProcessInfo[], pid: number): ProcessInfo[] {
+  return processes.filter((p) => p.ppid === pid);
+}
+
+/** Members of a session: a daemonized master leads its own, and its workers (even orphaned) keep it. */
+export function findBySession(processes: readonly ProcessInfo[], sessionId: number): ProcessInfo[] {
+  return processes.filter((p) => p.sessionId === sessionId);
+}
