@@ -210,6 +210,20 @@ describe('check reports what start refuses', () => {
     expect(started.code, started.stderr).toBe(0);
   });
 
+  test('a pid line added to a running instance: restart leaves it running, as check said it would', async () => {
+    declareInstances(scratch, ['a']);
+    expect((await cli('start')).code).toBe(0);
+    const pid = masterPid(scratch, 'a');
+    addGlobal('a', `pid = ${scratch.dir}/a/elsewhere.pid`);
+    expect((await cli('check')).code).toBe(6);
+    const restarted = await cli('restart');
+    expect(restarted.code).toBe(1);
+    expect(restarted.stderr).toContain('a: not restarted, left as it was:');
+    expect(restarted.stderr).toContain(`sets "pid = ${scratch.dir}/a/elsewhere.pid"`);
+    expect(masterPid(scratch, 'a')).toBe(pid);
+    expect(requestPhp(scratch, 'a')).toBe('hello from a');
+  });
+
   test('a pid line naming a trusted path: pidfile=<that path> is offered, and works', async () => {
     declareInstances(scratch, ['a']);
     const pid = join(scratch.dir, 'a', 'fpm.pid');
