@@ -68,6 +68,11 @@ export interface PreflightOptions {
   loadFpmConfig: typeof LoadFpmConfig;
   /** PATH for running `<binary> -v` (as for php-fpm itself). */
   path?: string | undefined;
+  /**
+   * Only read the php-fpm configs (their pools), without the checks that refuse a start:
+   * `health` and `status --pools` ask the pools of what runs, whatever a start would refuse.
+   */
+  factsOnly?: boolean;
 }
 
 /** Memoizes async answers by key: a thousand instances of one binary run `-v` once. */
@@ -122,7 +127,7 @@ function allowsController(pool: FpmPool): string | null {
   const host = pool.listen.includes(':') ? pool.listen.slice(0, pool.listen.lastIndexOf(':')).replace(/^\[|\]$/g, '') : '';
   // The controller reaches a wildcard on loopback (src/pools.ts), a specific address on itself.
   const from = host === '' || host === '0.0.0.0' || host === '*' ? '127.0.0.1' : host === '::' ? '::1' : host === 'localhost' ? '127.0.0.1' : host;
-  if (clients.includes(from)) return null;
+  if (clients.includes(from) || clients.includes('any')) return null;
   return from;
 }
 
@@ -162,10 +167,11 @@ function describeControllerFile(runDir: string, pidfile: string): string | null 
   return `pidfile ${pidfile} is in the run directory ${runDir}, where php-fpm-multi keeps its lock, records and temporary files, and is not named <name>${PIDFILE_SUFFIX}: php-fpm would replace or remove one of them. Remove pidfile= (the default is ${runDir}/<instance>${PIDFILE_SUFFIX}) or name a .pid file`;
 }
 
-async function checkInstance(probes: Probes, loadFpmConfig: typeof LoadFpmConfig, instance: UsableInstance): Promise<InstancePreflight> {
-  const facts = readFpmFacts(loadFpmConfig, instance);
+async function checkInstance(probes: Probes, options: PreflightOptions, instance: UsableInstance): Promise<InstancePreflight> {
+  const facts = readFpmFacts(options.loadFpmConfig, instance);
   const problems: string[] = [];
   const warnings: string[] = [];
+  if (options.factsOnly === true) return { facts, problems: facts.problem === null ? [] : [facts.problem], warnings };
   const notFpm = await probes.notFpm(instance.binary);
   if (notFpm !== null) problems.push(notFpm);
   if (facts.problem !== null) problems.push(facts.problem);
@@ -235,7 +241,7 @@ export async function runPreflight(
 ): Promise<Preflight> {
   const instances = new Map<string, InstancePreflight>();
   let runDirProblem: string | null = null;
-  if (model.runDir !== null) {
+  if (model.runDir !== null && options.factsOnly !== true) {
     try {
       await checkRunDirectory(system, model.runDir);
     } catch (error) {
@@ -259,7 +265,7 @@ export async function runPreflight(
   const selectedSet = new Set(selected);
   for (const instance of model.instances) {
     if (isUsable(instance) && (instance.enabled || selectedSet.has(instance))) {
-      instances.set(instance.name, await checkInstance(probes, options.loadFpmConfig, instance));
+      instances.set(instance.name, await checkInstance(probes, options, instance));
     }
   }
   const { findListenConflicts } = await import('./fpm-config.js');

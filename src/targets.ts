@@ -55,6 +55,8 @@ export interface PrepareOptions {
   includeRecorded: boolean;
   /** Read each instance's php-fpm config (start, restart, reload). */
   readFpmConfigs: boolean;
+  /** With readFpmConfigs: only read them, without what refuses a start (health, status --pools). */
+  factsOnly?: boolean;
 }
 
 export async function prepareTargets(system: System, context: CommandContext, options: PrepareOptions): Promise<Prepared> {
@@ -67,7 +69,7 @@ export async function prepareTargets(system: System, context: CommandContext, op
   if (options.readFpmConfigs) {
     // Loaded only here: status and stop never read php-fpm configs and need not parse this module.
     const { loadFpmConfig } = await import('./fpm-config.js');
-    preflight = await runPreflight(system, model, selected, { loadFpmConfig, path: io.env['PATH'] });
+    preflight = await runPreflight(system, model, selected, { loadFpmConfig, path: io.env['PATH'], factsOnly: options.factsOnly === true });
   }
   const targets: PreparedTarget[] = selected.map((instance) => {
     const record = recordFor(records, instance.name);

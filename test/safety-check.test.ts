@@ -1,7 +1,7 @@
 // `check` reports everything `start` refuses (one preflight for both, src/preflight.ts), and its
 // advice works when followed. Issue 9 cases 2 and 7, issue 10 "Quiet traps". Real php-fpm where
 // php-fpm is involved.
-import { chmodSync, chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { findListenConflicts, type FpmPool } from '../src/fpm-config.js';
@@ -174,6 +174,21 @@ describe('check reports what start refuses', () => {
     expect((await cli('check')).code).toBe(0);
     expect((await cli('start')).code).toBe(0);
     expect(readFileSync(`${scratch.dir}/a/a.pid`, 'utf8')).toMatch(/^\d+$/);
+  });
+
+  test('a run directory others can write: check exits 6 as start does, and creates nothing', async () => {
+    const shared = join(scratch.dir, 'shared-run');
+    mkdirSync(shared);
+    chmodSync(shared, 0o777);
+    writeFileSync(scratch.decl, `FPM_slot_a="slot=8.2 config=${scratch.writeConfig('a')}"\nFPM_run_dir=${shared}/php-fpm\n`);
+    const checked = await cli('check');
+    expect(checked.code).toBe(6);
+    expect(checked.stderr).toContain(`run directory ${shared}/php-fpm: ${shared} is writable by group or others without the sticky bit (mode 0777)`);
+    expect(existsSync(`${shared}/php-fpm`)).toBe(false);
+    const started = await cli('start');
+    expect(started.code).not.toBe(0);
+    expect(started.stderr).toContain(`run directory ${shared}/php-fpm: ${shared} is writable by group or others without the sticky bit (mode 0777)`);
+    expect(listFpmProcesses(scratch.dir)).toEqual([]);
   });
 
   test('pidfile=<run dir>/lock (or a record): check exits 6; without pidfile= it works', async () => {
