@@ -147,6 +147,14 @@ export interface FpmInclude extends SourceRef {
 export interface FpmGlobalConfig {
   /** Absolute (or as relative as the prefix is); null when php-fpm writes no pid file. */
   pid: string | null;
+  /** Where the configuration itself sets `pid` (which php-fpm prefers over --pid); null when it does not. */
+  pidAt: SourceRef | null;
+  /**
+   * process_control_timeout in seconds: how long the master lets workers finish their requests on
+   * a graceful stop (SIGQUIT) or reload (SIGUSR2). php-fpm's default 0 cuts them at once. null
+   * when the value is not one php-fpm reads (its config test names it).
+   */
+  processControlTimeoutS: number | null;
   errorLog: FpmErrorLog;
   daemonize: boolean;
   includes: FpmInclude[];
@@ -172,6 +180,11 @@ export interface FpmPool extends SourceRef {
   group: string | null;
   /** The pool's `prefix`, made absolute. */
   prefix: string | null;
+  /**
+   * listen.allowed_clients split at commas (php-fpm accepts connections only from these
+   * addresses); null or absent when unset (any client).
+   */
+  allowedClients?: string[] | null;
 }
 
 export interface FpmConfigWarning extends SourceRef {
@@ -631,7 +644,7 @@ function applyEntry(key: string, value: string, state: ParseState, at: SourceRef
     }
     if (name === 'daemonize') {
       state.daemonize = parseBoolean(value, key, at);
-    } else if (name === 'pid' || name === 'error_log' || name === 'syslog.ident' || name === 'events.mechanism') {
+    } else if (name === 'pid' || name === 'error_log' || name === 'syslog.ident' || name === 'events.mechanism' || name === 'process_control_timeout') {
       state.global.set(name, { value: expandPoolName(value, key, state, at), at });
     }
     return;
@@ -726,12 +739,25 @@ function readConfigFile(file: string, state: ParseState, includedFrom: SourceRef
   });
 }
 
+/** php-fpm's fpm_conf_set_time: a number of seconds, or of minutes, hours, days with m, h, d. */
+const TIME_UNITS_S: Readonly<Record<string, number>> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 };
+
+function parseTimeS(value: string): number | null {
+  const match = /^(\d+)([smhd]?)$/.exec(value.trim());
+  if (match === null) return null;
+  return Number(match[1]) * TIME_UNITS_S[match[2]!]!;
+}
+
 function finishGlobal(state: ParseState): FpmGlobalConfig {
   const { options } = state;
-  const configuredPid = state.global.get('pid')?.value ?? options.pidFile ?? null;
+  const pidSetting = state.global.get('pid');
+  const configuredPid = pidSetting?.value ?? options.pidFile ?? null;
   const errorLog = state.global.get('error_log')?.value ?? DEFAULT_ERROR_LOG;
+  const processControlTimeout = state.global.get('process_control_timeout');
   return {
     pid: configuredPid === null ? null : resolveFromPrefix(configuredPid, stateDirPrefix(options)),
+    pidAt: pidSetting?.at ?? null,
+    processControlTimeoutS: processControlTimeout === undefined ? 0 : parseTimeS(processControlTimeout.value),
     errorLog: errorLog.toLowerCase() === 'syslog'
       ? { kind: 'syslog', ident: state.global.get('syslog.ident')?.value ?? DEFAULT_SYSLOG_IDENT }
       : { kind: 'file', path: resolveFromPrefix(errorLog, stateDirPrefix(options)) },
@@ -787,6 +813,7 @@ function finishPool(pool: PoolDraft, state: ParseState): FpmPool {
     }
   }
   const listenAt = get('listen')?.at ?? null;
+  const allowedClients = text('listen.allowed_clients');
   return {
     name: pool.name,
     file: pool.at.file,
@@ -802,6 +829,7 @@ function finishPool(pool: PoolDraft, state: ParseState): FpmPool {
     user: text('user'),
     group: text('group'),
     prefix,
+    allowedClients: allowedClients === null || allowedClients === '' ? null : allowedClients.split(',').map((client) => client.trim()).filter((client) => client !== ''),
   };
 }
 
@@ -966,7 +994,13 @@ export interface ListenConflict {
   message: string;
 }
 
-function collectListenUses(instance: FpmInstancePools): ListenUse[] {
+/**
+ * Where a unix socket path really is: the caller resolves symlinked directories (IO) and passes
+ * the answer in, so that finding conflicts stays pure. The identity when nothing is known.
+ */
+export type ListenResolver = (listen: string) => string;
+
+function collectListenUses(instance: FpmInstancePools, resolve: ListenResolver): ListenUse[] {
   const uses: ListenUse[] = [];
   for (const pool of instance.pools) {
     const listeners: [string, string | null, SourceRef | null][] = [
@@ -976,7 +1010,7 @@ function collectListenUses(instance: FpmInstancePools): ListenUse[] {
     for (const [name, listen, at] of listeners) {
       if (listen === null) continue;
       const where = at ?? pool;
-      uses.push({ instance: instance.name, pool: name, listen, endpoint: normalizeListen(listen), file: where.file, line: where.line });
+      uses.push({ instance: instance.name, pool: name, listen, endpoint: normalizeListen(resolve(listen)), file: where.file, line: where.line });
     }
   }
   return uses;
@@ -998,20 +1032,77 @@ function describeConflict(first: ListenUse, second: ListenUse): { address: strin
   };
 }
 
+/** The first listener seen of each kind on one port: enough to find what a new one overlaps. */
+interface PortUses {
+  byKey: Map<string, ListenUse>;
+  /** The first of any scope (a wildcard `any` overlaps it). */
+  first: ListenUse;
+  any: ListenUse | null;
+  ipv4Any: ListenUse | null;
+  /** The first IPv4 address or host name (an `ipv4-any` overlaps it). */
+  ipv4OrHostname: ListenUse | null;
+}
+
+function earliest(uses: readonly (ListenUse | null | undefined)[], order: Map<ListenUse, number>): ListenUse | null {
+  let best: ListenUse | null = null;
+  for (const use of uses) {
+    if (use !== null && use !== undefined && (best === null || order.get(use)! < order.get(best)!)) best = use;
+  }
+  return best;
+}
+
+/** The earliest listener on this port that `use` cannot be bound together with (see listensOverlap). */
+function findOverlapOnPort(ports: PortUses, use: ListenUse, order: Map<ListenUse, number>): ListenUse | null {
+  const endpoint = use.endpoint;
+  if (endpoint.kind !== 'tcp') return null;
+  if (endpoint.scope === 'any') return ports.first;
+  const candidates = [ports.byKey.get(endpoint.key), ports.any];
+  if (isIpv4Family(endpoint.scope) || endpoint.scope === 'hostname') candidates.push(ports.ipv4Any);
+  if (endpoint.scope === 'ipv4-any') candidates.push(ports.ipv4OrHostname);
+  return earliest(candidates, order);
+}
+
+function rememberOnPort(ports: Map<number, PortUses>, use: ListenUse): void {
+  const endpoint = use.endpoint;
+  if (endpoint.kind !== 'tcp') return;
+  let entry = ports.get(endpoint.port);
+  if (entry === undefined) {
+    entry = { byKey: new Map(), first: use, any: null, ipv4Any: null, ipv4OrHostname: null };
+    ports.set(endpoint.port, entry);
+  }
+  if (!entry.byKey.has(endpoint.key)) entry.byKey.set(endpoint.key, use);
+  if (endpoint.scope === 'any') entry.any ??= use;
+  if (endpoint.scope === 'ipv4-any') entry.ipv4Any ??= use;
+  if (endpoint.scope === 'ipv4' || endpoint.scope === 'hostname') entry.ipv4OrHostname ??= use;
+}
+
 /**
- * Every pair of listeners that cannot be bound together, between instances and inside one
- * (php-fpm would fail to start on the latter too). Listeners php-fpm cannot bind are skipped.
+ * Listeners that cannot be bound together, between instances and inside one (php-fpm would fail
+ * to start on the latter too): each listener that overlaps an earlier one is reported once, with
+ * the earliest it overlaps. Linear in the number of listeners (a thousand instances on one
+ * socket give 999 conflicts, not half a million). Listeners php-fpm cannot bind are skipped.
+ * `resolve` gives the real path of a unix socket (symlinked directories resolved by the caller).
  */
-export function findListenConflicts(instances: readonly FpmInstancePools[]): ListenConflict[] {
-  const uses = instances.flatMap(collectListenUses);
+export function findListenConflicts(
+  instances: readonly FpmInstancePools[], resolve: ListenResolver = (listen) => listen,
+): ListenConflict[] {
+  const uses = instances.flatMap((instance) => collectListenUses(instance, resolve));
+  const order = new Map(uses.map((use, index) => [use, index]));
+  const unix = new Map<string, ListenUse>();
+  const ports = new Map<number, PortUses>();
   const conflicts: ListenConflict[] = [];
-  uses.forEach((first, i) => {
-    for (const second of uses.slice(i + 1)) {
-      if (listensOverlap(first.endpoint, second.endpoint)) {
-        conflicts.push({ first, second, ...describeConflict(first, second) });
-      }
+  for (const use of uses) {
+    let first: ListenUse | null = null;
+    if (use.endpoint.kind === 'unix') {
+      first = unix.get(use.endpoint.key) ?? null;
+      if (first === null) unix.set(use.endpoint.key, use);
+    } else if (use.endpoint.kind === 'tcp') {
+      const onPort = ports.get(use.endpoint.port);
+      first = onPort === undefined ? null : findOverlapOnPort(onPort, use, order);
+      rememberOnPort(ports, use);
     }
-  });
+    if (first !== null) conflicts.push({ first, second: use, ...describeConflict(first, use) });
+  }
   return conflicts;
 }
 

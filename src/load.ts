@@ -1,4 +1,4 @@
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { NotConfiguredError } from './errors.js';
 import { buildModel, type FileProbe, type Model } from './model.js';
 import { readDeclaration } from './reader.js';
@@ -18,6 +18,13 @@ function isFile(file: string): boolean {
 
 export const realFileProbe: FileProbe = {
   isFile,
+  listDirectory(dir) {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  },
   isExecutable(file) {
     try {
       accessSync(file, constants.X_OK);

@@ -2,8 +2,9 @@ import { posix as path } from 'node:path';
 import type { Declaration, Variable } from './declaration.js';
 import { DeclarationError, type SourceLocation } from './errors.js';
 import { splitWords } from './reader.js';
-import { parseSlot, resolveSlot, splitPathVariable } from './slot.js';
-import { formatSuggestion } from './suggest.js';
+import { describeSlotSearch, listInstalledSlots, parseSlot, resolveSlot, splitPathVariable } from './slot.js';
+import { formatStringForm } from './string-form.js';
+import { formatSuggestion, suggestName } from './suggest.js';
 
 /** Instances are the variables named `FPM_slot_<name>`. */
 export const INSTANCE_VARIABLE_PREFIX = 'FPM_slot_';
@@ -51,8 +52,10 @@ export interface Model {
   instances: Instance[];
   /** Problems of the file that belong to no single instance (a misspelt FPM_ variable, …). */
   problems: string[];
-  /** Enabled instances sharing a config or a pidfile: no instance may be started while any exist. */
+  /** Enabled instances sharing a config or a pidfile, once per group: no instance may be started while any exist. */
   conflicts: string[];
+  /** The instance problems that `conflicts` already reports (check prints each group once). */
+  sharingProblems: ReadonlySet<string>;
   /** Variables written in bash's array form, which /bin/sh other than bash cannot source. */
   arrayVariables: Variable[];
 }
@@ -61,6 +64,8 @@ export interface Model {
 export interface FileProbe {
   isExecutable(file: string): boolean;
   isFile(file: string): boolean;
+  /** The names in a directory, [] when it cannot be listed: to name the installed slots. */
+  listDirectory(dir: string): string[];
 }
 
 export interface ModelContext {
@@ -213,12 +218,72 @@ const KEYS: Record<KeyName, KeySpec> = {
 };
 export const KNOWN_KEYS = Object.keys(KEYS) as KeyName[];
 
+/** Keys whose values commonly hold spaces: an unquoted space splits the value into more words. */
+const SPACED_VALUE_KEYS = ['env', 'args'];
+
+/** A word that reads as a setting of its own: a known key, or a likely typo of one. */
+function looksLikeSetting(word: string): boolean {
+  const equals = word.indexOf('=');
+  if (equals <= 0) return false;
+  const key = word.slice(0, equals);
+  return Object.hasOwn(KEYS, key) || suggestName(key, KNOWN_KEYS) !== undefined;
+}
+
+/** A bash double-quoted word: only `"`, `\`, `$` and backquote need a backslash there. */
+function doubleQuote(word: string): string {
+  return `"${word.replace(/["\\$`]/g, (char) => `\\${char}`)}"`;
+}
+
+/** The variable written again with `words`, in the form it was written in. */
+function formatVariable(variable: Variable, words: readonly string[]): string {
+  return variable.value.kind === 'array'
+    ? `${variable.name}=( ${words.map(doubleQuote).join(' ')} )`
+    : formatStringForm(variable.name, words);
+}
+
+/**
+ * `env=GREETING=hello world` without quotes is two words, `env=GREETING=hello` and `world`:
+ * words after an env= or args= word that are no setting of their own are most likely the rest of
+ * its value. Each such run becomes one problem showing the whole line with the value quoted (which
+ * works as written), and its words are not reported again as "not key=value".
+ */
+function findSplitValues(words: readonly string[], variable: Variable, problems: string[]): Set<number> {
+  const swallowed = new Set<number>();
+  const fixed: string[] = [];
+  const splits: { head: string; rest: string[] }[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    const key = word.slice(0, Math.max(0, word.indexOf('=')));
+    let end = i + 1;
+    if (SPACED_VALUE_KEYS.includes(key)) {
+      while (end < words.length && !looksLikeSetting(words[end]!)) end++;
+    }
+    if (end === i + 1) {
+      fixed.push(word);
+      continue;
+    }
+    const rest = words.slice(i + 1, end);
+    for (let j = i + 1; j < end; j++) swallowed.add(j);
+    splits.push({ head: word, rest });
+    fixed.push([word, ...rest].join(' '));
+    i = end - 1;
+  }
+  for (const { head, rest } of splits) {
+    problems.push(
+      `${rest.map((w) => `"${w}"`).join(' ')} ${rest.length === 1 ? 'is' : 'are'} not key=value: most likely the rest of "${head}", split off because the value is not quoted. Quote the whole word, as in: ${formatVariable(variable, fixed)}`,
+    );
+  }
+  return swallowed;
+}
+
 /** Reads `key=value` words into settings; every unusable word becomes a problem naming it. */
 function parseSettings(
   words: readonly string[], variable: Variable, file: string, problems: string[], isDefaults: boolean,
 ): Settings {
   const settings: Settings = { given: new Set(), env: new Map() };
-  for (const word of words) {
+  const swallowed = findSplitValues(words, variable, problems);
+  for (const [index, word] of words.entries()) {
+    if (swallowed.has(index)) continue;
     const equals = word.indexOf('=');
     if (equals <= 0) {
       problems.push(`"${word}" is not key=value; write e.g. "config=/etc/php/fpm/php-fpm.conf"`);
@@ -308,8 +373,13 @@ function resolveBinary(settings: Settings, context: ModelContext, problems: stri
   const search = { eprefix: env['EPREFIX'] ?? '', pathDirs: splitPathVariable(env['PATH']) };
   const resolution = resolveSlot(version, search, (file) => probe.isExecutable(file));
   if (resolution.binary === null) {
+    const dotted = `${version.major}.${version.minor}`;
+    const installed = listInstalledSlots(search, probe);
+    const alternatives = installed.length === 0
+      ? 'no php-fpm of any version is installed where php-fpm-multi looks; install one (Debian: apt-get install php' + dotted + '-fpm)'
+      : `installed slots: ${installed.map((i) => `${i.slot} (${i.binary})`).join(', ')}; use one of them, or install php-fpm ${dotted}`;
     problems.push(
-      `slot=${settings.slot}: no php-fpm ${version.major}.${version.minor} found; tried ${resolution.tried.join(', ')}; install it or set binary=/path/to/php-fpm`,
+      `slot=${settings.slot}: php-fpm ${dotted} is not installed; ${alternatives}, or set binary=/path/to/php-fpm (looked for ${describeSlotSearch(version, search)})`,
     );
   }
   return resolution.binary;
@@ -365,23 +435,43 @@ function buildInstance(
   };
 }
 
-/** Two enabled instances must never share a config or a pidfile: they would fight over one master. */
-function reportSharedFiles(instances: Instance[]): string[] {
+/** How many names of a group sharing a file a message lists before "(N more)": output stays small. */
+export const MAX_NAMES_LISTED = 3;
+
+/** `A (line 1), B (line 2), C (line 3), … (997 more)`. */
+function listSome(instances: readonly Instance[]): string {
+  const shown = instances.slice(0, MAX_NAMES_LISTED).map((i) => `${i.variable} (line ${i.line})`);
+  const more = instances.length - shown.length;
+  return more > 0 ? `${shown.join(', ')}, … (${more} more)` : shown.join(', ');
+}
+
+/**
+ * Two enabled instances must never share a config or a pidfile: they would fight over one master.
+ * The first declared keeps the file (it may well be the one running: `stop` and `status` must still
+ * reach it); every later one gets the problem, and the group is reported once in `conflicts`.
+ * Linear in the number of instances, as is its output.
+ */
+function reportSharedFiles(instances: Instance[], sharingProblems: Set<string>): string[] {
   const conflicts: string[] = [];
   for (const field of ['config', 'pidfile'] as const) {
     const users = new Map<string, Instance[]>();
     for (const instance of instances) {
       const file = instance[field];
       if (!instance.enabled || file === null) continue;
-      users.set(file, [...(users.get(file) ?? []), instance]);
+      const sharing = users.get(file);
+      if (sharing === undefined) users.set(file, [instance]);
+      else sharing.push(instance);
     }
     for (const [file, sharing] of users) {
       if (sharing.length < 2) continue;
-      conflicts.push(`${field} ${file} is shared by ${sharing.map((i) => `${i.variable} (line ${i.line})`).join(', ')}`);
-      for (const instance of sharing) {
-        const others = sharing.filter((other) => other !== instance).map((other) => `${other.variable} (line ${other.line})`);
-        instance.problems.push(`${field} ${file} is also used by ${others.join(', ')}; each instance needs its own ${field}`);
-      }
+      const [first, ...later] = sharing as [Instance, ...Instance[]];
+      conflicts.push(
+        `${field} ${file} is used by ${first.variable} (line ${first.line}) and also by ${listSome(later)}: give ${later.length === 1 ? 'the later one' : 'each later one'} its own ${field} (or remove ${later.length === 1 ? 'it' : 'them'}, or set enabled=no)`,
+      );
+      // One string for the whole group: check prints the group once, not once per instance.
+      const problem = `${field} ${file} is already used by ${first.variable} (line ${first.line}), declared first; give this instance its own ${field}`;
+      sharingProblems.add(problem);
+      for (const instance of later) instance.problems.push(problem);
     }
   }
   return conflicts;
@@ -391,6 +481,7 @@ function reportSharedFiles(instances: Instance[]): string[] {
 function cacheProbe(probe: FileProbe): FileProbe {
   const executable = new Map<string, boolean>();
   const file = new Map<string, boolean>();
+  const listings = new Map<string, string[]>();
   const remember = (cache: Map<string, boolean>, path: string, ask: (path: string) => boolean): boolean => {
     let answer = cache.get(path);
     if (answer === undefined) cache.set(path, (answer = ask(path)));
@@ -399,6 +490,11 @@ function cacheProbe(probe: FileProbe): FileProbe {
   return {
     isExecutable: (path) => remember(executable, path, (p) => probe.isExecutable(p)),
     isFile: (path) => remember(file, path, (p) => probe.isFile(p)),
+    listDirectory: (dir) => {
+      let names = listings.get(dir);
+      if (names === undefined) listings.set(dir, (names = probe.listDirectory(dir)));
+      return names;
+    },
   };
 }
 
@@ -419,13 +515,15 @@ export function buildModel(declaration: Declaration, uncachedContext: ModelConte
   const instances = declaration.variables
     .filter((variable) => variable.name.startsWith(INSTANCE_VARIABLE_PREFIX))
     .map((variable) => buildInstance(variable, defaults, runDir, declaration, context));
-  const conflicts = reportSharedFiles(instances);
+  const sharingProblems = new Set<string>();
+  const conflicts = reportSharedFiles(instances, sharingProblems);
   return {
     conf: declaration.file,
     runDir,
     instances,
     problems,
     conflicts,
+    sharingProblems,
     arrayVariables: declaration.variables.filter((v) => v.value.kind === 'array'),
   };
 }

@@ -64,3 +64,58 @@ export function resolveSlot(
 export function splitPathVariable(value: string | undefined): string[] {
   return (value ?? '').split(':').filter((dir) => dir !== '');
 }
+
+export interface InstalledSlot {
+  /** `php8.2`. */
+  slot: string;
+  binary: string;
+}
+
+/** What finding installed slots needs: the directory listing and the executable test, both injected. */
+export interface SlotProbe {
+  /** The names in a directory; [] when it cannot be listed. */
+  listDirectory(dir: string): string[];
+  isExecutable(file: string): boolean;
+}
+
+function compareVersions(a: SlotVersion, b: SlotVersion): number {
+  return Number(a.major) - Number(b.major) || Number(a.minor) - Number(b.minor);
+}
+
+/**
+ * The php-fpm versions installed in the distribution layouts that slot resolution tries (not
+ * $PATH, where any directory could hold anything): each version once, with the binary a slot of
+ * that version resolves to, in version order.
+ */
+export function listInstalledSlots(search: SlotSearch, probe: SlotProbe): InstalledSlot[] {
+  const versions = new Map<string, SlotVersion>();
+  const remember = (major: string | undefined, minor: string | undefined): void => {
+    if (major !== undefined && minor !== undefined) versions.set(`${major}.${minor}`, { major, minor });
+  };
+  for (const dir of ['/usr/lib64', '/usr/lib']) {
+    for (const name of probe.listDirectory(`${search.eprefix}${dir}`)) {
+      const match = /^php(\d{1,2})\.(\d{1,2})$/.exec(name);
+      remember(match?.[1], match?.[2]);
+    }
+  }
+  for (const name of probe.listDirectory(`${search.eprefix}/usr/sbin`)) {
+    const match = /^php-fpm(?:(\d{1,2})\.(\d{1,2})|(\d)(\d{1,2}))$/.exec(name);
+    remember(match?.[1] ?? match?.[3], match?.[2] ?? match?.[4]);
+  }
+  for (const name of probe.listDirectory(`${search.eprefix}/opt/remi`)) {
+    const match = /^php(\d)(\d{1,2})$/.exec(name);
+    remember(match?.[1], match?.[2]);
+  }
+  const layoutsOnly: SlotSearch = { eprefix: search.eprefix, pathDirs: [] };
+  return [...versions.values()].sort(compareVersions).flatMap((version) => {
+    const { binary } = resolveSlot(version, layoutsOnly, (file) => probe.isExecutable(file));
+    return binary === null ? [] : [{ slot: `php${version.major}.${version.minor}`, binary }];
+  });
+}
+
+/** The layouts tried for a version, short: the fixed paths, then the program names looked up on $PATH. */
+export function describeSlotSearch(version: SlotVersion, search: SlotSearch): string {
+  const fixed = listSlotCandidates(version, { eprefix: search.eprefix, pathDirs: [] });
+  const names = [`php-fpm${version.major}.${version.minor}`, `php-fpm${version.major}${version.minor}`];
+  return `${fixed.join(', ')}, and ${names.join(', ')} on $PATH`;
+}

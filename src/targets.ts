@@ -2,12 +2,12 @@
 // records of what was started, each instance's php-fpm config (listen addresses, pid, error log),
 // and the refusal of a run whose instances would collide.
 import type { CommandContext } from './command.js';
-import { FpmMultiError, NotConfiguredError } from './errors.js';
-import type { FpmPool, loadFpmConfig as LoadFpmConfig } from './fpm-config.js';
+import { NotConfiguredError } from './errors.js';
+import type { FpmPool } from './fpm-config.js';
 import type { Target } from './inspect.js';
-import type { UsableInstance } from './invocation.js';
 import { loadModel } from './load.js';
-import type { Instance, Model } from './model.js';
+import type { Model } from './model.js';
+import { isUsable, runPreflight, type Preflight } from './preflight.js';
 import { readRecords, type InstanceRecord } from './record.js';
 import { selectInstances } from './selection.js';
 import type { System } from './system.js';
@@ -28,12 +28,8 @@ export interface Prepared {
   targets: PreparedTarget[];
   /** Records that could not be read: reported, never trusted. */
   recordProblems: string[];
-  /** Pools of every enabled usable instance, selected or not (for listen collisions). */
-  enabledPools: { name: string; pools: FpmPool[] }[];
-}
-
-function isUsable(instance: Instance): instance is UsableInstance {
-  return instance.problems.length === 0 && instance.binary !== null && instance.config !== null && instance.pidfile !== null;
+  /** Whole-run refusals found by the preflight (shared files, listen collisions); [] without it. */
+  collisions: string[];
 }
 
 /** The file-level problems make the whole file unusable: then no instance is touched. */
@@ -45,34 +41,6 @@ function requireUsableFile(model: Model): string {
     );
   }
   return model.runDir;
-}
-
-interface FpmFacts {
-  pools: FpmPool[];
-  errorLog: string | null;
-  problem: string | null;
-}
-
-/** Reads the instance's php-fpm config the way php-fpm will (its prefix and environment). */
-function readFpmFacts(loadFpmConfig: typeof LoadFpmConfig, instance: UsableInstance): FpmFacts {
-  try {
-    const config = loadFpmConfig(instance.config, {
-      env: instance.env,
-      ...(instance.prefix === null ? {} : { prefix: instance.prefix }),
-      pidFile: instance.pidfile,
-      forceDaemonize: true,
-    });
-    const errorLog = config.global.errorLog.kind === 'file' ? config.global.errorLog.path : null;
-    // php-fpm prefers the config's `pid` over --pid: the controller would wait on the wrong file.
-    const pid = config.global.pid;
-    const problem = pid !== null && pid !== instance.pidfile
-      ? `${instance.config} sets "pid = ${pid}", which php-fpm uses instead of --pid ${instance.pidfile}: remove that line (php-fpm-multi manages pidfiles) or set pidfile=${pid}`
-      : null;
-    return { pools: config.pools, errorLog, problem };
-  } catch (error) {
-    if (error instanceof FpmMultiError) return { pools: [], errorLog: null, problem: error.message };
-    throw error;
-  }
 }
 
 function recordFor(records: readonly InstanceRecord[], name: string): InstanceRecord | null {
@@ -87,6 +55,8 @@ export interface PrepareOptions {
   includeRecorded: boolean;
   /** Read each instance's php-fpm config (start, restart, reload). */
   readFpmConfigs: boolean;
+  /** With readFpmConfigs: only read them, without what refuses a start (health, status --pools). */
+  factsOnly?: boolean;
 }
 
 export async function prepareTargets(system: System, context: CommandContext, options: PrepareOptions): Promise<Prepared> {
@@ -95,13 +65,11 @@ export async function prepareTargets(system: System, context: CommandContext, op
   const runDir = requireUsableFile(model);
   const selected = selectInstances(model.instances, selection);
   const { records, problems: recordProblems } = await readRecords(system, runDir);
-  const facts = new Map<string, FpmFacts>();
+  let preflight: Preflight | null = null;
   if (options.readFpmConfigs) {
     // Loaded only here: status and stop never read php-fpm configs and need not parse this module.
     const { loadFpmConfig } = await import('./fpm-config.js');
-    for (const instance of model.instances) {
-      if (isUsable(instance) && (instance.enabled || selected.includes(instance))) facts.set(instance.name, readFpmFacts(loadFpmConfig, instance));
-    }
+    preflight = await runPreflight(system, model, selected, { loadFpmConfig, path: io.env['PATH'], factsOnly: options.factsOnly === true });
   }
   const targets: PreparedTarget[] = selected.map((instance) => {
     const record = recordFor(records, instance.name);
@@ -109,8 +77,13 @@ export async function prepareTargets(system: System, context: CommandContext, op
       const unusable = instance.problems.join('; ') || 'its php-fpm binary, config or pidfile is unknown';
       return { name: instance.name, declared: true, instance: null, record, pidfile: instance.pidfile, unusable, errorLog: null, pools: [] };
     }
-    const fact = facts.get(instance.name) ?? { pools: [], errorLog: null, problem: null };
-    return { name: instance.name, declared: true, instance, record, pidfile: instance.pidfile, unusable: fact.problem, errorLog: fact.errorLog, pools: fact.pools };
+    const checked = preflight?.instances.get(instance.name);
+    if (checked !== undefined && checked.problems.length > 0) {
+      // Refused before anything is touched: not started, and a restart leaves the running one as it is.
+      return { name: instance.name, declared: true, instance: null, record, pidfile: instance.pidfile, unusable: checked.problems.join('; '), errorLog: null, pools: [] };
+    }
+    const facts = checked?.facts ?? { pools: [], errorLog: null };
+    return { name: instance.name, declared: true, instance, record, pidfile: instance.pidfile, unusable: null, errorLog: facts.errorLog, pools: facts.pools };
   });
   if (options.includeRecorded && selection.length === 0) {
     for (const record of records) {
@@ -123,10 +96,7 @@ export async function prepareTargets(system: System, context: CommandContext, op
       }
     }
   }
-  const enabledPools = model.instances
-    .filter((instance) => instance.enabled && facts.has(instance.name))
-    .map((instance) => ({ name: instance.name, pools: facts.get(instance.name)!.pools }));
-  return { model, runDir, targets, recordProblems, enabledPools };
+  return { model, runDir, targets, recordProblems, collisions: preflight?.collisions ?? [] };
 }
 
 /**
@@ -140,17 +110,5 @@ export function requireInstances(prepared: Prepared, whatNotDone: string): void 
   );
 }
 
-/**
- * Before any process is touched: two enabled instances must not share a config, a pidfile or a
- * listen address (one of them would fail, or worse, take over the other's socket).
- */
-export async function refuseCollisions(prepared: Prepared): Promise<void> {
-  const { findListenConflicts } = await import('./fpm-config.js');
-  const listen = findListenConflicts(prepared.enabledPools);
-  const collisions = [...prepared.model.conflicts, ...listen.map((conflict) => conflict.message)];
-  if (collisions.length > 0) {
-    throw new NotConfiguredError(
-      `instances would collide, so none was started:\n  ${collisions.join('\n  ')}\nGive each instance its own config, pidfile and listen addresses.`,
-    );
-  }
-}
+// Moved to src/preflight.ts, which `check` shares: start and check can never disagree.
+export { refuseCollisions } from './preflight.js';

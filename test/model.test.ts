@@ -4,7 +4,7 @@ import { buildModel, type FileProbe, type Model, type ModelContext } from '../sr
 
 const FILES = new Set(['/etc/php/a.conf', '/etc/php/b.conf', '/etc/php/c.conf']);
 const EXECUTABLES = new Set(['/usr/sbin/php-fpm8.2', '/usr/lib64/php8.3/bin/php-fpm', '/opt/php/bin/php-fpm']);
-const PROBE: FileProbe = { isFile: (f) => FILES.has(f) || EXECUTABLES.has(f), isExecutable: (f) => EXECUTABLES.has(f) };
+const PROBE: FileProbe = { isFile: (f) => FILES.has(f) || EXECUTABLES.has(f), isExecutable: (f) => EXECUTABLES.has(f), listDirectory: () => [] };
 const ROOT: ModelContext = { env: { PATH: '/usr/bin:/bin' }, uid: 0, probe: PROBE };
 
 function array(...elements: string[]): ShellValue {
@@ -91,7 +91,8 @@ describe('problems of one instance', () => {
     [['slot=8.2', 'config=/etc/php/a.conf', 'config=/etc/php/b.conf'], 'config=/etc/php/b.conf: is given twice'],
     [['slot=php', 'config=/etc/php/a.conf'], 'slot=php: must name a PHP version like "php8.2" or "8.2"'],
     [['config=/etc/php/a.conf'], 'neither slot= nor binary= is set'],
-    [['slot=7.4', 'config=/etc/php/a.conf'], 'slot=7.4: no php-fpm 7.4 found; tried /usr/lib64/php7.4/bin/php-fpm, /usr/lib/php7.4/bin/php-fpm, /usr/sbin/php-fpm7.4, /usr/sbin/php-fpm74, /opt/remi/php74/root/usr/sbin/php-fpm, /usr/bin/php-fpm7.4, /usr/bin/php-fpm74, /bin/php-fpm7.4, /bin/php-fpm74; install it or set binary='],
+    // Issue 9 case 7: the layouts tried, not every $PATH directory (the installed slots: see below).
+    [['slot=7.4', 'config=/etc/php/a.conf'], 'slot=7.4: php-fpm 7.4 is not installed; no php-fpm of any version is installed where php-fpm-multi looks; install one (Debian: apt-get install php7.4-fpm), or set binary=/path/to/php-fpm (looked for /usr/lib64/php7.4/bin/php-fpm, /usr/lib/php7.4/bin/php-fpm, /usr/sbin/php-fpm7.4, /usr/sbin/php-fpm74, /opt/remi/php74/root/usr/sbin/php-fpm, and php-fpm7.4, php-fpm74 on $PATH)'],
     [['binary=/usr/bin/php', 'config=/etc/php/a.conf'], 'binary=/usr/bin/php: not an executable file'],
     [['slot=8.2', 'config=/etc/php/a.conf', 'nice=20'], 'nice=20: must be from -20 to 19'],
     [['slot=8.2', 'config=/etc/php/a.conf', 'nice=high'], 'nice=high: must be a whole number from -20 to 19'],
@@ -137,12 +138,17 @@ describe('between instances', () => {
       FPM_slot_3: array('slot=8.2', 'config=/etc/php/b.conf', 'pidfile=/run/x.pid'),
       FPM_slot_4: array('slot=8.2', 'config=/etc/php/b.conf', 'enabled=no'),
     });
+    // Issue 9 case 7: the first declared keeps the file (it may be the one running: stop and
+    // status must reach it); the later one is the one to fix, and the group is reported once.
     expect(model.instances.map((i) => i.problems)).toEqual([
-      ['config /etc/php/a.conf is also used by FPM_slot_2 (line 2); each instance needs its own config',
-        'pidfile /run/x.pid is also used by FPM_slot_3 (line 3); each instance needs its own pidfile'],
-      ['config /etc/php/a.conf is also used by FPM_slot_1 (line 1); each instance needs its own config'],
-      ['pidfile /run/x.pid is also used by FPM_slot_1 (line 1); each instance needs its own pidfile'],
       [],
+      ['config /etc/php/a.conf is already used by FPM_slot_1 (line 1), declared first; give this instance its own config'],
+      ['pidfile /run/x.pid is already used by FPM_slot_1 (line 1), declared first; give this instance its own pidfile'],
+      [],
+    ]);
+    expect(model.conflicts).toEqual([
+      'config /etc/php/a.conf is used by FPM_slot_1 (line 1) and also by FPM_slot_2 (line 2): give the later one its own config (or remove it, or set enabled=no)',
+      'pidfile /run/x.pid is used by FPM_slot_1 (line 1) and also by FPM_slot_3 (line 3): give the later one its own pidfile (or remove it, or set enabled=no)',
     ]);
   });
 });

@@ -3,7 +3,9 @@ import { posix as path } from 'node:path';
 import type { CommandContext } from '../command.js';
 import { EXIT_NOT_CONFIGURED, EXIT_OK } from '../exit-codes.js';
 import { loadModel } from '../load.js';
-import type { Model } from '../model.js';
+import type { Instance, Model } from '../model.js';
+import { runPreflight, type InstancePreflight } from '../preflight.js';
+import { createRealSystem } from '../system.js';
 import { selectInstances } from '../selection.js';
 import { formatStringForm } from '../string-form.js';
 
@@ -40,23 +42,40 @@ function describeArrays(model: Model, shell: string | null, fatal: boolean): str
   return lines;
 }
 
-/** Exit 0 when every selected enabled instance is usable, else print each problem and exit 6. */
+/** An instance's own problems, without those its group's conflict line already reports. */
+function ownProblems(model: Model, instance: Instance, found: InstancePreflight | undefined): string[] {
+  return [...instance.problems.filter((problem) => !model.sharingProblems.has(problem)), ...(found?.problems ?? [])];
+}
+
+/**
+ * Exit 0 when every selected enabled instance is usable, else print each problem and exit 6.
+ * Whatever start would refuse is a problem here: the same preflight decides both (read-only).
+ */
 export async function check({ io, conf, selection }: CommandContext): Promise<number> {
   const model = loadModel(conf, io.env, io.uid);
   const selected = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
+  const { loadFpmConfig } = await import('../fpm-config.js');
+  const preflight = await runPreflight(io.system ?? createRealSystem(), model, selected, { loadFpmConfig, path: io.env['PATH'] });
+  const describe = (i: Instance): string => `${i.variable} (line ${i.line})`;
   const failures = [
     ...model.problems,
-    ...selected.filter((i) => i.enabled).flatMap((i) => i.problems.map((p) => `${i.variable} (line ${i.line}): ${p}`)),
+    ...(preflight.runDirProblem === null ? [] : [preflight.runDirProblem]),
+    ...preflight.collisions,
+    ...selected.filter((i) => i.enabled).flatMap((i) => ownProblems(model, i, preflight.instances.get(i.name)).map((p) => `${describe(i)}: ${p}`)),
   ];
+  const warnings = selected
+    .filter((i) => i.enabled)
+    .flatMap((i) => (preflight.instances.get(i.name)?.warnings ?? []).map((w) => `warning: ${describe(i)}: ${w}`));
   const disabledNotes = selected
     .filter((i) => !i.enabled)
-    .flatMap((i) => i.problems.map((p) => `note: ${i.variable} (line ${i.line}, disabled): ${p}`));
+    .flatMap((i) => ownProblems(model, i, preflight.instances.get(i.name)).map((p) => `note: ${i.variable} (line ${i.line}, disabled): ${p}`));
   const eprefix = io.env['EPREFIX'] ?? '';
   const fatalArrays = isSourcedByOpenRc(conf, eprefix);
   const arrays = describeArrays(model, findSystemShell(eprefix), fatalArrays);
   for (const line of arrays) io.stderr(`${line}\n`);
   if (fatalArrays && arrays.length > 0) failures.push(`bash arrays cannot be sourced by /bin/sh: use the string form printed above`);
   for (const note of disabledNotes) io.stderr(`${conf}: ${note}\n`);
+  for (const warning of warnings) io.stderr(`${conf}: ${warning}\n`);
   if (failures.length > 0) {
     for (const failure of failures) io.stderr(`${conf}: ${failure}\n`);
     io.stderr(`${conf}: ${failures.length} problem${failures.length === 1 ? '' : 's'}; fix them and run php-fpm-multi check again\n`);

@@ -18,7 +18,7 @@ interface HealthReport {
 async function surveyHealth(context: CommandContext): Promise<HealthReport> {
   const { io } = context;
   const system = io.system ?? createRealSystem();
-  const prepared = await prepareTargets(system, context, { includeRecorded: false, readFpmConfigs: true });
+  const prepared = await prepareTargets(system, context, { includeRecorded: false, readFpmConfigs: true, factsOnly: true });
   requireInstances(prepared, 'checked');
   for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
   const surveys = await surveyTargets(system, prepared.targets, { ping: true, status: true, timeoutMs: POOL_PROBE_TIMEOUT_MS });

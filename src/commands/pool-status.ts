@@ -13,7 +13,7 @@ import { chooseExitCode } from './status.js';
 export async function showPoolStatus(context: CommandContext): Promise<number> {
   const { io } = context;
   const system = io.system ?? createRealSystem();
-  const prepared = await prepareTargets(system, context, { includeRecorded: false, readFpmConfigs: true });
+  const prepared = await prepareTargets(system, context, { includeRecorded: false, readFpmConfigs: true, factsOnly: true });
   const surveys = await surveyTargets(system, prepared.targets, { ping: false, status: true, timeoutMs: POOL_PROBE_TIMEOUT_MS });
   if (context.json) io.stdout(`${JSON.stringify({ pools: surveys.flatMap(describePoolsAsJson) }, null, 2)}\n`);
   else io.stdout(formatPoolTable(surveys));

@@ -1,0 +1,290 @@
+// Everything `start` refuses before it touches a process, in one place: `check` (and so the
+// runscript's checkconfig, which restart runs before its stop) and start/restart/reload (through
+// src/targets.ts) call the same function, so they can never disagree. It only reads: `check`
+// must not create the run directory or anything else.
+import { posix as path } from 'node:path';
+import { FpmMultiError, NotConfiguredError } from './errors.js';
+import type { FpmConfig, FpmPool, loadFpmConfig as LoadFpmConfig } from './fpm-config.js';
+import { DEFAULT_PATH, type UsableInstance } from './invocation.js';
+import type { Instance, Model } from './model.js';
+import { checkPidfileTrust, checkRunDirectory, UntrustedPathError } from './pidfile.js';
+import { errnoCode, type System } from './system.js';
+
+/** `php-fpm -v` answers at once; a program that hangs on it is not php-fpm either. */
+const VERSION_PROBE_TIMEOUT_MS = 10_000;
+/** What `php-fpm -v` prints for the FastCGI process manager SAPI: `PHP 8.2.36 (fpm-fcgi) …`. */
+const FPM_SAPI = 'fpm-fcgi';
+/** The controller's own files in the run directory are the lock, records, failures and temporary files. */
+const PIDFILE_SUFFIX = '.pid';
+
+export interface FpmFacts {
+  pools: FpmPool[];
+  errorLog: string | null;
+  /** Why the config cannot be read as php-fpm reads it; null when it can. */
+  problem: string | null;
+  config: FpmConfig | null;
+}
+
+/** Reads the instance's php-fpm config the way php-fpm will (its prefix and environment). */
+export function readFpmFacts(loadFpmConfig: typeof LoadFpmConfig, instance: UsableInstance): FpmFacts {
+  try {
+    const config = loadFpmConfig(instance.config, {
+      env: instance.env,
+      ...(instance.prefix === null ? {} : { prefix: instance.prefix }),
+      pidFile: instance.pidfile,
+      forceDaemonize: true,
+    });
+    const errorLog = config.global.errorLog.kind === 'file' ? config.global.errorLog.path : null;
+    return { pools: config.pools, errorLog, problem: null, config };
+  } catch (error) {
+    if (error instanceof FpmMultiError) return { pools: [], errorLog: null, problem: error.message, config: null };
+    throw error;
+  }
+}
+
+export interface InstancePreflight {
+  facts: FpmFacts;
+  /** What start refuses for this instance (it is then not started, and restart leaves it as it is). */
+  problems: string[];
+  /** What works but costs something (requests cut by a stop); check prints them, exit stays 0. */
+  warnings: string[];
+}
+
+export interface Preflight {
+  /** Instances whose php-fpm config was read: every usable enabled one, and the selected ones. */
+  instances: Map<string, InstancePreflight>;
+  /** Whole-run refusals: shared configs or pidfiles, listen addresses that collide. */
+  collisions: string[];
+  /** The run directory would be refused (start creates a missing one; check only looks). */
+  runDirProblem: string | null;
+}
+
+export function isUsable(instance: Instance): instance is UsableInstance {
+  return instance.problems.length === 0 && instance.binary !== null && instance.config !== null && instance.pidfile !== null;
+}
+
+/** The IO preflight needs beyond `System`, injectable for tests. */
+export interface PreflightOptions {
+  loadFpmConfig: typeof LoadFpmConfig;
+  /** PATH for running `<binary> -v` (as for php-fpm itself). */
+  path?: string | undefined;
+  /**
+   * Only read the php-fpm configs (their pools), without the checks that refuse a start:
+   * `health` and `status --pools` ask the pools of what runs, whatever a start would refuse.
+   */
+  factsOnly?: boolean;
+}
+
+/** Memoizes async answers by key: a thousand instances of one binary run `-v` once. */
+function memoize<T>(ask: (key: string) => Promise<T>): (key: string) => Promise<T> {
+  const answers = new Map<string, Promise<T>>();
+  return (key) => {
+    let answer = answers.get(key);
+    if (answer === undefined) answers.set(key, (answer = ask(key)));
+    return answer;
+  };
+}
+
+/** Why `binary` is not php-fpm, from what its `-v` says; null when it is. */
+async function describeNotFpm(system: System, binary: string, pathVariable: string | undefined): Promise<string | null> {
+  let output: string;
+  try {
+    const result = await system.run(binary, ['-v'], { env: { PATH: pathVariable ?? DEFAULT_PATH }, timeoutMs: VERSION_PROBE_TIMEOUT_MS });
+    output = `${result.stdout}${result.stderr}`;
+  } catch (error) {
+    if (error instanceof FpmMultiError) return `binary ${binary} cannot be run (${error.message}); point binary= at php-fpm, or use slot=`;
+    throw error;
+  }
+  if (output.includes(`(${FPM_SAPI})`)) return null;
+  const version = /^PHP (\d+)\.(\d+)\S* \(([^)]+)\)/m.exec(output);
+  if (version !== null) {
+    const [, major, minor, sapi] = version;
+    const what = sapi === 'cli' ? "PHP's CLI" : `PHP's ${sapi} program`;
+    return `${binary} is ${what} (${path.basename(binary)} -v says "(${sapi})"), not php-fpm: use slot=php${major}.${minor} (Debian: binary=/usr/sbin/php-fpm${major}.${minor})`;
+  }
+  const firstLine = output.trim().split('\n')[0] ?? '';
+  return `${binary} is not php-fpm (${path.basename(binary)} -v does not say "(${FPM_SAPI})"${firstLine === '' ? '' : `; it says "${firstLine.slice(0, 80)}"`}): point binary= at php-fpm, or use slot=`;
+}
+
+/** Why the directory that will hold a unix socket is unusable; null when it exists. */
+async function describeMissingDirectory(system: System, dir: string): Promise<'missing' | 'not-directory' | null> {
+  try {
+    return (await system.stat(dir)).kind === 'directory' ? null : 'not-directory';
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT') return 'missing';
+    if (code === 'ENOTDIR') return 'not-directory';
+    return null; // EACCES and the like: php-fpm (root) may still reach it; its config test decides
+  }
+}
+
+/** Whether a TCP listener lets the controller, connecting from the loopback address it uses, in. */
+function allowsController(pool: FpmPool): string | null {
+  const clients = pool.allowedClients;
+  if (pool.pingPath === null || pool.pingPath === '' || clients === null || clients === undefined || pool.listen === null) return null;
+  // Unix sockets ignore allowed_clients; only TCP listeners check the peer address.
+  if (!pool.listen.includes(':') && !/^\d+$/.test(pool.listen)) return null;
+  const host = pool.listen.includes(':') ? pool.listen.slice(0, pool.listen.lastIndexOf(':')).replace(/^\[|\]$/g, '') : '';
+  // The controller reaches a wildcard on loopback (src/pools.ts), a specific address on itself.
+  const from = host === '' || host === '0.0.0.0' || host === '*' ? '127.0.0.1' : host === '::' ? '::1' : host === 'localhost' ? '127.0.0.1' : host;
+  if (clients.includes(from) || clients.includes('any')) return null;
+  return from;
+}
+
+function describeWhere(at: { file: string; line: number } | null): string {
+  return at === null ? '' : ` (${at.file}:${at.line})`;
+}
+
+interface Probes {
+  system: System;
+  runDir: string;
+  notFpm: (binary: string) => Promise<string | null>;
+  directory: (dir: string) => Promise<'missing' | 'not-directory' | null>;
+  realDirectory: (dir: string) => Promise<string>;
+}
+
+/** The advice for a `pid =` line: remove it; name pidfile= only when that path would be accepted. */
+async function describePidLine(probes: Probes, instance: UsableInstance, config: FpmConfig): Promise<string | null> {
+  const { pid, pidAt } = config.global;
+  if (pidAt === null || pid === null || pid === instance.pidfile) return null;
+  const removal = `remove the "pid = …" line at ${pidAt.file}:${pidAt.line} (php-fpm-multi passes --pid itself), or point config= at a copy of ${instance.config} without it`;
+  let alternative: string;
+  try {
+    await checkPidfileTrust(probes.system, pid);
+    alternative = describeControllerFile(probes.runDir, pid) === null ? `; or set pidfile=${pid}` : '';
+  } catch (error) {
+    if (!(error instanceof UntrustedPathError)) throw error;
+    alternative = ` (pidfile=${pid} would not do: ${error.message.replace(/^pidfile [^:]*: /, '')})`;
+  }
+  return `${instance.config} sets "pid = ${pid}", which php-fpm uses instead of --pid ${instance.pidfile}, so php-fpm-multi would wait for a pidfile that never comes: ${removal}${alternative}`;
+}
+
+/** Why `pidfile` would clash with the controller's own files in the run directory; null when it does not. */
+function describeControllerFile(runDir: string, pidfile: string): string | null {
+  if (path.dirname(pidfile) !== runDir) return null;
+  const name = path.basename(pidfile);
+  if (name.endsWith(PIDFILE_SUFFIX) && !name.startsWith('.')) return null;
+  return `pidfile ${pidfile} is in the run directory ${runDir}, where php-fpm-multi keeps its lock, records and temporary files, and is not named <name>${PIDFILE_SUFFIX}: php-fpm would replace or remove one of them. Remove pidfile= (the default is ${runDir}/<instance>${PIDFILE_SUFFIX}) or name a .pid file`;
+}
+
+async function checkInstance(probes: Probes, options: PreflightOptions, instance: UsableInstance): Promise<InstancePreflight> {
+  const facts = readFpmFacts(options.loadFpmConfig, instance);
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  if (options.factsOnly === true) return { facts, problems: facts.problem === null ? [] : [facts.problem], warnings };
+  const notFpm = await probes.notFpm(instance.binary);
+  if (notFpm !== null) problems.push(notFpm);
+  if (facts.problem !== null) problems.push(facts.problem);
+  const clash = describeControllerFile(probes.runDir, instance.pidfile);
+  if (clash !== null) problems.push(clash);
+  try {
+    await checkPidfileTrust(probes.system, instance.pidfile);
+  } catch (error) {
+    if (!(error instanceof UntrustedPathError)) throw error;
+    problems.push(error.message);
+  }
+  const { config } = facts;
+  if (config === null) return { facts, problems, warnings };
+  const pidLine = await describePidLine(probes, instance, config);
+  if (pidLine !== null) problems.push(pidLine);
+  for (const pool of config.pools) {
+    const listeners: [string, string | null, { file: string; line: number } | null][] = [
+      ['listen', pool.listen, pool.listenAt], ['pm.status_listen', pool.statusListen, pool.statusListenAt],
+    ];
+    for (const [key, listen, at] of listeners) {
+      if (listen === null || !listen.startsWith('/')) continue;
+      const dir = path.dirname(listen);
+      const state = await probes.directory(dir);
+      if (state === 'missing') {
+        problems.push(`${dir} (the directory of pool '${pool.name}''s ${key} ${listen}${describeWhere(at)}) does not exist, so php-fpm could not bind the socket: create it (mkdir -p ${dir})`);
+      } else if (state === 'not-directory') {
+        problems.push(`${dir} (the directory of pool '${pool.name}''s ${key} ${listen}${describeWhere(at)}) is not a directory: fix the ${key} path`);
+      }
+    }
+    const from = allowsController(pool);
+    if (from !== null) {
+      problems.push(
+        `pool '${pool.name}'${describeWhere(pool.listenAt)} has ping.path ${pool.pingPath}, but listen.allowed_clients = ${(pool.allowedClients ?? []).join(',')} does not let php-fpm-multi in (it asks the ping from ${from}), so every start would wait out start_timeout: add ${from} to listen.allowed_clients or remove ping.path`,
+      );
+    }
+  }
+  const stopSeconds = Math.ceil(instance.stopTimeoutMs / 1000);
+  if (config.global.processControlTimeoutS === 0) {
+    warnings.push(
+      `${instance.config} leaves process_control_timeout at 0 (php-fpm's default): a graceful stop or reload ends requests in flight at once instead of letting them finish; add "process_control_timeout = ${stopSeconds}s" to the [global] section of ${instance.config}`,
+    );
+  }
+  return { facts, problems, warnings };
+}
+
+/** The real path of each unix socket's directory, for listen collisions through symlinks. */
+async function resolveSocketPaths(probes: Probes, checked: Map<string, InstancePreflight>): Promise<Map<string, string>> {
+  const resolved = new Map<string, string>();
+  for (const { facts } of checked.values()) {
+    for (const pool of facts.pools) {
+      for (const listen of [pool.listen, pool.statusListen]) {
+        if (listen === null || !listen.startsWith('/') || resolved.has(listen)) continue;
+        resolved.set(listen, path.join(await probes.realDirectory(path.dirname(listen)), path.basename(listen)));
+      }
+    }
+  }
+  return resolved;
+}
+
+/**
+ * What start refuses, found without changing anything: per instance (each usable enabled
+ * instance, and the selected ones) its php-fpm config, binary, pidfile and sockets; for the whole
+ * run, shared files and colliding listen addresses across every enabled instance.
+ */
+export async function runPreflight(
+  system: System, model: Model, selected: readonly Instance[], options: PreflightOptions,
+): Promise<Preflight> {
+  const instances = new Map<string, InstancePreflight>();
+  let runDirProblem: string | null = null;
+  if (model.runDir !== null && options.factsOnly !== true) {
+    try {
+      await checkRunDirectory(system, model.runDir);
+    } catch (error) {
+      if (!(error instanceof UntrustedPathError)) throw error;
+      runDirProblem = error.message;
+    }
+  }
+  const probes: Probes = {
+    system,
+    runDir: model.runDir ?? '',
+    notFpm: memoize((binary) => describeNotFpm(system, binary, options.path)),
+    directory: memoize((dir) => describeMissingDirectory(system, dir)),
+    realDirectory: memoize(async (dir) => {
+      try {
+        return await system.realpath(dir);
+      } catch {
+        return dir; // a missing directory is reported above; compare it as written
+      }
+    }),
+  };
+  const selectedSet = new Set(selected);
+  for (const instance of model.instances) {
+    if (isUsable(instance) && (instance.enabled || selectedSet.has(instance))) {
+      instances.set(instance.name, await checkInstance(probes, options, instance));
+    }
+  }
+  const { findListenConflicts } = await import('./fpm-config.js');
+  const resolved = await resolveSocketPaths(probes, instances);
+  const enabledPools = model.instances
+    .filter((instance) => instance.enabled && instances.has(instance.name))
+    .map((instance) => ({ name: instance.name, pools: instances.get(instance.name)!.facts.pools }));
+  const listen = findListenConflicts(enabledPools, (address) => resolved.get(address) ?? address);
+  return { instances, collisions: [...model.conflicts, ...listen.map((conflict) => conflict.message)], runDirProblem };
+}
+
+/**
+ * Before any process is touched: two enabled instances must not share a config, a pidfile or a
+ * listen address (one of them would fail, or worse, take over the other's socket).
+ */
+export function refuseCollisions(prepared: { collisions: readonly string[] }): void {
+  if (prepared.collisions.length > 0) {
+    throw new NotConfiguredError(
+      `instances would collide, so none was started:\n  ${prepared.collisions.join('\n  ')}\nGive each instance its own config, pidfile and listen addresses.`,
+    );
+  }
+}
