@@ -70,8 +70,7 @@ describe('issue 9 case 3: an unusable declaration file never blocks stop or stat
       expect(await settledMasters(2)).toHaveLength(2);
       breakFile(decl);
 
-      expect((await run('start')).code).toBe(6);
-      expect((await run('reload')).code).toBe(6);
+      for (const command of ['start', 'restart', 'reload', 'reopen', 'configtest', 'health']) expect((await run(command)).code, command).toBe(6);
       const before = await run('--json', 'status');
       expect(before.code, before.stderr).toBe(0);
       expect(before.stderr).toContain(`php-fpm-multi: warning: ${decl} is unusable (`);

@@ -125,9 +125,14 @@ async function runOperation(context: CommandContext, spec: OperationSpec): Promi
   if (declared.unusable !== null) io.stderr(`php-fpm-multi: ${describeUnusableFile(declared)}\n`);
   checkSelection(declared, spec, context.selection);
   const facts = spec.readFpmConfigs ? await readFpmConfigs(declared, context.selection) : new Map();
-  if (spec.refuseCollisions) await refuseCollisions(buildTargets(declared, { records: [], problems: [] }, [], spec, facts));
+  const noRecords = { records: [], problems: [] };
+  if (spec.refuseCollisions) await refuseCollisions(buildTargets(declared, noRecords, [], spec, facts));
+  // Without records among its targets, nothing to act on is known before anything is touched.
+  if (spec.needsInstances && !spec.includeRecorded) requireInstances(buildTargets(declared, noRecords, context.selection, spec, facts), spec.verb);
   await refuseRootRunDirectory(system, declared.conf, declared.runDir, spec.verb);
-  await trustRunDirectory(system, declared.runDir, true);
+  // An unusable file names no instance of its own: without a run directory there is nothing
+  // recorded to stop, and nothing is created for it.
+  if (!(await trustRunDirectory(system, declared.runDir, declared.unusable === null))) return [];
   const lock = await acquireLock(system, path.join(declared.runDir, 'lock'), { waitMs: chooseLockWaitMs(declared) });
   try {
     const prepared = buildTargets(declared, await readRunDirectoryRecords(system, declared.runDir), context.selection, spec, facts);
