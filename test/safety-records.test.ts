@@ -203,28 +203,38 @@ describe('issue 9 case 4: an ordinary user reads the truth or says it needs root
     mkdirSync(xdg, { mode: 0o700 });
     chownSync(xdg, NOBODY, NOBODY);
     const a = scratch.writeConfig('a', 'listen.mode = 0666\npm.status_path = /status\nping.path = /ping');
-    writeFileSync(decl, `FPM_slot_a="slot=8.2 config=${a}"\n`); // root's file, no FPM_run_dir: root's default run directory
+    const b = scratch.writeConfig('b', 'ping.path = /ping'); // its socket: 0660 www-data, closed to nobody
+    writeFileSync(decl, `FPM_slot_a="slot=8.2 config=${a}"\nFPM_slot_b="slot=8.2 config=${b}"\n`); // root's file, no FPM_run_dir: root's default run directory
     const asNobody = (...args: string[]) => runLimited(['--conf', decl, ...args], { uid: NOBODY, env: { XDG_RUNTIME_DIR: xdg } });
     try {
       const started = await runCli(['--conf', decl, 'start']);
       expect(started.code, started.stderr).toBe(0);
       const pid = Number(readFileSync(join(runDir, 'a.pid'), 'utf8'));
+      const pidB = Number(readFileSync(join(runDir, 'b.pid'), 'utf8'));
 
       const status = asNobody('--json', 'status');
       expect(status.code, status.stderr).toBe(0);
-      expect(JSON.parse(status.stdout).instances).toEqual([expect.objectContaining({ name: 'a', state: 'running', pid })]);
-      const pools = asNobody('--json', 'status', '--pools');
+      expect(JSON.parse(status.stdout).instances).toEqual([
+        expect.objectContaining({ name: 'a', state: 'running', pid }), expect.objectContaining({ name: 'b', state: 'running', pid: pidB }),
+      ]);
+      const pools = asNobody('--json', 'status', '--pools', 'a');
       expect(pools.code, pools.stderr).toBe(0);
       expect(JSON.parse(pools.stdout).pools).toEqual([expect.objectContaining({ instance: 'a', instance_state: 'running', status_page: 'answered' })]);
-      const health = asNobody('health');
+      const health = asNobody('health', 'a');
       expect(health.code, health.stdout + health.stderr).toBe(0);
+      // b's socket is closed to this user: its health cannot be determined, said plainly (exit 4).
+      const denied = asNobody('health');
+      expect(denied.code, denied.stdout + denied.stderr).toBe(4);
+      expect(denied.stdout).toContain('b/b: ping /ping failed: FastCGI unix:');
+      expect(denied.stdout).toContain('permission denied (EACCES)');
+      expect(denied.stdout).toContain('cannot be determined without root');
 
       for (const command of ['stop', 'start', 'restart', 'reload']) {
         const refused = asNobody(command);
         expect(refused.code, `${command}: ${refused.stderr}`).toBe(4);
         expect(refused.stderr).toContain('needs root: run it as root');
       }
-      expect((await settledMasters(1)).map((m) => m.pid)).toEqual([pid]); // untouched
+      expect((await settledMasters(2)).map((m) => m.pid).sort()).toEqual([pid, pidB].sort()); // untouched
 
       // Records and pidfiles out of reach: the state is unknown, said plainly (exit 4), never "stopped".
       chmodSync(runDir, 0o700);
@@ -240,6 +250,7 @@ describe('issue 9 case 4: an ordinary user reads the truth or says it needs root
       const unverified = asNobody('status');
       expect(unverified.code, unverified.stderr).toBe(4);
       expect(unverified.stdout).toMatch(/^a +8\.2 +unknown/m);
+      expect(unverified.stdout).toMatch(/^b +8\.2 +running/m);
       expect(unverified.stdout).toContain('cannot be determined without root (run as root)');
       renameSync(join(scratch.dir, 'a.record.aside'), join(runDir, 'a.record.json'));
       expect((await runCli(['--conf', decl, 'stop'])).code).toBe(0);

@@ -22,10 +22,19 @@ function isBlind(survey: InstanceSurvey): boolean {
   return survey.state === 'unknown' && survey.detail.endsWith(NEEDS_ROOT_DETAIL);
 }
 
+/** A pool's socket this ordinary user may not connect to (root's pools are often 0660 www-data). */
+const SOCKET_DENIED = /: permission denied \((EACCES|EPERM)\)/;
+
+function isDeniedPool(survey: InstanceSurvey, uid: number): boolean {
+  return uid !== 0 && survey.pools.some((probe) => [probe.ping, probe.status].some((check) => check.kind === 'failed' && SOCKET_DENIED.test(check.message)));
+}
+
 /** An instance an ordinary user cannot see is not "not running": it is unknown, said plainly. */
-function describeFailures(survey: InstanceSurvey): string[] {
+function describeFailures(survey: InstanceSurvey, uid: number): string[] {
   if (isBlind(survey)) return [`${survey.target.name}: state unknown: ${survey.detail}`];
-  return describeHealthFailures(survey);
+  const failures = describeHealthFailures(survey);
+  if (!isDeniedPool(survey, uid)) return failures;
+  return failures.map((failure) => (SOCKET_DENIED.test(failure) ? `${failure} The health of this pool cannot be determined without root (run as root, or let this user connect).` : failure));
 }
 
 async function surveyHealth(context: CommandContext): Promise<HealthReport> {
@@ -35,8 +44,8 @@ async function surveyHealth(context: CommandContext): Promise<HealthReport> {
   requireInstances(prepared, 'checked');
   for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
   const surveys = await surveyTargets(system, prepared.targets, { ping: true, status: true, timeoutMs: POOL_PROBE_TIMEOUT_MS });
-  const blind = surveys.some(isBlind);
-  return { surveys, failures: surveys.flatMap(describeFailures), blind };
+  const blind = surveys.some((survey) => isBlind(survey) || isDeniedPool(survey, system.uid));
+  return { surveys, failures: surveys.flatMap((survey) => describeFailures(survey, system.uid)), blind };
 }
 
 function reportFailures(write: Io['stdout'], { failures, blind }: HealthReport): number {
