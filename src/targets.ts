@@ -1,6 +1,8 @@
-// Everything a process-control command needs before it touches a process: the model, the
-// records of what was started, each instance's php-fpm config (listen addresses, pid, error log),
-// and the refusal of a run whose instances would collide.
+// Everything a process-control command needs before it touches a process: the declaration and
+// its run directory (loadDeclaration), the records of what was started (read only once the run
+// directory is trusted, and under the lock for the commands that take it), each instance's
+// php-fpm config (listen addresses, pid, error log), and the refusal of a run whose instances
+// would collide.
 import { statSync } from 'node:fs';
 import type { CommandContext } from './command.js';
 import { FpmMultiError, NotConfiguredError } from './errors.js';

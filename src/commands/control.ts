@@ -1,5 +1,6 @@
-// start, stop, restart, reload, reopen and configtest: each prepares its targets, takes the
-// controller lock, runs the operation on every target in parallel and reports each outcome.
+// start, stop, restart, reload, reopen and configtest: each reads the declaration, checks the run
+// directory's trust, takes the controller lock, reads the records, runs the operation on every
+// target in parallel and reports each outcome (runOperation).
 import { posix as path } from 'node:path';
 import type { CommandContext, Io } from '../command.js';
 import {
