@@ -24,28 +24,55 @@ interface CommandOptions {
   format: HealthFormat;
 }
 
+/** Options of one command (--conf, --help and --version go with every command). */
+type CommandOption = 'json' | 'partial' | 'pools' | 'format';
+
+interface CommandEntry {
+  summary: string;
+  /** The options it accepts besides --conf: any other is a usage error, never silently ignored. */
+  options: readonly CommandOption[];
+  load: (options: CommandOptions) => Promise<Command>;
+}
+
 /** Each command is loaded only when it runs, so `status` does not pay for `start`'s modules. */
-const COMMANDS: Record<string, { summary: string; load: (options: CommandOptions) => Promise<Command> }> = {
-  list: { summary: 'show the declared instances (--json: machine-readable)', load: async () => (await import('./commands/list.js')).list },
-  check: { summary: 'exit 0 when every enabled instance is usable, else print each problem', load: async () => (await import('./commands/check.js')).check },
-  start: { summary: 'config test, start (idempotent), wait for ping.path pools; --partial: exit 0 if any runs', load: async () => (await import('./commands/control.js')).start },
-  stop: { summary: 'graceful stop: SIGQUIT, SIGTERM after stop_timeout, then SIGKILL', load: async () => (await import('./commands/control.js')).stop },
-  restart: { summary: 'config test, then stop and start (a broken config stops nothing)', load: async () => (await import('./commands/control.js')).restart },
-  reload: { summary: 'config test, then SIGUSR2; waits for the new master and its ping.path pools', load: async () => (await import('./commands/control.js')).reload },
-  reopen: { summary: 'SIGUSR1: php-fpm reopens its log files', load: async () => (await import('./commands/control.js')).reopen },
+const COMMANDS: Record<string, CommandEntry> = {
+  list: { summary: 'show the declared instances (--json: machine-readable)', options: ['json'], load: async () => (await import('./commands/list.js')).list },
+  check: { summary: 'exit 0 when every enabled instance is usable, else print each problem', options: [], load: async () => (await import('./commands/check.js')).check },
+  start: { summary: 'config test, start (idempotent), wait for ping.path pools; --partial: exit 0 if any runs', options: ['partial'], load: async () => (await import('./commands/control.js')).start },
+  stop: { summary: 'graceful stop: SIGQUIT, SIGTERM after stop_timeout, then SIGKILL', options: [], load: async () => (await import('./commands/control.js')).stop },
+  restart: { summary: 'config test, then stop and start (a broken config stops nothing)', options: [], load: async () => (await import('./commands/control.js')).restart },
+  reload: { summary: 'config test, then SIGUSR2; waits for the new master and its ping.path pools', options: [], load: async () => (await import('./commands/control.js')).reload },
+  reopen: { summary: 'SIGUSR1: php-fpm reopens its log files', options: [], load: async () => (await import('./commands/control.js')).reopen },
   status: {
     summary: "state of every instance (--json); exit 0/1/3/4/32 as OpenRC; --pools: each pool's figures",
+    options: ['json', 'pools'],
     load: async ({ pools }) => (pools ? (await import('./commands/pool-status.js')).showPoolStatus : (await import('./commands/status.js')).status),
   },
-  configtest: { summary: "php-fpm's own configuration test of each instance", load: async () => (await import('./commands/control.js')).configtest },
+  configtest: { summary: "php-fpm's own configuration test of each instance", options: [], load: async () => (await import('./commands/control.js')).configtest },
   health: {
     summary: 'exit 0 when every instance runs and every ping.path pool answers; else one line each',
+    options: ['format'],
     load: async ({ format }) => {
       const module = await import('./commands/health.js');
       return format === 'prometheus' ? module.exportHealthMetrics : module.health;
     },
   },
 };
+
+/** The commands that take `option`, for messages and --help. */
+function commandsTaking(option: CommandOption): string[] {
+  return Object.entries(COMMANDS).filter(([, entry]) => entry.options.includes(option)).map(([name]) => name);
+}
+
+/** An option given to a command that does not take it is a usage error naming all three. */
+function refuseForeignOptions(command: string, entry: CommandEntry, args: minimist.ParsedArgs): void {
+  const given = (['json', 'partial', 'pools', 'format'] as const).filter((option) => args[option] !== undefined && args[option] !== false);
+  for (const option of given) {
+    if (entry.options.includes(option)) continue;
+    if (option === 'json' && command === 'health') throw new UsageError('health has no --json; use --format prometheus for machine-readable output');
+    throw new UsageError(`--${option} goes with ${commandsTaking(option).join(', ')}, not ${command}`);
+  }
+}
 
 export const HELP = `Usage: php-fpm-multi [--conf FILE] [--json] <command> [instance…]
 
@@ -58,13 +85,17 @@ ${Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(11)}${s
 Instances: names as declared (FPM_slot_<name>), comma lists and ranges: 1,3-5 web.
 Without names, a command acts on every enabled instance.
 
-Options:
-  -c, --conf FILE    the declaration file
-      --json         machine-readable output (list, status, status --pools)
-      --partial      start: succeed when at least one instance runs (for init systems)
-      --pools        status: one row per pool (processes, listen queue, accepted
+Instances removed from the file but still recorded as started are valid names
+for stop and status. When the file is unusable, stop and status warn and act on
+the records in its run directory alone (the other commands refuse it, exit 6).
+
+Options (any other option of a command is a usage error, exit 2):
+  -c, --conf FILE    every command: the declaration file
+      --json         ${commandsTaking('json').join(', ')}: machine-readable output
+      --partial      ${commandsTaking('partial').join(', ')}: succeed when at least one instance runs (init systems)
+      --pools        ${commandsTaking('pools').join(', ')}: one row per pool (processes, listen queue, accepted
                      connections, …) from each pool's status page (pm.status_path)
-      --format FMT   health: text (default: one line per failure, nothing when healthy)
+      --format FMT   ${commandsTaking('format').join(', ')}: text (default: one line per failure, nothing when healthy)
                      or prometheus (text exposition for node_exporter's textfile collector)
   -h, --help         this help
   -V, --version      the version
@@ -75,8 +106,11 @@ Exit codes:
      health: an instance is not running or a pool does not answer in time
   2  usage error (unknown command, option or instance)
   3  status: no instance running, none crashed
-  4  status: the state of an instance cannot be determined
-  6  the declaration file is unusable or refused (nothing was touched)
+  4  status, health: the state of an instance cannot be determined (for an
+     ordinary user: what root runs, when its files cannot be read);
+     other commands: needs root (an ordinary user acting on what root runs)
+  6  the declaration file is unusable or refused, or its run directory is
+     untrusted or unusable (nothing was touched or read)
   32 status: at least one instance crashed (should run, does not)
 `;
 
@@ -85,12 +119,10 @@ function readVersion(): string {
   return (require('../package.json') as { version: string }).version;
 }
 
-/** --format goes with health only, and names one of HEALTH_FORMATS (default text). */
-function readHealthFormat(command: string, args: minimist.ParsedArgs): HealthFormat {
-  if (command === 'health' && args['json']) throw new UsageError('health has no --json; use --format prometheus for machine-readable output');
+/** --format (health only: refuseForeignOptions) names one of HEALTH_FORMATS (default text). */
+function readHealthFormat(args: minimist.ParsedArgs): HealthFormat {
   const given: unknown = args['format'];
   if (given === undefined) return 'text';
-  if (command !== 'health') throw new UsageError(`--format goes with health, not ${command}`);
   const format = HEALTH_FORMATS.find((known) => known === given);
   if (format === undefined) throw new UsageError(`unknown --format ${JSON.stringify(Array.isArray(given) ? given.join(' ') : given)}; one of: ${HEALTH_FORMATS.join(', ')}`);
   return format;
@@ -123,9 +155,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (!entry) throw new UsageError(`unknown command "${name}"; one of: ${Object.keys(COMMANDS).join(', ')}`);
     if (args.conf === '') throw new UsageError('--conf needs a file name');
-    if (args.partial && name !== 'start') throw new UsageError(`--partial goes with start, not ${name}`);
-    if (args.pools && name !== 'status') throw new UsageError(`--pools goes with status, not ${name}`);
-    const command = await entry.load({ pools: Boolean(args.pools), format: readHealthFormat(name, args) });
+    refuseForeignOptions(name, entry, args);
+    const command = await entry.load({ pools: Boolean(args.pools), format: readHealthFormat(args) });
     return await command({ io, conf: resolveConfPath(args.conf, io.env), json: Boolean(args.json), selection, partial: Boolean(args.partial) });
   } catch (error) {
     if (error instanceof FpmMultiError) {
@@ -148,21 +179,27 @@ function isEntryPoint(): boolean {
 }
 
 /**
- * Output is best effort, the work is not: a reader that went away (`php-fpm-multi start | head -1`)
- * must not abort a start half-way through, leaving masters without records.
+ * Output is best effort, the work is not: a reader that went away (`php-fpm-multi start | head -1`,
+ * EPIPE), a full device (`start >/dev/full`, ENOSPC), a console gone at shutdown (EIO) must not
+ * abort a start or a stop half-way through, leaving masters without records or records without
+ * masters. Errors arrive asynchronously on a pipe or socket and synchronously on a file or a
+ * terminal (Node writes those with writeSync): both are dropped.
  */
-function ignoreClosedOutput(stream: NodeJS.WriteStream): void {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-  });
+function ignoreOutputErrors(stream: NodeJS.WriteStream): (text: string) => void {
+  stream.on('error', () => undefined);
+  return (text) => {
+    try {
+      stream.write(text);
+    } catch {
+      // the text is lost; the command goes on
+    }
+  };
 }
 
 if (isEntryPoint()) {
-  ignoreClosedOutput(process.stdout);
-  ignoreClosedOutput(process.stderr);
   const io: Io = {
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
+    stdout: ignoreOutputErrors(process.stdout),
+    stderr: ignoreOutputErrors(process.stderr),
     env: process.env,
     uid: process.getuid?.() ?? 0,
   };

@@ -9,6 +9,11 @@ export const EXIT_USAGE = 2;
 export const EXIT_NOT_RUNNING = 3;
 /** `status`: the state of at least one instance cannot be determined (LSB "unknown"). */
 export const EXIT_UNKNOWN = 4;
+/**
+ * An action needs root: an ordinary user asked to start or stop what root runs, or to read what
+ * only root may read (LSB: 4 is "user had insufficient privilege" for actions, "unknown" for status).
+ */
+export const EXIT_NEEDS_ROOT = 4;
 /** The declaration file is unusable or refused (LSB "program is not configured"). */
 export const EXIT_NOT_CONFIGURED = 6;
 /** `status`: at least one instance should be running and is not (OpenRC "crashed"). */

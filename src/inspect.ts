@@ -43,6 +43,13 @@ function runningState(target: Target): InstanceState {
   return target.declared ? 'running' : 'orphan';
 }
 
+/** What an ordinary user cannot see of root's processes and files: said plainly, never "stopped". */
+export const NEEDS_ROOT_DETAIL = 'the state cannot be determined without root (run as root)';
+
+function needsRoot(pid: number | null, why: string): Inspection {
+  return { state: 'unknown', pid, master: null, identity: null, detail: `${why}: ${NEEDS_ROOT_DETAIL}` };
+}
+
 /**
  * The record's master, when alive and still the very process we started, is authoritative: it
  * survives a deleted or corrupt pidfile, and a slot changed in the file while the old master
@@ -56,12 +63,22 @@ export async function inspectTarget(system: System, target: Target): Promise<Ins
     if (proc !== null && verifyIdentity(proc, recorded).ok) {
       return { state: runningState(target), pid: proc.pid, master: proc, identity: recorded, detail: '' };
     }
+    if (proc !== null && proc.exe === null && system.uid !== 0) {
+      // An ordinary user cannot read root's /proc/PID/exe. The recorded pid with the recorded start
+      // time and master title is still the very process root started and verified (a reused pid
+      // has another start time): enough to report it, never to signal it.
+      if (verifyIdentity({ ...proc, exe: record.binary, exeDeleted: false }, recorded).ok) {
+        return { state: runningState(target), pid: proc.pid, master: proc, identity: recorded, detail: '' };
+      }
+      return needsRoot(proc.pid, `its recorded master (pid ${proc.pid}) runs as another user`);
+    }
   }
   const pidfile = pidfileOf(target);
   let pid: number | null;
   try {
     pid = await readTrustedPidfile(system, pidfile);
   } catch (error) {
+    if (errnoCode(error) === 'EACCES' && system.uid !== 0) return needsRoot(null, `pidfile ${pidfile}: permission denied (EACCES)`);
     if (!(error instanceof FpmMultiError)) throw error;
     return { state: 'unknown', pid: null, master: null, identity: null, detail: error.message };
   }
@@ -76,6 +93,7 @@ export async function inspectTarget(system: System, target: Target): Promise<Ins
   if (proc === null) {
     return { state: 'crashed', pid, master: null, identity: expected, detail: `${pidfile} names pid ${pid}, which is not running` };
   }
+  if (proc.exe === null && system.uid !== 0) return needsRoot(pid, `${pidfile} names pid ${pid}, which runs as another user`);
   const verdict = verifyIdentity(proc, pinned);
   if (!verdict.ok) {
     return { state: 'stale', pid, master: null, identity: expected, detail: `${pidfile} names a process that is not this instance: ${verdict.reason}` };

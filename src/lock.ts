@@ -17,6 +17,7 @@
 
 import { FpmMultiError } from './errors.js';
 import { readProcess } from './proc.js';
+import { NeedsRootError } from './run-directory.js';
 import { errnoCode, type OpenFile, type System } from './system.js';
 
 /** Default time a mutating command waits for another one to finish. */
@@ -71,14 +72,40 @@ export class LockError extends FpmMultiError {
   }
 }
 
+/**
+ * Opens the lock read-write, or read-only when the file system refuses writing (EROFS) and the
+ * file exists: flock(2) works on a read-only descriptor, and `stop` must work on a read-only run
+ * directory (it can stop what the records name without writing anything first).
+ */
+async function openLockFile(system: System, path: string): Promise<OpenFile> {
+  try {
+    return await system.openLockFile(path);
+  } catch (error) {
+    if (errnoCode(error) !== 'EROFS') throw error;
+    return system.openLockFile(path, { readOnly: true });
+  }
+}
+
+/** The holder's pid, for messages only: best effort (a full or read-only run directory refuses it). */
+async function writeHolder(file: OpenFile, content: string): Promise<void> {
+  try {
+    await file.overwrite(content);
+  } catch {
+    // ENOSPC, EDQUOT, EROFS, EBADF on a read-only descriptor: the lock is held all the same.
+  }
+}
+
 async function openChecked(system: System, path: string): Promise<OpenFile> {
   let file: OpenFile;
   try {
-    file = await system.openLockFile(path);
+    file = await openLockFile(system, path);
   } catch (error) {
     const code = errnoCode(error);
     if (code === 'ELOOP') throw new LockError(path, 'is a symlink', `Remove the symlink ${path}.`);
     if (code === 'ENOENT') throw new LockError(path, 'its directory does not exist', 'Create the run directory first.');
+    if (code === 'EACCES' && system.uid !== 0) {
+      throw new NeedsRootError(`lock ${path}: permission denied (EACCES) for uid ${system.uid}: another user (root) runs these instances; needs root: run it as root`);
+    }
     throw new LockError(path, `cannot be opened (${code ?? String(error)})`, 'Check the run directory.');
   }
   const stat = await file.stat();
@@ -153,7 +180,7 @@ export async function acquireLock(system: System, path: string, options: LockOpt
         throw new LockError(path, `${flockProgram} ${how}: ${result.stderr.trim() || 'no message'}`, 'Check that util-linux flock is installed.');
       }
       if (!(await stillNamesFile(system, path, file))) continue; // we locked a removed file: lock the new one
-      await file.overwrite(`${system.pid}\n`);
+      await writeHolder(file, `${system.pid}\n`);
       keep = true;
       let released = false;
       return {
@@ -162,7 +189,7 @@ export async function acquireLock(system: System, path: string, options: LockOpt
           if (released) return;
           released = true;
           try {
-            await file.overwrite(''); // while still holding it: the next holder writes its own pid
+            await writeHolder(file, ''); // while still holding it: the next holder writes its own pid
           } finally {
             await file.close();
           }

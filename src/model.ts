@@ -321,6 +321,19 @@ function describeVariable(variable: Variable): string {
   return `${variable.name} (line ${variable.line})`;
 }
 
+/**
+ * The run directory of a declaration file that does not set FPM_run_dir, for a controller of
+ * `uid`; null for an ordinary user without XDG_RUNTIME_DIR. One run directory per declaration
+ * file, so that several services (php-fpm, php-fpm.web) can each have instances with the same names.
+ */
+export function defaultRunDir(file: string, env: Readonly<Record<string, string | undefined>>, uid: number): string | null {
+  const service = path.basename(file);
+  if (uid === 0) return `${env['EPREFIX'] ?? ''}/run/php-fpm-multi/${service}`;
+  const runtime = env['XDG_RUNTIME_DIR'];
+  if (runtime !== undefined && path.isAbsolute(runtime)) return path.join(runtime, 'php-fpm-multi', service);
+  return null;
+}
+
 function chooseRunDir(
   declaration: Declaration, context: ModelContext, problems: string[],
 ): string | null {
@@ -331,12 +344,8 @@ function chooseRunDir(
     problems.push(`${describeVariable(declared)}: must be a string holding an absolute directory path`);
     return null;
   }
-  // One run directory per declaration file, so that several services (php-fpm, php-fpm.web)
-  // can each have instances with the same names.
-  const service = path.basename(declaration.file);
-  if (context.uid === 0) return `${context.env['EPREFIX'] ?? ''}/run/php-fpm-multi/${service}`;
-  const runtime = context.env['XDG_RUNTIME_DIR'];
-  if (runtime !== undefined && path.isAbsolute(runtime)) return path.join(runtime, 'php-fpm-multi', service);
+  const runDir = defaultRunDir(declaration.file, context.env, context.uid);
+  if (runDir !== null) return runDir;
   problems.push(
     `no run directory: as an ordinary user the controller uses $XDG_RUNTIME_DIR/php-fpm-multi, and XDG_RUNTIME_DIR is not set; set ${RUN_DIR_VARIABLE}="/some/dir" in ${declaration.file}`,
   );

@@ -76,8 +76,11 @@ export interface System {
   unlink(path: string): Promise<void>;
   /** Creates one directory with exactly `mode` (the umask does not apply); rejects EEXIST if present. */
   mkdir(path: string, mode: number): Promise<void>;
-  /** Opens (creating with mode 0600 if missing) read-write, refusing a symlink (O_NOFOLLOW); close-on-exec. */
-  openLockFile(path: string): Promise<OpenFile>;
+  /**
+   * Opens (creating with mode 0600 if missing) read-write, refusing a symlink (O_NOFOLLOW); close-on-exec.
+   * `readOnly`: an existing file, O_RDONLY (flock works on it; a read-only run directory).
+   */
+  openLockFile(path: string, options?: { readOnly?: boolean }): Promise<OpenFile>;
   /** Milliseconds since the epoch. */
   now(): number;
   sleep(ms: number): Promise<void>;
@@ -223,9 +226,10 @@ async function writeFileAtomic(path: string, content: string, mode: number): Pro
   }
 }
 
-async function openLockFile(path: string): Promise<OpenFile> {
+async function openLockFile(path: string, options: { readOnly?: boolean } = {}): Promise<OpenFile> {
   // libuv adds O_CLOEXEC to every open: php-fpm and other children never inherit the lock.
-  const handle = await fs.open(path, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o600);
+  const flags = options.readOnly === true ? fsConstants.O_RDONLY : fsConstants.O_RDWR | fsConstants.O_CREAT;
+  const handle = await fs.open(path, flags | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK, 0o600);
   return {
     fd: handle.fd,
     stat: async () => toFileStat(await handle.stat()),

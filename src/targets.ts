@@ -1,15 +1,19 @@
-// Everything a process-control command needs before it touches a process: the model, the
-// records of what was started, each instance's php-fpm config (listen addresses, pid, error log),
-// and the refusal of a run whose instances would collide.
+// Everything a process-control command needs before it touches a process: the declaration and
+// its run directory (loadDeclaration), the records of what was started (read only once the run
+// directory is trusted, and under the lock for the commands that take it), each instance's
+// php-fpm config (listen addresses, pid, error log), and the refusal of a run whose instances
+// would collide.
+import { statSync } from 'node:fs';
 import type { CommandContext } from './command.js';
-import { NotConfiguredError } from './errors.js';
+import { FpmMultiError, NotConfiguredError } from './errors.js';
 import type { FpmPool } from './fpm-config.js';
 import type { Target } from './inspect.js';
 import { loadModel } from './load.js';
-import type { Model } from './model.js';
+import { defaultRunDir, type Instance, type Model } from './model.js';
 import { isUsable, runPreflight, type Preflight } from './preflight.js';
 import { readRecords, type InstanceRecord } from './record.js';
-import { selectInstances } from './selection.js';
+import { describeRunDirectoryError, trustRunDirectory } from './run-directory.js';
+import { selectInstances, selectTargets } from './selection.js';
 import type { System } from './system.js';
 
 export interface PreparedTarget extends Target {
@@ -22,8 +26,24 @@ export interface PreparedTarget extends Target {
   pools: FpmPool[];
 }
 
+/**
+ * The declaration file as a command sees it before it looks at the run directory: read (never
+ * executed) and its run directory chosen. Reading it touches nothing in the run directory.
+ */
+export interface Declared {
+  conf: string;
+  /** null when the file could not be read or was refused as a whole. */
+  model: Model | null;
+  runDir: string;
+  /**
+   * Why the file as a whole cannot be used; null when it can. Only `stop` and `status` go on
+   * then, from the records in the run directory: a typo must never block a shutdown.
+   */
+  unusable: string | null;
+}
+
 export interface Prepared {
-  model: Model;
+  declared: Declared;
   runDir: string;
   targets: PreparedTarget[];
   /** Records that could not be read: reported, never trusted. */
@@ -32,19 +52,48 @@ export interface Prepared {
   collisions: string[];
 }
 
-/** The file-level problems make the whole file unusable: then no instance is touched. */
-function requireUsableFile(model: Model): string {
-  const problems = [...model.problems];
-  if (problems.length > 0 || model.runDir === null) {
-    throw new NotConfiguredError(
-      `${model.conf} is unusable, so no instance was touched:\n  ${problems.join('\n  ')}\nFix it and run php-fpm-multi check.`,
-    );
+/**
+ * Whose default run directory a declaration file uses: root's when root owns the file (the
+ * service's file in /etc/conf.d), so that an ordinary user (a monitoring agent) looks where root
+ * keeps its records and pidfiles, not in its own $XDG_RUNTIME_DIR; else the caller's own.
+ */
+function chooseRunDirUid(conf: string, uid: number): number {
+  if (uid === 0) return 0;
+  try {
+    return statSync(conf).uid === 0 ? 0 : uid;
+  } catch {
+    return uid; // missing or unreachable: the caller's own default, and the file's problem is reported
   }
-  return model.runDir;
 }
 
-function recordFor(records: readonly InstanceRecord[], name: string): InstanceRecord | null {
-  return records.find((record) => record.name === name) ?? null;
+/**
+ * Reads the declaration file and chooses its run directory. With `tolerateUnusable` (stop,
+ * status), a file refused as a whole does not throw: the run directory is then FPM_run_dir when
+ * it could be read, else the default for the file's name, and `unusable` says why.
+ */
+export function loadDeclaration(context: CommandContext, tolerateUnusable: boolean): Declared {
+  const { io, conf } = context;
+  const uid = chooseRunDirUid(conf, io.uid);
+  let model: Model | null = null;
+  let problems: string[];
+  try {
+    model = loadModel(conf, io.env, uid);
+    problems = [...model.problems];
+  } catch (error) {
+    if (!(error instanceof FpmMultiError) || !tolerateUnusable) throw error;
+    problems = [error.message];
+  }
+  const runDir = model?.runDir ?? defaultRunDir(conf, io.env, uid);
+  if (problems.length === 0 && runDir !== null) return { conf, model, runDir, unusable: null };
+  if (!tolerateUnusable || runDir === null) {
+    throw new NotConfiguredError(`${conf} is unusable, so no instance was touched:\n  ${problems.join('\n  ')}\nFix it and run php-fpm-multi check.`);
+  }
+  return { conf, model, runDir, unusable: problems.join('; ') };
+}
+
+/** The warning `stop` and `status` print when they act on the records alone. */
+export function describeUnusableFile(declared: Declared): string {
+  return `warning: ${declared.conf} is unusable (${declared.unusable}); acting on the records in ${declared.runDir}`;
 }
 
 export interface PrepareOptions {
@@ -53,26 +102,58 @@ export interface PrepareOptions {
    * (orphans) and disabled ones started by name. `stop` must reach everything that runs.
    */
   includeRecorded: boolean;
+  /** Instance names may name records too (stop, status): an orphan can be stopped by name. */
+  namesRecorded: boolean;
   /** Read each instance's php-fpm config (start, restart, reload). */
   readFpmConfigs: boolean;
   /** With readFpmConfigs: only read them, without what refuses a start (health, status --pools). */
   factsOnly?: boolean;
 }
 
-export async function prepareTargets(system: System, context: CommandContext, options: PrepareOptions): Promise<Prepared> {
-  const { io, conf, selection } = context;
-  const model = loadModel(conf, io.env, io.uid);
-  const runDir = requireUsableFile(model);
-  const selected = selectInstances(model.instances, selection);
-  const { records, problems: recordProblems } = await readRecords(system, runDir);
-  let preflight: Preflight | null = null;
-  if (options.readFpmConfigs) {
-    // Loaded only here: status and stop never read php-fpm configs and need not parse this module.
-    const { loadFpmConfig } = await import('./fpm-config.js');
-    preflight = await runPreflight(system, model, selected, { loadFpmConfig, path: io.env['PATH'], factsOnly: options.factsOnly === true });
+/**
+ * The preflight (src/preflight.ts, shared with `check`) of every enabled usable instance and of
+ * those named on the command line: their php-fpm configs and what start refuses. None of it is
+ * state of the run directory, so it may run before the lock is taken.
+ */
+export async function runDeclaredPreflight(
+  system: System, declared: Declared, selection: readonly string[], options: PrepareOptions, path: string | undefined,
+): Promise<Preflight | null> {
+  if (declared.model === null || declared.unusable !== null) return null;
+  // Loaded only here: status and stop never read php-fpm configs and need not parse this module.
+  const { loadFpmConfig } = await import('./fpm-config.js');
+  let named: Instance[] = [];
+  try {
+    named = selectInstances(declared.model.instances, selection);
+  } catch (error) {
+    if (!(error instanceof FpmMultiError)) throw error; // an unknown name is reported once the records are read
   }
-  const targets: PreparedTarget[] = selected.map((instance) => {
-    const record = recordFor(records, instance.name);
+  return runPreflight(system, declared.model, named, { loadFpmConfig, path, factsOnly: options.factsOnly === true });
+}
+
+/** Refuses a declaration that cannot be acted on before anything is read from its run directory. */
+export function checkSelection(declared: Declared, options: PrepareOptions, selection: readonly string[]): void {
+  // Names that may be recorded are checked once the records are read (under the lock).
+  if (!options.namesRecorded && declared.model !== null) selectInstances(declared.model.instances, selection);
+}
+
+/**
+ * The targets of a command from the declaration and the records read from its run directory
+ * (after the lock was taken, for commands that take it: a record written by a command that held
+ * the lock must be seen). With an unusable file, only the records are targets.
+ */
+export function buildTargets(
+  declared: Declared, read: RecordsRead, selection: readonly string[], options: PrepareOptions, preflight: Preflight | null = null,
+): Prepared {
+  const { records, problems: recordProblems } = read;
+  const { runDir } = declared;
+  const instances = declared.unusable === null && declared.model !== null ? declared.model.instances : [];
+  const recordedNames = records.map((record) => record.name);
+  const chosen = options.namesRecorded
+    ? selectTargets(instances, recordedNames, selection)
+    : { instances: selectInstances(instances, selection), recorded: [] };
+  const recordFor = (name: string): InstanceRecord | null => records.find((record) => record.name === name) ?? null;
+  const targets: PreparedTarget[] = chosen.instances.map((instance) => {
+    const record = recordFor(instance.name);
     if (!isUsable(instance)) {
       const unusable = instance.problems.join('; ') || 'its php-fpm binary, config or pidfile is unknown';
       return { name: instance.name, declared: true, instance: null, record, pidfile: instance.pidfile, unusable, errorLog: null, pools: [] };
@@ -85,18 +166,52 @@ export async function prepareTargets(system: System, context: CommandContext, op
     const facts = checked?.facts ?? { pools: [], errorLog: null };
     return { name: instance.name, declared: true, instance, record, pidfile: instance.pidfile, unusable: null, errorLog: facts.errorLog, pools: facts.pools };
   });
-  if (options.includeRecorded && selection.length === 0) {
-    for (const record of records) {
-      if (targets.some((target) => target.name === record.name)) continue;
-      const disabled = model.instances.find((instance) => instance.name === record.name);
-      if (disabled && isUsable(disabled)) {
-        targets.push({ name: disabled.name, declared: true, instance: disabled, record, pidfile: disabled.pidfile, unusable: null, errorLog: null, pools: [] });
-      } else {
-        targets.push({ name: record.name, declared: disabled !== undefined, instance: null, record, pidfile: record.pidfile, unusable: null, errorLog: null, pools: [] });
-      }
+  // With an unusable file nobody knows what is declared: every record is taken as declared, so
+  // that status counts it (running: 0, stopped: 3) and names it `running`, not `orphan`.
+  const fileKnown = declared.unusable === null;
+  const recordedTargets = selection.length === 0
+    ? (options.includeRecorded || !fileKnown ? records.filter((record) => !targets.some((target) => target.name === record.name)) : [])
+    : records.filter((record) => chosen.recorded.includes(record.name));
+  for (const record of recordedTargets) {
+    const disabled = instances.find((instance) => instance.name === record.name);
+    if (disabled && isUsable(disabled)) {
+      targets.push({ name: disabled.name, declared: true, instance: disabled, record, pidfile: disabled.pidfile, unusable: null, errorLog: null, pools: [] });
+    } else {
+      targets.push({ name: record.name, declared: !fileKnown || disabled !== undefined, instance: null, record, pidfile: record.pidfile, unusable: null, errorLog: null, pools: [] });
     }
   }
-  return { model, runDir, targets, recordProblems, collisions: preflight?.collisions ?? [] };
+  return { declared, runDir, targets, recordProblems, collisions: preflight?.collisions ?? [] };
+}
+
+export interface RecordsRead {
+  records: InstanceRecord[];
+  problems: string[];
+}
+
+/**
+ * The records of the run directory, once its trust was checked (the caller's job: before the
+ * lock for commands that take it, here for those that do not). A run directory that does not
+ * exist holds no records.
+ */
+export async function readRunDirectoryRecords(system: System, runDir: string): Promise<RecordsRead> {
+  try {
+    return await readRecords(system, runDir);
+  } catch (error) {
+    throw describeRunDirectoryError(system, runDir, error);
+  }
+}
+
+/**
+ * Reads what a read-only command (status, health, status --pools) needs: the declaration, the
+ * run directory's trust (before anything in it is read), its records, and the targets.
+ */
+export async function prepareTargets(system: System, context: CommandContext, options: PrepareOptions & { tolerateUnusable: boolean }): Promise<Prepared> {
+  const declared = loadDeclaration(context, options.tolerateUnusable);
+  checkSelection(declared, options, context.selection);
+  const preflight = options.readFpmConfigs ? await runDeclaredPreflight(system, declared, context.selection, options, context.io.env['PATH']) : null;
+  const exists = await trustRunDirectory(system, declared.runDir, false);
+  const read = exists ? await readRunDirectoryRecords(system, declared.runDir) : { records: [], problems: [] };
+  return buildTargets(declared, read, context.selection, options, preflight);
 }
 
 /**
@@ -106,7 +221,7 @@ export async function prepareTargets(system: System, context: CommandContext, op
 export function requireInstances(prepared: Prepared, whatNotDone: string): void {
   if (prepared.targets.length > 0) return;
   throw new NotConfiguredError(
-    `${prepared.model.conf} declares no enabled instance, so nothing was ${whatNotDone}; declare one, e.g. FPM_slot_1="slot=php8.2 config=/etc/php/fpm-php8.2/php-fpm.conf"`,
+    `${prepared.declared.conf} declares no enabled instance, so nothing was ${whatNotDone}; declare one, e.g. FPM_slot_1="slot=php8.2 config=/etc/php/fpm-php8.2/php-fpm.conf"`,
   );
 }
 

@@ -244,6 +244,7 @@ test('as an ordinary user (Gentoo Prefix): the run directory is under $XDG_RUNTI
   writeFileSync(config, readFileSync(config, 'utf8').replace(/^(user|group) = .*$/gm, ''));
   chownSync(join(scratch.dir, 'a'), uid, uid);
   writeFileSync(scratch.decl, `FPM_slot_a="slot=8.2 config=${config}"\n`);
+  chownSync(scratch.decl, uid, uid); // the user's own declaration (a root-owned one uses root's run directory)
   const run = (command: string) =>
     spawnSync('runuser', ['-u', user, '--', process.execPath, CLI, '--conf', scratch.decl, command], {
       encoding: 'utf8', env: { PATH: process.env['PATH'], XDG_RUNTIME_DIR: runtime }, timeout: 60_000,

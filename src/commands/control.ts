@@ -1,5 +1,6 @@
-// start, stop, restart, reload, reopen and configtest: each prepares its targets, takes the
-// controller lock, runs the operation on every target in parallel and reports each outcome.
+// start, stop, restart, reload, reopen and configtest: each reads the declaration, checks the run
+// directory's trust, takes the controller lock, reads the records, runs the operation on every
+// target in parallel and reports each outcome (runOperation).
 import { posix as path } from 'node:path';
 import type { CommandContext, Io } from '../command.js';
 import {
@@ -10,11 +11,14 @@ import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model.js';
 import { mapBounded, MAX_PARALLEL_OPERATIONS } from '../parallel.js';
-import { ensureRunDirectory } from '../pidfile.js';
 import { removeStartFailure, writeStartFailure } from '../record.js';
 import { inspectUnusable } from '../inspect.js';
-import { createRealSystem, type System } from '../system.js';
-import { prepareTargets, refuseCollisions, requireInstances, type PrepareOptions, type PreparedTarget } from '../targets.js';
+import { describeErrno, refuseRootRunDirectory, trustRunDirectory } from '../run-directory.js';
+import { createRealSystem, errnoCode, type System } from '../system.js';
+import {
+  buildTargets, checkSelection, describeUnusableFile, loadDeclaration, readRunDirectoryRecords, refuseCollisions, runDeclaredPreflight,
+  requireInstances, type Declared, type PrepareOptions, type PreparedTarget,
+} from '../targets.js';
 
 type Operate = (control: ControlContext, target: PreparedTarget) => Promise<Outcome>;
 
@@ -27,6 +31,11 @@ interface OperationSpec extends PrepareOptions {
   acceptsRecordOnly: boolean;
   /** Stopping nothing succeeds; starting nothing is a declaration without instances. */
   needsInstances: boolean;
+  /**
+   * `stop` goes on with an unusable declaration file, from the records alone (a typo must never
+   * block a shutdown); every other command refuses it.
+   */
+  tolerateUnusable: boolean;
   /** Stopping is waiting, not work: every instance at once. Default MAX_PARALLEL_OPERATIONS. */
   concurrency?: number;
   operate: Operate;
@@ -57,29 +66,79 @@ async function operateSafely(spec: OperationSpec, control: ControlContext, targe
   } catch (error) {
     // One instance's failure never stops the others.
     if (error instanceof FpmMultiError) return { name: target.name, ok: false, message: error.message };
+    // A file the system refused (EACCES on a root pidfile, ENOSPC, EROFS): a named failure of
+    // this instance, never an "internal error" that abandons the others.
+    const code = errnoCode(error);
+    if (code !== undefined) {
+      const file = (error as NodeJS.ErrnoException).path;
+      const fix = code === 'EACCES' || code === 'EPERM'
+        ? (control.system.uid === 0 ? 'check its permissions' : 'it belongs to another user: run it as root, or use files of your own')
+        : 'free or fix the file system, then run the command again';
+      return { name: target.name, ok: false, message: `not ${spec.verb}: ${file ?? 'a file'}: ${describeErrno(error)}; ${fix}` };
+    }
     throw error;
   }
 }
 
 /** Long enough for another command to finish starting and stopping everything it holds. */
-function chooseLockWaitMs(targets: readonly PreparedTarget[]): number {
+function chooseLockWaitMs(declared: Declared): number {
   const longest = Math.max(
     (DEFAULT_START_TIMEOUT_S + DEFAULT_STOP_TIMEOUT_S) * 1000,
-    ...targets.map((t) => (t.instance === null ? 0 : t.instance.startTimeoutMs + t.instance.stopTimeoutMs)),
+    ...(declared.model?.instances ?? []).map((instance) => instance.startTimeoutMs + instance.stopTimeoutMs),
   );
   return Math.max(LOCK_WAIT_TIMEOUT_MS, longest + LOCK_WAIT_TIMEOUT_MS);
 }
 
+/**
+ * For `stop`: a clean-up the file system refuses (read-only) does not undo a stop that happened.
+ * Removing a pidfile, record or failure note that fails with EROFS becomes a warning.
+ */
+function tolerateReadOnlyCleanUp(system: System, warnings: string[]): System {
+  const unlink = async (file: string): Promise<void> => {
+    try {
+      await system.unlink(file);
+    } catch (error) {
+      if (errnoCode(error) !== 'EROFS') throw error;
+      warnings.push(`could not remove ${file} (read-only file system, EROFS); remove it once the file system is writable`);
+    }
+  };
+  // A proxy, not a copy: a System may be a class instance whose methods need their own `this`.
+  return new Proxy(system, {
+    get(target, property) {
+      if (property === 'unlink') return unlink;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/**
+ * The order matters: the declaration is read (pure) and the run directory's trust checked before
+ * anything in it is read; the lock is taken before the records are read, so that a record written
+ * by a command that held the lock (`start i2`) is seen by the command that waited (`stop`).
+ */
 async function runOperation(context: CommandContext, spec: OperationSpec): Promise<Outcome[]> {
   const { io } = context;
-  const system = io.system ?? createRealSystem();
-  const prepared = await prepareTargets(system, context, spec);
-  if (spec.needsInstances) requireInstances(prepared, spec.verb);
-  if (spec.refuseCollisions) await refuseCollisions(prepared);
-  for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
-  await ensureRunDirectory(system, prepared.runDir);
-  const lock = await acquireLock(system, path.join(prepared.runDir, 'lock'), { waitMs: chooseLockWaitMs(prepared.targets) });
+  const real = io.system ?? createRealSystem();
+  const warnings: string[] = [];
+  const system = spec.tolerateUnusable ? tolerateReadOnlyCleanUp(real, warnings) : real;
+  const declared = loadDeclaration(context, spec.tolerateUnusable);
+  if (declared.unusable !== null) io.stderr(`php-fpm-multi: ${describeUnusableFile(declared)}\n`);
+  checkSelection(declared, spec, context.selection);
+  const preflight = spec.readFpmConfigs ? await runDeclaredPreflight(system, declared, context.selection, spec, io.env['PATH']) : null;
+  const noRecords = { records: [], problems: [] };
+  if (spec.refuseCollisions) refuseCollisions(buildTargets(declared, noRecords, [], spec, preflight));
+  // Without records among its targets, nothing to act on is known before anything is touched.
+  if (spec.needsInstances && !spec.includeRecorded) requireInstances(buildTargets(declared, noRecords, context.selection, spec, preflight), spec.verb);
+  await refuseRootRunDirectory(system, declared.conf, declared.runDir, spec.verb);
+  // An unusable file names no instance of its own: without a run directory there is nothing
+  // recorded to stop, and nothing is created for it.
+  if (!(await trustRunDirectory(system, declared.runDir, declared.unusable === null))) return [];
+  const lock = await acquireLock(system, path.join(declared.runDir, 'lock'), { waitMs: chooseLockWaitMs(declared) });
   try {
+    const prepared = buildTargets(declared, await readRunDirectoryRecords(system, declared.runDir), context.selection, spec, preflight);
+    if (spec.needsInstances) requireInstances(prepared, spec.verb);
+    for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
     const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'] };
     return await mapBounded(prepared.targets, spec.concurrency ?? MAX_PARALLEL_OPERATIONS, async (target) => {
       const outcome = await operateSafely(spec, control, target);
@@ -88,6 +147,7 @@ async function runOperation(context: CommandContext, spec: OperationSpec): Promi
     });
   } finally {
     await lock.release();
+    for (const warning of warnings) io.stderr(`php-fpm-multi: warning: ${warning}\n`);
   }
 }
 
@@ -105,7 +165,9 @@ function summarize(io: Io, verb: string, outcomes: readonly Outcome[]): number {
   return EXIT_FAILURE;
 }
 
-const ACT_ON_SELECTED = { includeRecorded: false, readFpmConfigs: true, refuseCollisions: false, acceptsRecordOnly: false, needsInstances: true };
+const ACT_ON_SELECTED = {
+  includeRecorded: false, namesRecorded: false, readFpmConfigs: true, refuseCollisions: false, acceptsRecordOnly: false, needsInstances: true, tolerateUnusable: false,
+};
 
 export async function start(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
@@ -123,7 +185,10 @@ export async function start(context: CommandContext): Promise<number> {
 
 export async function stop(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
-    verb: 'stopped', includeRecorded: true, readFpmConfigs: false, refuseCollisions: false, acceptsRecordOnly: true, needsInstances: false,
+    verb: 'stopped', includeRecorded: true, namesRecorded: true, readFpmConfigs: false, refuseCollisions: false, acceptsRecordOnly: true,
+    needsInstances: false, tolerateUnusable: true,
+    // Stopping is waiting for processes to exit, not work: bounding it would make a machine of
+    // many slow instances take (instances / bound) × stop_timeout to shut down.
     concurrency: Infinity,
     operate: async (control, target) => {
       const outcome = await stopTarget(control, target);
@@ -136,7 +201,8 @@ export async function stop(context: CommandContext): Promise<number> {
 
 export async function restart(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
-    verb: 'restarted', includeRecorded: true, readFpmConfigs: true, refuseCollisions: true, acceptsRecordOnly: true, needsInstances: true,
+    verb: 'restarted', includeRecorded: true, namesRecorded: false, readFpmConfigs: true, refuseCollisions: true, acceptsRecordOnly: true,
+    needsInstances: true, tolerateUnusable: false,
     operate: async (control, target) => {
       if (!target.declared) return stopTarget(control, target); // no longer declared: only stopped
       if (target.instance === null) return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.unusable}` };

@@ -3,7 +3,8 @@
 // when it has one). Silent and exit 0 when healthy, so cron mails nothing; one line per failure
 // and exit 1 otherwise. `--format prometheus` prints the pool figures for node_exporter instead.
 import type { CommandContext, Io } from '../command.js';
-import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes.js';
+import { NEEDS_ROOT_DETAIL } from '../inspect.js';
 import { describeHealthFailures, POOL_PROBE_TIMEOUT_MS, surveyTargets, type InstanceSurvey } from '../pools.js';
 import { buildPoolMetrics, formatExposition } from '../prometheus.js';
 import { createRealSystem } from '../system.js';
@@ -13,27 +14,49 @@ interface HealthReport {
   surveys: InstanceSurvey[];
   /** One line per instance not running or pool not answering. */
   failures: string[];
+  /** An ordinary user could not see root's instances: exit 4, never "not running". */
+  blind: boolean;
+}
+
+function isBlind(survey: InstanceSurvey): boolean {
+  return survey.state === 'unknown' && survey.detail.endsWith(NEEDS_ROOT_DETAIL);
+}
+
+/** A pool's socket this ordinary user may not connect to (root's pools are often 0660 www-data). */
+const SOCKET_DENIED = /: permission denied \((EACCES|EPERM)\)/;
+
+function isDeniedPool(survey: InstanceSurvey, uid: number): boolean {
+  return uid !== 0 && survey.pools.some((probe) => [probe.ping, probe.status].some((check) => check.kind === 'failed' && SOCKET_DENIED.test(check.message)));
+}
+
+/** An instance an ordinary user cannot see is not "not running": it is unknown, said plainly. */
+function describeFailures(survey: InstanceSurvey, uid: number): string[] {
+  if (isBlind(survey)) return [`${survey.target.name}: state unknown: ${survey.detail}`];
+  const failures = describeHealthFailures(survey);
+  if (!isDeniedPool(survey, uid)) return failures;
+  return failures.map((failure) => (SOCKET_DENIED.test(failure) ? `${failure} The health of this pool cannot be determined without root (run as root, or let this user connect).` : failure));
 }
 
 async function surveyHealth(context: CommandContext): Promise<HealthReport> {
   const { io } = context;
   const system = io.system ?? createRealSystem();
-  const prepared = await prepareTargets(system, context, { includeRecorded: false, readFpmConfigs: true, factsOnly: true });
+  const prepared = await prepareTargets(system, context, { includeRecorded: false, namesRecorded: false, readFpmConfigs: true, tolerateUnusable: false, factsOnly: true });
   requireInstances(prepared, 'checked');
   for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
   const surveys = await surveyTargets(system, prepared.targets, { ping: true, status: true, timeoutMs: POOL_PROBE_TIMEOUT_MS });
-  return { surveys, failures: surveys.flatMap(describeHealthFailures) };
+  const blind = surveys.some((survey) => isBlind(survey) || isDeniedPool(survey, system.uid));
+  return { surveys, failures: surveys.flatMap((survey) => describeFailures(survey, system.uid)), blind };
 }
 
-function reportFailures(write: Io['stdout'], failures: readonly string[]): number {
+function reportFailures(write: Io['stdout'], { failures, blind }: HealthReport): number {
   for (const failure of failures) write(`php-fpm-multi: ${failure}\n`);
+  if (blind) return EXIT_UNKNOWN;
   return failures.length === 0 ? EXIT_OK : EXIT_FAILURE;
 }
 
 /** `health`: the failures on stdout (what a monitoring check shows), nothing when healthy. */
 export async function health(context: CommandContext): Promise<number> {
-  const { failures } = await surveyHealth(context);
-  return reportFailures((text) => context.io.stdout(text), failures);
+  return reportFailures((text) => context.io.stdout(text), await surveyHealth(context));
 }
 
 /**
@@ -41,7 +64,7 @@ export async function health(context: CommandContext): Promise<number> {
  * on stderr; the exit code is health's, so write to a temporary file and rename it either way.
  */
 export async function exportHealthMetrics(context: CommandContext): Promise<number> {
-  const { surveys, failures } = await surveyHealth(context);
-  context.io.stdout(formatExposition(buildPoolMetrics(surveys)));
-  return reportFailures((text) => context.io.stderr(text), failures);
+  const report = await surveyHealth(context);
+  context.io.stdout(formatExposition(buildPoolMetrics(report.surveys)));
+  return reportFailures((text) => context.io.stderr(text), report);
 }

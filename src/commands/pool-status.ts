@@ -13,12 +13,12 @@ import { chooseExitCode } from './status.js';
 export async function showPoolStatus(context: CommandContext): Promise<number> {
   const { io } = context;
   const system = io.system ?? createRealSystem();
-  const prepared = await prepareTargets(system, context, { includeRecorded: false, readFpmConfigs: true, factsOnly: true });
+  const prepared = await prepareTargets(system, context, { includeRecorded: false, namesRecorded: false, readFpmConfigs: true, tolerateUnusable: false, factsOnly: true });
   const surveys = await surveyTargets(system, prepared.targets, { ping: false, status: true, timeoutMs: POOL_PROBE_TIMEOUT_MS });
   if (context.json) io.stdout(`${JSON.stringify({ pools: surveys.flatMap(describePoolsAsJson) }, null, 2)}\n`);
   else io.stdout(formatPoolTable(surveys));
   for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
-  const enabled = new Set(prepared.model.instances.filter((instance) => instance.enabled).map((instance) => instance.name));
+  const enabled = new Set((prepared.declared.model?.instances ?? []).filter((instance) => instance.enabled).map((instance) => instance.name));
   return chooseExitCode(surveys.map((survey) => ({ declared: survey.target.declared, enabled: enabled.has(survey.target.name), state: survey.state })));
 }
 

@@ -7,7 +7,7 @@ import { processAgeMs, readBootTimeSeconds } from '../proc.js';
 import { readStartFailure } from '../record.js';
 import { createRealSystem } from '../system.js';
 import { formatTable } from '../table.js';
-import { prepareTargets, type PreparedTarget } from '../targets.js';
+import { describeUnusableFile, prepareTargets, type PreparedTarget } from '../targets.js';
 
 interface Row {
   target: PreparedTarget;
@@ -49,10 +49,12 @@ function formatUptime(seconds: number): string {
 export async function status(context: CommandContext): Promise<number> {
   const { io } = context;
   const system = io.system ?? createRealSystem();
-  const prepared = await prepareTargets(system, context, { includeRecorded: true, readFpmConfigs: false });
+  const prepared = await prepareTargets(system, context, { includeRecorded: true, namesRecorded: true, readFpmConfigs: false, tolerateUnusable: true });
+  if (prepared.declared.unusable !== null) io.stderr(`php-fpm-multi: ${describeUnusableFile(prepared.declared)}\n`);
+  const instances = prepared.declared.unusable === null ? (prepared.declared.model?.instances ?? []) : [];
   const rows: Row[] = await Promise.all(
     prepared.targets.map(async (target) => {
-      const declared = prepared.model.instances.find((instance) => instance.name === target.name && target.declared);
+      const declared = instances.find((instance) => instance.name === target.name && target.declared);
       const inspection = target.unusable !== null && target.record === null ? await inspectUnusable(system, target.pidfile, target.unusable) : await inspectTarget(system, target);
       if (inspection.state !== 'running') {
         const failure = await readStartFailure(system, prepared.runDir, target.name);
@@ -61,7 +63,7 @@ export async function status(context: CommandContext): Promise<number> {
           inspection.detail = inspection.detail === '' ? reason : `${inspection.detail}; ${reason}`;
         }
       }
-      return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? target.record?.config ?? null, enabled: declared?.enabled ?? false };
+      return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? target.record?.config ?? null, enabled: declared?.enabled ?? prepared.declared.unusable !== null };
     }),
   );
   // A dead record of an instance no longer declared is history, not state.
