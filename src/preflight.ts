@@ -8,6 +8,8 @@ import type { FpmConfig, FpmPool, loadFpmConfig as LoadFpmConfig } from './fpm-c
 import { DEFAULT_PATH, type UsableInstance } from './invocation.js';
 import type { Instance, Model } from './model.js';
 import { checkPidfileTrust, checkRunDirectory, UntrustedPathError } from './pidfile.js';
+import { NEEDS_ROOT_DETAIL } from './inspect.js';
+import { describeErrno } from './run-directory.js';
 import { errnoCode, type System } from './system.js';
 
 /** `php-fpm -v` answers at once; a program that hangs on it is not php-fpm either. */
@@ -167,6 +169,12 @@ function describeControllerFile(runDir: string, pidfile: string): string | null 
   return `pidfile ${pidfile} is in the run directory ${runDir}, where php-fpm-multi keeps its lock, records and temporary files, and is not named <name>${PIDFILE_SUFFIX}: php-fpm would replace or remove one of them. Remove pidfile= (the default is ${runDir}/<instance>${PIDFILE_SUFFIX}) or name a .pid file`;
 }
 
+/** A pidfile the file system refuses to show us (EACCES as an ordinary user): named, never an internal error. */
+function describeUnreadablePidfile(system: System, pidfile: string, error: unknown): string {
+  const what = `pidfile ${pidfile}: ${describeErrno(error)}`;
+  return errnoCode(error) === 'EACCES' && system.uid !== 0 ? `${what}: ${NEEDS_ROOT_DETAIL}` : `${what}; check the permissions of its directories`;
+}
+
 async function checkInstance(probes: Probes, options: PreflightOptions, instance: UsableInstance): Promise<InstancePreflight> {
   const facts = readFpmFacts(options.loadFpmConfig, instance);
   const problems: string[] = [];
@@ -180,8 +188,9 @@ async function checkInstance(probes: Probes, options: PreflightOptions, instance
   try {
     await checkPidfileTrust(probes.system, instance.pidfile);
   } catch (error) {
-    if (!(error instanceof UntrustedPathError)) throw error;
-    problems.push(error.message);
+    if (error instanceof UntrustedPathError) problems.push(error.message);
+    else if (errnoCode(error) !== undefined) problems.push(describeUnreadablePidfile(probes.system, instance.pidfile, error));
+    else throw error;
   }
   const { config } = facts;
   if (config === null) return { facts, problems, warnings };
