@@ -9,7 +9,7 @@
 
 import { posix } from 'node:path';
 import { FpmMultiError } from './errors.js';
-import { errnoCode, type FileStat, type System } from './system.js';
+import { errnoCode, PIDFILE_MAX_BYTES, type FileStat, type System } from './system.js';
 
 /**
  * The largest pid Linux can ever hand out (PID_MAX_LIMIT on 64-bit, 2^22). The running
@@ -274,7 +274,7 @@ export async function readTrustedPidfile(system: System, pidfile: string): Promi
   if (!exists) return null;
   let content: string;
   try {
-    content = await system.readFile(pidfile);
+    content = await system.readFile(pidfile, { maxBytes: PIDFILE_MAX_BYTES, noFollow: true });
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return null; // removed meanwhile by its (trusted) writer
     throw error;
