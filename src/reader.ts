@@ -36,8 +36,12 @@ const COMMAND_RULES: WordRules = { ...STRING_RULES, refuseTilde: false };
  * 1.2 KB would make 128 M characters), so a limit is what keeps memory bounded.
  */
 export const MAX_VALUE_CHARS = 64 * 1024;
-/** All the text that `$NAME` expansions of one file produce together, in characters. */
-export const MAX_EXPANDED_TOTAL_CHARS = 16 * 1024 * 1024;
+/**
+ * All the text that `$NAME` expansions of one file produce together, in characters: as much as
+ * the file itself may hold (1 MiB), so that expansions at most double what the file can make the
+ * controller build (values split into words in arrays cost far more memory than their text).
+ */
+export const MAX_EXPANDED_TOTAL_CHARS = 1024 * 1024;
 const LONG_VALUE_FIX =
   `No declaration needs values this long (${MAX_VALUE_CHARS} characters; variables that expand each other double at every step): write the value without repeated expansions`;
 

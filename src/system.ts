@@ -160,7 +160,8 @@ export interface ReadLimits {
   offset?: number;
   /**
    * The file is in /proc, which holds no device nodes: the path is not looked at before the open
-   * (the open descriptor still is). It halves the cost of a read; `status` reads hundreds.
+   * (the open descriptor still is). That saves a stat per read, a quarter of its cost (about
+   * 9 instead of 12 µs for /proc/self/stat, as fast as readFileSync); `status` reads hundreds.
    */
   procfs?: boolean;
 }

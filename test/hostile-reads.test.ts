@@ -194,3 +194,19 @@ describe('a 50 MB declaration', () => {
     }
   });
 });
+
+describe('a bomb of words', () => {
+  // 64 KB that made 2 million array elements (and as many problems of the instance) before.
+  test('a value of 21,000 words expanded 64 times in an array is refused with exit 6, under 256 MiB', async () => {
+    scratch = makeFpmScratch();
+    const conf = join(scratch.dir, 'words');
+    writeFileSync(conf, `a="${Array.from({ length: 21_000 }, () => 'xy').join(' ')}"\nFPM_slot_z=(${'$a '.repeat(64)})\nFPM_run_dir=${scratch.runDir}\n`);
+    for (const command of ['status', 'check', 'start'] as const) {
+      const run = await runCommand(conf, command);
+      expect(run.killed, run.output).toBe(false);
+      expect(run.code, run.output).toBe(6);
+      expect(run.output).toMatch(new RegExp(`^php-fpm-multi: ${conf}:2:\\d+: expansions producing more than 1048576 characters in all found`));
+      expect(run.peakKiB).toBeLessThan(MEMORY_LIMIT_KIB);
+    }
+  });
+});
