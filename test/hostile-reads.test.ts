@@ -40,7 +40,7 @@ function expansionBomb(): string {
   return ['v0=xx', ...names.slice(1).map((name, i) => `${name}=$${names[i]}$${names[i]}`)].join('; ');
 }
 
-async function runCommand(conf: string, command: Command): Promise<Run> {
+async function runCommand(conf: string, command: Command | 'list'): Promise<Run> {
   // Detached: the kill timer ends the whole group, time(1) and the controller under it.
   const child = spawn(TIME, ['--quiet', '-f', 'VmHWM %M', process.execPath, CLI, '--conf', conf, command], {
     detached: true,
@@ -192,6 +192,28 @@ describe('a 50 MB declaration', () => {
       expect(run.output).toMatch(new RegExp(`^php-fpm-multi: ${conf} is larger than the limit of 1 MiB \\(found 50(\\.\\d)? MiB\\) for a declaration file`));
       expect(run.peakKiB).toBeLessThan(MEMORY_LIMIT_KIB);
     }
+  });
+});
+
+describe('a declaration just under the limit', () => {
+  // The limit must not refuse what a big machine declares, and reading it must stay linear.
+  test('about 9,800 instances in 1 MiB are read and listed, under 256 MiB', async () => {
+    scratch = makeFpmScratch();
+    const conf = join(scratch.dir, 'large-declaration');
+    const lines: string[] = [];
+    let bytes = 0;
+    for (let i = 0; ; i++) {
+      const line = `FPM_slot_i${i}="slot=8.2 config=/etc/php/8.2/fpm/pool-${i}/php-fpm.conf nice=5 'env=GREETING=hello world'"\n`;
+      if (bytes + line.length > 1024 * 1024 - 200) break;
+      lines.push(line);
+      bytes += line.length;
+    }
+    writeFileSync(conf, `${lines.join('')}FPM_run_dir=${scratch.runDir}\n`);
+    const run = await runCommand(conf, 'list');
+    expect(run.killed, run.output).toBe(false);
+    expect(run.code, run.output.slice(0, 2000)).toBe(0);
+    expect(run.output).toContain(`${conf}: ${lines.length} instances`);
+    expect(run.peakKiB).toBeLessThan(MEMORY_LIMIT_KIB);
   });
 });
 
