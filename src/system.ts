@@ -12,7 +12,7 @@ import {
   realpathSync, statSync, type Stats,
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FpmMultiError } from './errors.js';
 
@@ -202,8 +202,18 @@ export class UnsafeFileError extends FpmMultiError {
   }
 }
 
-function notRegular(path: string, mode: number): UnsafeFileError {
-  return new UnsafeFileError(path, 'not-regular', `is ${describeFileType(mode)}, not a regular file`);
+function notRegular(path: string, mode: number, followed: boolean): UnsafeFileError {
+  let leadsTo = '';
+  if (followed) {
+    // Only on this error path: say where a symlink led ("it leads to /dev/zero").
+    try {
+      const real = realpathSync(path);
+      if (real !== resolvePath(path)) leadsTo = ` (it leads to ${real})`;
+    } catch {
+      // gone meanwhile: the type found is still the answer
+    }
+  }
+  return new UnsafeFileError(path, 'not-regular', `is ${describeFileType(mode)}, not a regular file${leadsTo}`);
 }
 
 function tooLarge(path: string, limit: number, found: string): UnsafeFileError {
@@ -228,13 +238,13 @@ function readBounded(path: string, limits: ReadLimits): { buffer: Buffer; length
   const { maxBytes, noFollow = false, offset = 0, procfs = false } = limits;
   if (!procfs) {
     const seen = noFollow ? lstatSync(path) : statSync(path);
-    if (!seen.isFile()) throw notRegular(path, seen.mode);
+    if (!seen.isFile()) throw notRegular(path, seen.mode, !noFollow);
     if (seen.size - offset > maxBytes) throw tooLarge(path, maxBytes, formatBytes(seen.size - offset));
   }
   const fd = openSync(path, READ_FLAGS | (noFollow ? fsConstants.O_NOFOLLOW : 0));
   try {
     const opened = fstatSync(fd);
-    if (!opened.isFile()) throw notRegular(path, opened.mode);
+    if (!opened.isFile()) throw notRegular(path, opened.mode, !noFollow);
     const expected = opened.size - offset;
     if (expected > maxBytes) throw tooLarge(path, maxBytes, formatBytes(expected));
     // One byte more than allowed tells "larger" from "exactly the limit". /proc files say size 0:

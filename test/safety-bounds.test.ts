@@ -74,7 +74,7 @@ describe('readRegularFile: regular files only, never blocking', () => {
   });
 
   test('a symlink to /dev/zero is refused as a character device (followed, not read)', () => {
-    expect(refusal(zero(), { maxBytes: 1024 }).message).toBe(`${zero()} is a character device, not a regular file`);
+    expect(refusal(zero(), { maxBytes: 1024 }).message).toBe(`${zero()} is a character device, not a regular file (it leads to /dev/zero)`);
   });
 
   test('a directory and a socket are refused', () => {
@@ -94,7 +94,7 @@ describe('readRegularFile: regular files only, never blocking', () => {
 
   test('the descriptor is checked too, where the path is not looked at first (procfs)', () => {
     expect(refusal(fifo(), { maxBytes: 1024, procfs: true }).message).toBe(`${fifo()} is a FIFO, not a regular file`);
-    expect(refusal(zero(), { maxBytes: 1024, procfs: true }).message).toBe(`${zero()} is a character device, not a regular file`);
+    expect(refusal(zero(), { maxBytes: 1024, procfs: true }).message).toBe(`${zero()} is a character device, not a regular file (it leads to /dev/zero)`);
   });
 
   // In a child, killed after 15 s: before the fix the read blocked for ever.
@@ -105,7 +105,7 @@ describe('readRegularFile: regular files only, never blocking', () => {
       for (const path of process.argv.slice(1)) {
         console.log(await system.readFile(path, { maxBytes: 1024 }).then((text) => 'read ' + text.length, (error) => error.message));
       }`, [fifo(), zero(), '/proc/self/stat']);
-    expect(lines.slice(0, 2)).toEqual([`${fifo()} is a FIFO, not a regular file`, `${zero()} is a character device, not a regular file`]);
+    expect(lines.slice(0, 2)).toEqual([`${fifo()} is a FIFO, not a regular file`, `${zero()} is a character device, not a regular file (it leads to /dev/zero)`]);
     expect(lines[2]).toMatch(/^read \d+$/);
   });
 });
@@ -244,7 +244,7 @@ describe('php-fpm configs and their includes', () => {
     const fix = 'php-fpm-multi reads only regular files (a symlink to one is fine): remove it from the include pattern or replace it with a regular file.';
     expect(loadInChild(...configs.map(({ config }) => config))).toEqual([
       `FpmConfigError: ${configs[0]!.config}:4: cannot read '${configs[0]!.planted}': is a FIFO, not a regular file. ${fix}`,
-      `FpmConfigError: ${configs[1]!.config}:4: cannot read '${configs[1]!.planted}': is a character device, not a regular file. ${fix}`,
+      `FpmConfigError: ${configs[1]!.config}:4: cannot read '${configs[1]!.planted}': is a character device, not a regular file (it leads to /dev/zero). ${fix}`,
     ]);
   });
 
