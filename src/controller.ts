@@ -14,7 +14,7 @@ import {
 import { pingPool, PoolAddressError, resolvePoolAddress } from './pools.js';
 import { removeRecord, writeRecord } from './record.js';
 import { signalVerified, type FpmSignal } from './signal.js';
-import { errnoCode, type RunResult, type System } from './system.js';
+import { ERROR_LOG_TAIL_MAX_BYTES, errnoCode, type RunResult, type System } from './system.js';
 
 /** How often a waiting operation looks at /proc again: fine enough that stop returns promptly. */
 export const POLL_INTERVAL_MS = 10;
@@ -74,7 +74,7 @@ async function measureLog(system: System, errorLog: string | null): Promise<numb
 async function readLogSince(system: System, errorLog: string | null, offset: number): Promise<string> {
   if (errorLog === null) return '';
   try {
-    return Buffer.from(await system.readFile(errorLog)).subarray(offset).toString();
+    return await system.readFile(errorLog, { maxBytes: ERROR_LOG_TAIL_MAX_BYTES, offset });
   } catch {
     return '';
   }

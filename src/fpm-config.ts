@@ -19,10 +19,11 @@
 // - `$pool` in a pool's string value becomes the pool name; in [global] it is refused.
 // - Relative paths: pid and error_log from the prefix, else /var; listen (unix) from the pool
 //   `prefix`, else the prefix, else /usr. `error_log = syslog` (any case) is not a path.
-import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { FpmMultiError } from './errors.js';
 import { EXIT_FAILURE } from './exit-codes.js';
+import { FPM_CONFIG_MAX_BYTES, readRegularFile, UnsafeFileError } from './system.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compiled-in defaults of Debian's php8.2-fpm (`php-fpm8.2 -h` and `-tt` show them).
@@ -37,6 +38,11 @@ export const DEFAULT_PING_RESPONSE = 'pong';
 export const DEFAULT_SYSLOG_IDENT = 'php-fpm';
 /** pm.status_path php-fpm uses when only pm.status_listen is set. */
 export const DEFAULT_SHARED_STATUS_PATH = '/';
+/**
+ * Everything one configuration reads, the main file and all its includes (each file is also
+ * limited to FPM_CONFIG_MAX_BYTES when it is read): a glob can match any number of files.
+ */
+export const FPM_CONFIG_TOTAL_MAX_BYTES = 16 * 1024 * 1024;
 /** php-fpm refuses a 6th nested file: "failed to include more than 5 files recursively". */
 export const MAX_NESTED_FILES = 5;
 export const MIN_TCP_PORT = 1;
@@ -587,6 +593,8 @@ interface ParseState {
   files: string[];
   includes: FpmInclude[];
   warnings: FpmConfigWarning[];
+  /** UTF-8 bytes of every file read so far, against FPM_CONFIG_TOTAL_MAX_BYTES. */
+  bytesRead: number;
 }
 
 function includePrefix(options: FpmConfigOptions): string {
@@ -704,7 +712,18 @@ function readConfigFile(file: string, state: ParseState, includedFrom: SourceRef
   try {
     text = state.options.reader.readFile(file);
   } catch (error) {
+    if (error instanceof UnsafeFileError) {
+      // A FIFO, a device or a huge file: refused before it is read, so nothing hangs or fills memory.
+      const fix = error.reason === 'not-regular'
+        ? `php-fpm-multi reads only regular files (a symlink to one is fine): ${includedFrom === null ? 'point config= at the php-fpm configuration file' : 'remove it from the include pattern or replace it with a regular file'}`
+        : `Each php-fpm configuration file is limited to ${FPM_CONFIG_MAX_BYTES / 1024 / 1024} MiB: ${includedFrom === null ? 'check that config= names the php-fpm configuration' : 'check what the include pattern matches'}`;
+      throw new FpmConfigError(includedFrom ?? { file, line: 0 }, `cannot read '${file}': ${error.problem}`, `${fix}.`);
+    }
     throw new FpmConfigError(includedFrom ?? { file, line: 0 }, `cannot read '${file}' (${describeCause(error)})`, includedFrom === null ? 'Check the path given to php-fpm -y and its permissions.' : 'Fix the permissions of the included file or remove it from the include pattern.');
+  }
+  state.bytesRead += Buffer.byteLength(text);
+  if (state.bytesRead > FPM_CONFIG_TOTAL_MAX_BYTES) {
+    throw new FpmConfigError(includedFrom ?? { file, line: 0 }, `reading '${file}' makes the configuration and its includes larger than the limit of ${FPM_CONFIG_TOTAL_MAX_BYTES / 1024 / 1024} MiB in all`, 'Check what the include patterns match: a php-fpm configuration is a few KiB per pool.');
   }
   state.files.push(file);
   const lines = text.replace(/^\uFEFF/, '').split('\n');
@@ -850,6 +869,7 @@ export function parseFpmConfig(file: string, options: FpmConfigOptions): FpmConf
     files: [],
     includes: [],
     warnings: [],
+    bytesRead: 0,
   };
   readConfigFile(file, state, null, 1);
   if (state.pools.length === 0) {
@@ -1271,7 +1291,8 @@ export function globFs(pattern: string): string[] {
 }
 
 export const fsConfigReader: FpmConfigReader = {
-  readFile: (path) => readFileSync(path, 'utf8'),
+  // Regular files only (a FIFO would hang the read, /dev/zero never end), at most FPM_CONFIG_MAX_BYTES.
+  readFile: (path) => readRegularFile(path, { maxBytes: FPM_CONFIG_MAX_BYTES }),
   glob: globFs,
 };
 

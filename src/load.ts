@@ -1,7 +1,8 @@
-import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readdirSync, statSync } from 'node:fs';
 import { NotConfiguredError } from './errors.js';
 import { buildModel, type FileProbe, type Model } from './model.js';
 import { readDeclaration } from './reader.js';
+import { DECLARATION_MAX_BYTES, readRegularFileBytes, UnsafeFileError } from './system.js';
 
 /** `--conf`, else $PHP_FPM_MULTI_CONF, else the conf.d file OpenRC reads for the service. */
 export function resolveConfPath(option: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
@@ -35,10 +36,24 @@ export const realFileProbe: FileProbe = {
   },
 };
 
+/**
+ * The declaration's bytes: a regular file (a symlink to one is followed) of at most
+ * DECLARATION_MAX_BYTES. A FIFO would hang the read and /dev/zero fill memory: refused before.
+ */
 function readConf(conf: string): Buffer {
   try {
-    return readFileSync(conf);
+    return readRegularFileBytes(conf, { maxBytes: DECLARATION_MAX_BYTES });
   } catch (error) {
+    if (error instanceof UnsafeFileError && error.reason === 'not-regular') {
+      throw new NotConfiguredError(
+        `${error.message}: php-fpm-multi reads the declaration only from a regular file (a symlink to one is fine); name the declaration file with --conf FILE or $PHP_FPM_MULTI_CONF`,
+      );
+    }
+    if (error instanceof UnsafeFileError) {
+      throw new NotConfiguredError(
+        `${error.message} for a declaration file; a thousand instances take about 100 KiB: check that --conf or $PHP_FPM_MULTI_CONF names the declaration file, or split it into one file per service (/etc/conf.d/php-fpm.NAME)`,
+      );
+    }
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       throw new NotConfiguredError(

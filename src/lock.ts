@@ -18,7 +18,7 @@
 import { FpmMultiError } from './errors.js';
 import { readProcess } from './proc.js';
 import { NeedsRootError } from './run-directory.js';
-import { errnoCode, type OpenFile, type System } from './system.js';
+import { errnoCode, PIDFILE_MAX_BYTES, type OpenFile, type System } from './system.js';
 
 /** Default time a mutating command waits for another one to finish. */
 export const LOCK_WAIT_TIMEOUT_MS = 30_000;
@@ -139,7 +139,7 @@ async function stillNamesFile(system: System, path: string, file: OpenFile): Pro
 /** "pid 1234 (node /usr/bin/php-fpm-multi start)" from the pid the holder wrote, best effort. */
 async function describeHolder(system: System, path: string): Promise<{ pid: number | null; text: string }> {
   try {
-    const content = await system.readFile(path);
+    const content = await system.readFile(path, { maxBytes: PIDFILE_MAX_BYTES, noFollow: true });
     if (!/^[1-9][0-9]*\n?$/.test(content)) return { pid: null, text: 'another process (its pid is not recorded yet)' };
     const pid = Number(content.trim());
     const proc = await readProcess(system, pid);

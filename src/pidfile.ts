@@ -9,7 +9,7 @@
 
 import { posix } from 'node:path';
 import { FpmMultiError } from './errors.js';
-import { errnoCode, type FileStat, type System } from './system.js';
+import { errnoCode, PIDFILE_MAX_BYTES, UnsafeFileError, type FileStat, type System } from './system.js';
 
 /**
  * The largest pid Linux can ever hand out (PID_MAX_LIMIT on 64-bit, 2^22). The running
@@ -274,9 +274,12 @@ export async function readTrustedPidfile(system: System, pidfile: string): Promi
   if (!exists) return null;
   let content: string;
   try {
-    content = await system.readFile(pidfile);
+    content = await system.readFile(pidfile, { maxBytes: PIDFILE_MAX_BYTES, noFollow: true });
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return null; // removed meanwhile by its (trusted) writer
+    if (error instanceof UnsafeFileError) {
+      throw new UntrustedPathError(`pidfile ${pidfile}`, pidfile, error.problem, `Remove ${pidfile} if no php-fpm of this instance runs; php-fpm creates the pidfile itself.`);
+    }
     throw error;
   }
   return parsePidfile(content, posix.normalize(pidfile));

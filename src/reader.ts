@@ -30,6 +30,21 @@ const SPLIT_RULES: WordRules = { ...ELEMENT_RULES, expand: false };
 /** A word refused anyway, read only to name it in the message. */
 const COMMAND_RULES: WordRules = { ...STRING_RULES, refuseTilde: false };
 
+/**
+ * The longest value (a string, or one array element) the reader holds, in characters. No sane
+ * declaration comes near it; variables expanding each other double at every step (27 of them in
+ * 1.2 KB would make 128 M characters), so a limit is what keeps memory bounded.
+ */
+export const MAX_VALUE_CHARS = 64 * 1024;
+/**
+ * All the text that `$NAME` expansions of one file produce together, in characters: as much as
+ * the file itself may hold (1 MiB), so that expansions at most double what the file can make the
+ * controller build (values split into words in arrays cost far more memory than their text).
+ */
+export const MAX_EXPANDED_TOTAL_CHARS = 1024 * 1024;
+const LONG_VALUE_FIX =
+  `No declaration needs values this long (${MAX_VALUE_CHARS} characters; variables that expand each other double at every step): write the value without repeated expansions`;
+
 /** Default IFS: only these split the result of an unquoted expansion. */
 const IFS_WHITESPACE: ReadonlySet<string> = new Set([' ', '\t', '\n']);
 /**
@@ -117,6 +132,8 @@ class Reader {
   private readonly values = new Map<string, ShellValue>();
   /** Position of each variable's first assignment, in assignment order. */
   private readonly firstAssignments = new Map<string, number>();
+  /** Characters produced by expansions so far, against MAX_EXPANDED_TOTAL_CHARS. */
+  private expandedChars = 0;
 
   constructor(
     private readonly source: SourceText,
@@ -227,7 +244,11 @@ class Reader {
       } else if (lexer.isOperator(char)) {
         lexer.refuseOperator('Quote it if it belongs to an element');
       } else {
-        elements.push(...this.expandFields(lexer.readWord(ELEMENT_RULES)));
+        const word = lexer.readWord(ELEMENT_RULES);
+        for (const field of this.expandFields(word)) {
+          this.refuseLongValue(field.length, word.index, 'array element');
+          elements.push(field);
+        }
       }
     }
     lexer.index++;
@@ -333,15 +354,28 @@ class Reader {
       this.lexer.refuse(index, `string assigned to the array ${quote(name)} found`, fix);
     }
     const combined = append && current !== undefined ? current.value + value : value;
+    this.refuseLongValue(combined.length, index, `value of ${quote(name)}`);
     this.values.set(name, { kind: 'string', value: combined });
     this.recordAssignment(name, index);
   }
 
   private assignArray(name: string, index: number, append: boolean, elements: string[]): void {
     const current = append ? this.appendedValue(name, index) : undefined;
-    const previous = current === undefined ? [] : current.kind === 'array' ? current.elements : [current.value];
-    this.values.set(name, { kind: 'array', elements: [...previous, ...elements] });
+    if (current?.kind === 'array') {
+      // In place: copying the whole array at every `A+=(x)` would make a long file quadratic.
+      // No one else holds this array (the reader refuses `$A` of an array).
+      for (const element of elements) current.elements.push(element);
+    } else {
+      this.values.set(name, { kind: 'array', elements: current === undefined ? elements : [current.value, ...elements] });
+    }
     this.recordAssignment(name, index);
+  }
+
+  /** Refuses a value longer than MAX_VALUE_CHARS, naming it as `what`. */
+  private refuseLongValue(length: number, index: number, what: string): void {
+    if (length > MAX_VALUE_CHARS) {
+      this.lexer.refuse(index, `${what} longer than ${MAX_VALUE_CHARS} characters found`, LONG_VALUE_FIX);
+    }
   }
 
   /** The value `NAME+=` appends to: reading it, like `$NAME`, needs a value bash would not invent. */
@@ -363,9 +397,14 @@ class Reader {
 
   /** The value of a string assignment: no word splitting, no pathname expansion. */
   private expandString(word: Word): string {
-    return word.parts
-      .map((part) => (part.kind === 'text' ? part.text : this.readVariable(part.name, part.index)))
-      .join('');
+    let length = 0;
+    const pieces = word.parts.map((part) => {
+      const piece = part.kind === 'text' ? part.text : this.readVariable(part.name, part.index);
+      length += piece.length;
+      if (part.kind === 'variable') this.refuseLongValue(length, part.index, `value expanded by ${quote('$' + part.name)}`);
+      return piece;
+    });
+    return pieces.join('');
   }
 
   /**
@@ -379,6 +418,7 @@ class Reader {
     for (const part of word.parts) {
       if (part.kind === 'text' || part.quoted) {
         field += part.kind === 'text' ? part.text : this.readVariable(part.name, part.index);
+        if (part.kind === 'variable') this.refuseLongValue(field.length, part.index, `array element expanded by ${quote('$' + part.name)}`);
         quoted ||= part.quoted;
         continue;
       }
@@ -397,6 +437,8 @@ class Reader {
           field += char;
         }
       }
+      // Stored values are within the limit already, so a field can only have grown by one value.
+      this.refuseLongValue(field.length, part.index, `array element expanded by ${quote('$' + part.name)}`);
     }
     if (field !== '' || quoted) fields.push(field);
     return fields;
@@ -416,6 +458,11 @@ class Reader {
     if (value.kind === 'array') {
       const fix = 'Bash would use only its first element: write the value literally';
       return lexer.refuse(index, `${quote('$' + name)} naming an array found`, fix);
+    }
+    this.expandedChars += value.value.length;
+    if (this.expandedChars > MAX_EXPANDED_TOTAL_CHARS) {
+      const fix = `No declaration needs this much (${MAX_EXPANDED_TOTAL_CHARS} characters from $NAME expansions in one file): write the values without repeated expansions`;
+      lexer.refuse(index, `expansions producing more than ${MAX_EXPANDED_TOTAL_CHARS} characters in all found`, fix);
     }
     return value.value;
   }

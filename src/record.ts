@@ -2,7 +2,7 @@
 // instance removed from the declaration file, `status` can tell "crashed" from "stopped", and a
 // recycled pid is never mistaken for our master (the start time must match).
 import { posix as path } from 'node:path';
-import { errnoCode, type System } from './system.js';
+import { errnoCode, RECORD_MAX_BYTES, START_FAILURE_MAX_BYTES, type System } from './system.js';
 
 export interface InstanceRecord {
   name: string;
@@ -47,7 +47,7 @@ export async function readRecords(system: System, runDir: string): Promise<{ rec
   for (const entry of names.filter((n) => n.endsWith(RECORD_SUFFIX)).sort()) {
     const file = path.join(runDir, entry);
     try {
-      const parsed: unknown = JSON.parse(await system.readFile(file));
+      const parsed: unknown = JSON.parse(await system.readFile(file, { maxBytes: RECORD_MAX_BYTES, noFollow: true }));
       if (isRecord(parsed) && `${parsed.name}${RECORD_SUFFIX}` === entry) records.push(parsed);
       else problems.push(`${file}: not a php-fpm-multi record; remove it if no php-fpm of that instance runs`);
     } catch (error) {
@@ -88,7 +88,7 @@ export async function writeStartFailure(system: System, runDir: string, name: st
 
 export async function readStartFailure(system: System, runDir: string, name: string): Promise<StartFailure | null> {
   try {
-    const parsed: unknown = JSON.parse(await system.readFile(failurePath(runDir, name)));
+    const parsed: unknown = JSON.parse(await system.readFile(failurePath(runDir, name), { maxBytes: START_FAILURE_MAX_BYTES, noFollow: true }));
     const failure = parsed as Partial<StartFailure>;
     return typeof failure.atMs === 'number' && typeof failure.message === 'string' ? { atMs: failure.atMs, message: failure.message } : null;
   } catch {
