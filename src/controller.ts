@@ -9,7 +9,7 @@ import { buildConfigTest, buildLaunch, type UsableInstance } from './invocation.
 import { checkPidfileTrust, PidfileContentError, readTrustedPidfile } from './pidfile.js';
 import {
   CLOCK_TICKS_PER_SECOND, listStats, readLiveStat, readProcess, readUptimeTicks, verifyIdentity,
-  type ExpectedMaster, type ProcessInfo, type ProcStat,
+  type ExpectedMaster, type ExpectedWorker, type ProcessInfo, type ProcStat,
 } from './proc.js';
 import { pingPool, PoolAddressError, resolvePoolAddress } from './pools.js';
 import {
@@ -144,11 +144,9 @@ async function findWorkers(
   );
 }
 
-function workerIdentity(binary: string, sessionId: number, masterStartTicks: number | undefined): ExpectedIdentityOfWorker {
+function workerIdentity(binary: string, sessionId: number, masterStartTicks: number | undefined): ExpectedWorker {
   return { role: 'worker', binary, sessionId, ...(masterStartTicks === undefined ? {} : { startedAfterTicks: masterStartTicks }) };
 }
-
-type ExpectedIdentityOfWorker = { role: 'worker'; binary: string; sessionId: number; startedAfterTicks?: number };
 
 async function signalWorkers(system: System, workers: readonly ProcessInfo[], signal: FpmSignal, binary: string): Promise<void> {
   await Promise.all(workers.map((worker) => signalVerified(system, worker.pid, signal, { role: 'worker', binary, sessionId: worker.sessionId })));
@@ -444,6 +442,8 @@ async function adopt(ctx: ControlContext, target: Target, inspection: RunningIns
   } catch (error) {
     return fail(target.name, `already running (pid ${inspection.pid}), but ${describeWriteFailure(error, record, ctx.runDir)}; it was left running`);
   }
+  // Its record now names it: an intent left by the launch that brought it up has served.
+  await removeLaunchIntent(ctx.system, ctx.runDir, target.name);
   return succeed(target.name, `already running (pid ${inspection.pid}); ${how}, its record was written`);
 }
 
@@ -509,9 +509,7 @@ export async function startInstance(ctx: ControlContext, target: Target, errorLo
       const found: RunningInspection = {
         state: 'running', pid: master.pid, master, identity: { ...identity, startTimeTicks: master.startTimeTicks }, detail: '', recorded: false,
       };
-      const adopted = await adopt(ctx, target, found, 'an interrupted start had launched it');
-      if (adopted.ok) await removeLaunchIntent(system, ctx.runDir, instance.name);
-      return adopted;
+      return adopt(ctx, target, found, 'an interrupted start had launched it');
     }
     await removeLaunchIntent(system, ctx.runDir, instance.name);
   }
