@@ -447,6 +447,23 @@ async function adopt(ctx: ControlContext, target: Target, inspection: RunningIns
   return succeed(target.name, `already running (pid ${inspection.pid}); ${how}, its record was written`);
 }
 
+/**
+ * After a failed launch: an empty pidfile is what php-fpm leaves when it created the file but
+ * could not write the pid (ENOSPC). Before the launch there was none (start removed a stale,
+ * crashed or empty one), and what the launch started is stopped, so it names nothing: removed,
+ * for it would make the instance's state unknown until then. Returns a note for the message.
+ */
+async function removeEmptyPidfileOfLaunch(system: System, pidfile: string): Promise<string> {
+  try {
+    if ((await system.readFile(pidfile)) !== '') return '';
+    await system.unlink(pidfile);
+    return `; removed the empty pidfile ${pidfile} its php-fpm left`;
+  } catch (error) {
+    if (errnoCode(error) === undefined) throw error;
+    return '';
+  }
+}
+
 /** Whether an empty pidfile stays empty: one that php-fpm failed to write, not one being written. */
 async function staysEmpty(system: System, pidfile: string): Promise<boolean> {
   await system.sleep(EMPTY_PIDFILE_SETTLE_MS);
@@ -554,17 +571,19 @@ export async function startInstance(ctx: ControlContext, target: Target, errorLo
     const output = result.stderr.trim() !== '' ? result.stderr : await readLogSince(system, errorLog, logOffset);
     const cleaned = await stopMastersOfLaunch(system, launched, before, instance.stopTimeoutMs);
     await removeLaunchIntent(system, ctx.runDir, instance.name);
+    const removed = await removeEmptyPidfileOfLaunch(system, instance.pidfile);
     const when = result.timedOut ? `did not confirm start-up within ${seconds} s (start_timeout) and was killed` : describeExit(result);
-    return fail(instance.name, `start failed: php-fpm ${when}${cleaned > 0 ? '; stopped the master it had left' : ''}${quoteOutput(output)}`);
+    return fail(instance.name, `start failed: php-fpm ${when}${cleaned > 0 ? '; stopped the master it had left' : ''}${removed}${quoteOutput(output)}`);
   }
   const master = await waitForMaster(system, instance.pidfile, launched, null, deadline);
   if (master === null) {
     const cleaned = await stopMastersOfLaunch(system, launched, before, instance.stopTimeoutMs);
     await removeLaunchIntent(system, ctx.runDir, instance.name);
+    const removed = await removeEmptyPidfileOfLaunch(system, instance.pidfile);
     return fail(
       instance.name,
       `start failed: php-fpm reported start-up, but ${instance.pidfile} did not name a php-fpm master of ${instance.config} within ${seconds} s (start_timeout)` +
-        `${cleaned > 0 ? '; stopped the master it had left' : ''}${quoteOutput(await readLogSince(system, errorLog, logOffset))}`,
+        `${cleaned > 0 ? '; stopped the master it had left' : ''}${removed}${quoteOutput(await readLogSince(system, errorLog, logOffset))}`,
     );
   }
   const pinned: ExpectedMaster = { ...identity, startTimeTicks: master.startTimeTicks };

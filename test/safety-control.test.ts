@@ -344,7 +344,7 @@ function fill(file: string): void {
   }
 }
 
-test('issue 10: a full run directory (tmpfs, ENOSPC): each instance fails by name and no master is left without a record', async () => {
+test('issue 10: a full run directory (tmpfs, ENOSPC): a named failure, no master left without a record, no empty pidfile blocking starts', async () => {
   declareInstances(scratch, ['a', 'b']);
   mkdirSync(scratch.runDir, { mode: 0o755 });
   const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', scratch.runDir], { encoding: 'utf8' });
@@ -361,14 +361,14 @@ test('issue 10: a full run directory (tmpfs, ENOSPC): each instance fails by nam
         return result;
       },
     };
-    const started = await runCli(['--conf', scratch.decl, 'start'], {}, 0, system);
+    // One instance at a time: a second launch filling the disk could otherwise meet the first's
+    // php-fpm writing its pidfile (the other failure, tested below).
+    const started = await runCli(['--conf', scratch.decl, 'start', 'a'], {}, 0, system);
     expect(started.code).toBe(1);
-    for (const name of ['a', 'b']) {
-      expect(started.stderr).toMatch(new RegExp(
-        `${name}: start failed: cannot write its record ${scratch.runDir}/${name}.record.json: ENOSPC; its master \\(pid \\d+\\) was stopped, ` +
-          `for a master without a record would be invisible to stop. Free space in ${scratch.runDir}`,
-      ));
-    }
+    expect(started.stderr).toMatch(new RegExp(
+      `a: start failed: cannot write its record ${scratch.runDir}/a.record.json: ENOSPC; its master \\(pid \\d+\\) was stopped, ` +
+        `for a master without a record would be invisible to stop. Free space in ${scratch.runDir}`,
+    ));
     expect(started.stderr).not.toContain('internal error');
     expect(listFpmProcesses(scratch.dir)).toEqual([]);
     expect((await cli('status')).code).toBe(3);
@@ -382,11 +382,14 @@ test('issue 10: a full run directory (tmpfs, ENOSPC): each instance fails by nam
         return real.run(program, args, options);
       },
     };
-    const failed = await runCli(['--conf', scratch.decl, 'start', 'a'], {}, 0, early);
+    const failed = await runCli(['--conf', scratch.decl, 'start', 'b'], {}, 0, early);
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toMatch(/a: start failed/);
+    expect(failed.stderr).toMatch(/b: start failed: php-fpm exited with status \d+.*\n.*Unable to write to the PID file.*No space left on device/);
     expect(failed.stderr).not.toContain('internal error');
     expect(listFpmProcesses(scratch.dir)).toEqual([]);
+    // php-fpm created its pidfile and could not write the pid: the failed start removes what its launch left.
+    expect(failed.stderr).toContain(`removed the empty pidfile ${scratch.runDir}/b.pid its php-fpm left`);
+    expect(existsSync(join(scratch.runDir, 'b.pid'))).toBe(false);
     rmSync(filler);
     const again = await cli('start');
     expect(again.code, again.stderr).toBe(0);
