@@ -265,7 +265,9 @@ test('case 10b: a controller SIGKILLed mid-stop: the instance is stopped, not cr
   const marks = join(scratch.dir, 'marks');
   mkdirSync(marks);
   chmodSync(marks, 0o777); // the worker (www-data) says when the request is in flight
-  writeFileSync(join(scratch.dir, 'slow.php'), `<?php file_put_contents('${marks}/in-flight', '1'); $t = microtime(true); while (microtime(true) - $t < 6) usleep(10000); echo "slow done\\n";`); // a signal cuts sleep() short
+  // The request runs until the test releases it (at most 60 s): the stop stays in progress meanwhile.
+  writeFileSync(join(scratch.dir, 'slow.php'),
+    `<?php file_put_contents('${marks}/in-flight', '1'); $t = time(); while (!file_exists('${marks}/release') && time() - $t < 60) { usleep(10000); clearstatcache(); } echo "done\\n";`);
   expect((await cli('start')).code).toBe(0);
   const master = masterPid(scratch, 'a');
   const request = spawn(CGI_FCGI, ['-bind', '-connect', scratch.socket('a')], {
@@ -279,6 +281,7 @@ test('case 10b: a controller SIGKILLed mid-stop: the instance is stopped, not cr
   controller.kill('SIGKILL');
   await controllerDone;
   expect(existsSync(recordFile('a'))).toBe(true); // killed mid-stop: the master was still finishing its request
+  writeFileSync(join(marks, 'release'), '');
   await requestDone;
   await until('the master to finish its graceful stop', async () => !isAlive(master), WAIT_MS);
   // A pidfile left naming the dead master (as after a SIGKILL escalation) must not make it a crash either.
