@@ -260,7 +260,7 @@ function recordOf(name: string, identity: ExpectedMaster, pidfile: string, maste
  * Graceful stop of a target; a stopped or crashed one succeeds (and is cleaned up). What is
  * stopped is what the record names (binary, config, start time), whatever the file says now.
  */
-export async function stopTarget(ctx: ControlContext, target: Target): Promise<Outcome> {
+async function stopTargetUnguarded(ctx: ControlContext, target: Target): Promise<Outcome> {
   const { system } = ctx;
   const inspection = await inspectTarget(system, target);
   const record = recordPath(ctx.runDir, target.name);
@@ -484,7 +484,7 @@ async function staysEmpty(system: System, pidfile: string): Promise<boolean> {
  * those (started by hand, by a per-slot init script, or by another declaration file) makes start
  * refuse before launching: it is reported, never signalled.
  */
-export async function startInstance(ctx: ControlContext, target: Target, errorLog: string | null, pools: readonly FpmPool[]): Promise<Outcome> {
+async function startInstanceUnguarded(ctx: ControlContext, target: Target, errorLog: string | null, pools: readonly FpmPool[]): Promise<Outcome> {
   const { system } = ctx;
   const instance = target.instance!;
   const inspection = await inspectTarget(system, target);
@@ -638,7 +638,7 @@ function describeRecordChange(target: Target, declared: ExpectedMaster): string 
  * started with, so a reload after `binary=`, `slot`, `config=` or `pidfile=` was edited would not
  * do what the file says: it is refused before any signal.
  */
-export async function reloadInstance(ctx: ControlContext, target: Target, errorLog: string | null, pools: readonly FpmPool[]): Promise<Outcome> {
+async function reloadInstanceUnguarded(ctx: ControlContext, target: Target, errorLog: string | null, pools: readonly FpmPool[]): Promise<Outcome> {
   const { system } = ctx;
   const instance = target.instance!;
   const inspection = await inspectTarget(system, target);
@@ -679,6 +679,42 @@ export async function reloadInstance(ctx: ControlContext, target: Target, errorL
     );
   }
   return { ...succeed(instance.name, `reloaded (pid ${old.pid} → ${master.pid})${describeReady(readiness)}${recordNote}`), ok: recordNote === '' };
+}
+
+/**
+ * A file operation the system refused (EACCES on a root-owned pidfile, ENOSPC, EROFS, …) is a
+ * named failure of that instance with a fix, not an "internal error" aborting the command.
+ */
+async function guarded(name: string, verb: string, operation: () => Promise<Outcome>): Promise<Outcome> {
+  try {
+    return await operation();
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === undefined || !(error instanceof Error)) throw error;
+    const { path } = error as NodeJS.ErrnoException;
+    const fix = code === 'EACCES' || code === 'EPERM'
+      ? 'run php-fpm-multi as the user that owns it (root for a system install)'
+      : code === 'ENOSPC' || code === 'EDQUOT' ? 'free space there' : code === 'EROFS' ? 'remount that file system read-write' : 'check that path';
+    return fail(name, `not ${verb}: ${path === undefined ? error.message : `${path}: ${code} (${error.message})`}; ${fix}`);
+  }
+}
+
+/**
+ * Graceful stop of a target; a stopped or crashed one succeeds (and is cleaned up). What is
+ * stopped is what the record names (binary, config, start time), whatever the file says now.
+ */
+export function stopTarget(ctx: ControlContext, target: Target): Promise<Outcome> {
+  return guarded(target.name, 'stopped', () => stopTargetUnguarded(ctx, target));
+}
+
+/** See startInstanceUnguarded. */
+export function startInstance(ctx: ControlContext, target: Target, errorLog: string | null, pools: readonly FpmPool[]): Promise<Outcome> {
+  return guarded(target.name, 'started', () => startInstanceUnguarded(ctx, target, errorLog, pools));
+}
+
+/** See reloadInstanceUnguarded. */
+export function reloadInstance(ctx: ControlContext, target: Target, errorLog: string | null, pools: readonly FpmPool[]): Promise<Outcome> {
+  return guarded(target.name, 'reloaded', () => reloadInstanceUnguarded(ctx, target, errorLog, pools));
 }
 
 /** SIGUSR1: php-fpm reopens its log files (after rotation). */

@@ -405,3 +405,31 @@ test('issue 10: a full run directory (tmpfs, ENOSPC): a named failure, no master
     })(scratch.remove);
   }
 }, 120_000);
+
+test('issue 10: an unprivileged start meeting a root-owned stale pidfile is a named failure, not an internal error', () => {
+  const uid = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout);
+  const runtime = join(scratch.dir, 'xdg');
+  mkdirSync(runtime, { mode: 0o700 });
+  chownSync(runtime, uid, uid);
+  const config = scratch.writeConfig('a');
+  writeFileSync(config, readFileSync(config, 'utf8').replace(/^(user|group) = .*$/gm, ''));
+  chownSync(join(scratch.dir, 'a'), uid, uid);
+  // root's directory and pidfile (trusted: root-owned), naming a process that is not php-fpm.
+  const rootDir = join(scratch.dir, 'root-run');
+  mkdirSync(rootDir, { mode: 0o755 });
+  const sleeper = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
+  try {
+    writeFileSync(join(rootDir, 'a.pid'), String(sleeper.pid));
+    writeFileSync(scratch.decl, `FPM_slot_a="slot=8.2 config=${config} pidfile=${rootDir}/a.pid"\n`);
+    const started = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, CLI, '--conf', scratch.decl, 'start'], {
+      encoding: 'utf8', env: { PATH: process.env['PATH'], XDG_RUNTIME_DIR: runtime }, timeout: 60_000,
+    });
+    expect(started.status).toBe(1);
+    expect(started.stderr).not.toContain('internal error');
+    expect(started.stderr).toContain(`a: not started: ${rootDir}/a.pid: EACCES`);
+    expect(started.stderr).toContain('run php-fpm-multi as the user that owns it');
+    expect(isAlive(sleeper.pid!)).toBe(true);
+  } finally {
+    sleeper.kill('SIGKILL');
+  }
+});
