@@ -433,6 +433,26 @@ function describeNotReady(readiness: Readiness, seconds: number, consequence: st
     `\n    ${readiness.failures.join('\n    ')}`;
 }
 
+function describeUnowned(ctx: ControlContext, instance: UsableInstance, running: readonly ProcessInfo[]): string {
+  const pids = running.map((proc) => proc.pid).join(', ');
+  return `a php-fpm master of ${instance.config} already runs (pid ${pids}), not started by ${ctx.conf ?? 'this declaration file'}; ` +
+    'stop it first or remove the duplicate.';
+}
+
+/**
+ * What `start` would refuse for a master of this instance's binary, config and owner that this
+ * declaration did not start (no record, its pidfile does not name it), or null: for `check`, which
+ * reports whatever start would refuse. (A master that an interrupted launch of ours left is
+ * reported too; start adopts it.)
+ */
+export async function describeUnownedMaster(ctx: ControlContext, target: Target): Promise<string | null> {
+  if (target.instance === null) return null;
+  const inspection = await inspectTarget(ctx.system, target);
+  if (inspection.state === 'running' || inspection.state === 'orphan') return null;
+  const running = await findRunningMasters(ctx, await declaredIdentity(ctx.system, target.instance));
+  return running.length === 0 ? null : describeUnowned(ctx, target.instance, running);
+}
+
 /** Writes the record of a master found running without one (adoption); returns a note or a failure. */
 async function adopt(ctx: ControlContext, target: Target, inspection: RunningInspection, how: string): Promise<Outcome> {
   const pidfile = target.record?.pidfile ?? pidfileOf(target);
@@ -530,14 +550,7 @@ async function startInstanceUnguarded(ctx: ControlContext, target: Target, error
     }
     await removeLaunchIntent(system, ctx.runDir, instance.name);
   }
-  if (running.length > 0) {
-    const pids = running.map((proc) => proc.pid).join(', ');
-    return fail(
-      instance.name,
-      `not started: a php-fpm master of ${instance.config} already runs (pid ${pids}), not started by ${ctx.conf ?? 'this declaration file'}; ` +
-        'stop it first or remove the duplicate. Nothing was signalled.',
-    );
-  }
+  if (running.length > 0) return fail(instance.name, `not started: ${describeUnowned(ctx, instance, running)} Nothing was signalled.`);
   if (emptyPidfile) {
     // Safe to remove: it is trusted (root-owned, in a root-only directory), holds no pid so it
     // names no process, no record of ours names a master, no master of this binary, config and

@@ -7,6 +7,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
+import type { UsableInstance } from '../src/invocation.js';
 import { createRealSystem, type System } from '../src/system.js';
 import { runCli } from './helpers/cli.js';
 import {
@@ -432,4 +433,21 @@ test('issue 10: an unprivileged start meeting a root-owned stale pidfile is a na
   } finally {
     sleeper.kill('SIGKILL');
   }
+});
+
+test('case 1, for check: describeUnownedMaster names a master of the config that the declaration did not start, and only that', async () => {
+  const { describeUnownedMaster } = await import('../src/controller.js');
+  const config = scratch.writeConfig('a');
+  const instance = { name: 'a', binary: PHP_FPM, config, pidfile: join(scratch.runDir, 'a.pid') } as UsableInstance;
+  const ctx = () => ({ system: createRealSystem(), runDir: scratch.runDir, path: process.env['PATH'], conf: scratch.decl });
+  const target = { name: 'a', declared: true, instance, record: null };
+  expect(await describeUnownedMaster(ctx(), target)).toBeNull();
+  const hand = startByHand(config, join(scratch.dir, 'hand.pid'));
+  expect(await describeUnownedMaster(ctx(), target)).toBe(
+    `a php-fpm master of ${config} already runs (pid ${hand}), not started by ${scratch.decl}; stop it first or remove the duplicate.`,
+  );
+  // Named by the instance's own pidfile, it is this instance's (start adopts it): nothing to report.
+  mkdirSync(scratch.runDir, { recursive: true, mode: 0o755 });
+  writeFileSync(join(scratch.runDir, 'a.pid'), String(hand));
+  expect(await describeUnownedMaster(ctx(), target)).toBeNull();
 });
