@@ -4,7 +4,7 @@ import { FpmMultiError } from './errors.js';
 import { describeFastCgiAddress } from './fastcgi.js';
 import type { FpmPool } from './fpm-config.js';
 import { DEFAULT_STOP_TIMEOUT_S } from './model.js';
-import { declaredIdentity, inspectTarget, pidfileOf, type Inspection, type RunningInspection, type Target } from './inspect.js';
+import { declaredIdentity, inspectedPidfile, inspectTarget, pidfileOf, type Inspection, type RunningInspection, type Target } from './inspect.js';
 import { buildConfigTest, buildLaunch, type UsableInstance } from './invocation.js';
 import { checkPidfileTrust, PidfileContentError, readTrustedPidfile } from './pidfile.js';
 import {
@@ -195,7 +195,7 @@ async function cleanUpCrashed(ctx: ControlContext, target: Target, inspection: I
   // The recorded start time bounds the workers when the dead pid is the recorded one.
   const masterStart = target.record !== null && target.record.pid === inspection.pid ? target.record.startTimeTicks : undefined;
   const ended = inspection.pid !== null && binary !== undefined ? await endOrphanWorkers(ctx, binary, inspection.pid, masterStart) : 0;
-  await removePidfileOf(ctx.system, pidfileOf(target), inspection.pid);
+  await removePidfileOf(ctx.system, inspectedPidfile(target), inspection.pid);
   await removeRecord(ctx.system, ctx.runDir, target.name);
   return ended > 0 ? `; ended ${ended} orphaned worker${ended === 1 ? '' : 's'}` : '';
 }
@@ -268,7 +268,8 @@ async function stopTargetUnguarded(ctx: ControlContext, target: Target): Promise
     case 'stopped': {
       if (!inspection.interruptedStop) return succeed(target.name, 'not running');
       // The pidfile may still name the master that stop ended (php-fpm removes it only on a clean exit).
-      const notes = (await bestEffort(pidfileOf(target), () => removePidfileOf(system, pidfileOf(target), inspection.pid))) +
+      const pidfile = inspectedPidfile(target);
+      const notes = (await bestEffort(pidfile, () => removePidfileOf(system, pidfile, inspection.pid))) +
         (await bestEffort(record, () => removeRecord(system, ctx.runDir, target.name)));
       return succeed(target.name, `not running (${inspection.detail}); cleaned up${notes}`);
     }
@@ -283,11 +284,19 @@ async function stopTargetUnguarded(ctx: ControlContext, target: Target): Promise
     case 'running':
     case 'orphan': {
       const stopTimeoutMs = target.instance?.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_S * 1000;
-      const pidfile = target.record?.pidfile ?? pidfileOf(target);
+      const pidfile = inspectedPidfile(target);
       // The intent first, so that a controller killed mid-stop leaves "stopped", not "crashed".
       // Best effort: a full or read-only run directory must never keep an instance from stopping.
-      await bestEffort(record, () => writeRecord(system, ctx.runDir, { ...recordOf(target.name, inspection.identity, pidfile, inspection.master, system.uid), stopping: true }));
-      const signal = await stopMaster(system, await readProcessTable(ctx), inspection.master, inspection.identity, stopTimeoutMs);
+      const running = recordOf(target.name, inspection.identity, pidfile, inspection.master, system.uid);
+      await bestEffort(record, () => writeRecord(system, ctx.runDir, { ...running, stopping: true }));
+      let signal: FpmSignal;
+      try {
+        signal = await stopMaster(system, await readProcessTable(ctx), inspection.master, inspection.identity, stopTimeoutMs);
+      } catch (error) {
+        // Not stopped: a later death of this master is a crash again, not the end of a stop.
+        await bestEffort(record, () => writeRecord(system, ctx.runDir, running));
+        throw error;
+      }
       const notes = (await bestEffort(pidfile, () => removePidfileOf(system, pidfile, inspection.pid))) +
         (pidfile === pidfileOf(target) ? '' : await bestEffort(pidfileOf(target), () => removePidfileOf(system, pidfileOf(target), inspection.pid))) +
         (await bestEffort(record, () => removeRecord(system, ctx.runDir, target.name)));
@@ -520,7 +529,7 @@ async function startInstanceUnguarded(ctx: ControlContext, target: Target, error
       emptyPidfile = true; // decided below, once no master of ours is known to run
       break;
     case 'stale':
-      await system.unlink(instance.pidfile);
+      await system.unlink(inspectedPidfile(target));
       note = `; removed the stale pidfile (${inspection.detail})`;
       break;
     case 'crashed':

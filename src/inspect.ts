@@ -77,6 +77,11 @@ export function pidfileOf(target: Target): string {
   return target.instance?.pidfile ?? target.record!.pidfile;
 }
 
+/** The pidfile that inspectTarget reads: the recorded master's (the file may name another since). */
+export function inspectedPidfile(target: Target): string {
+  return target.record?.pidfile ?? pidfileOf(target);
+}
+
 /** Who a master of this declared instance must be: the resolved binary, the config, our uid. */
 export async function declaredIdentity(system: System, instance: UsableInstance): Promise<ExpectedMaster> {
   return { binary: await resolveBinary(system, instance.binary), config: instance.config, uid: system.uid };
@@ -116,7 +121,7 @@ export async function inspectTarget(system: System, target: Target): Promise<Ins
       return { state: runningState(target), pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true };
     }
   }
-  const pidfile = pidfileOf(target);
+  const pidfile = inspectedPidfile(target);
   let pid: number | null;
   try {
     pid = await readTrustedPidfile(system, pidfile);
