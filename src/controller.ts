@@ -195,9 +195,11 @@ async function cleanUpCrashed(ctx: ControlContext, target: Target, inspection: I
   // The recorded start time bounds the workers when the dead pid is the recorded one.
   const masterStart = target.record !== null && target.record.pid === inspection.pid ? target.record.startTimeTicks : undefined;
   const ended = inspection.pid !== null && binary !== undefined ? await endOrphanWorkers(ctx, binary, inspection.pid, masterStart) : 0;
-  await removePidfileOf(ctx.system, inspectedPidfile(target), inspection.pid);
-  await removeRecord(ctx.system, ctx.runDir, target.name);
-  return ended > 0 ? `; ended ${ended} orphaned worker${ended === 1 ? '' : 's'}` : '';
+  // Best effort: on a full or read-only run directory, stop still succeeds for what is not running.
+  const pidfile = inspectedPidfile(target);
+  const notes = (await bestEffort(pidfile, () => removePidfileOf(ctx.system, pidfile, inspection.pid))) +
+    (await bestEffort(recordPath(ctx.runDir, target.name), () => removeRecord(ctx.system, ctx.runDir, target.name)));
+  return `${ended > 0 ? `; ended ${ended} orphaned worker${ended === 1 ? '' : 's'}` : ''}${notes}`;
 }
 
 /** Runs a clean-up step whose failure (a full or read-only run directory) must not hide the outcome. */
