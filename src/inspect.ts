@@ -2,7 +2,7 @@
 // signals and never changes a file.
 import { FpmMultiError } from './errors.js';
 import type { UsableInstance } from './invocation.js';
-import { readTrustedPidfile } from './pidfile.js';
+import { PidfileContentError, readTrustedPidfile } from './pidfile.js';
 import { readProcess, resolveBinary, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
 import type { InstanceRecord } from './record.js';
 import { errnoCode, type System } from './system.js';
@@ -19,86 +19,160 @@ export interface Target {
   record: InstanceRecord | null;
 }
 
-export interface Inspection {
-  state: InstanceState;
+interface InspectionBase {
   /** The running master's pid, or the pid a pidfile or record names. */
   pid: number | null;
-  /** The verified master when running (or orphan). */
-  master: ProcessInfo | null;
-  /** Who the master must be before any signal: pinned to its start time when running. */
-  identity: ExpectedMaster | null;
   /** Why, in words, for anything but a plain running or stopped state. */
   detail: string;
 }
+
+/** Our master runs (verified: binary, config, owner, start time). */
+export interface RunningInspection extends InspectionBase {
+  state: 'running' | 'orphan';
+  pid: number;
+  master: ProcessInfo;
+  /** Who the master must be before any signal: pinned to its start time. */
+  identity: ExpectedMaster;
+  /**
+   * False when the record does not name this master (no record, or its master was replaced by a
+   * reload made outside the controller): the caller writes one (adoption).
+   */
+  recorded: boolean;
+}
+
+export interface StoppedInspection extends InspectionBase {
+  state: 'stopped';
+  master: null;
+  identity: ExpectedMaster | null;
+  /** A stop was in progress when its controller died, and the master is gone: clean up, not a crash. */
+  interruptedStop: boolean;
+}
+
+export interface CrashedInspection extends InspectionBase {
+  state: 'crashed';
+  pid: number;
+  master: null;
+  identity: ExpectedMaster | null;
+}
+
+export interface StaleInspection extends InspectionBase {
+  state: 'stale';
+  pid: number;
+  master: null;
+  identity: ExpectedMaster | null;
+}
+
+export interface UnknownInspection extends InspectionBase {
+  state: 'unknown';
+  /** The pid whose process an ordinary user cannot see; else null. */
+  pid: number | null;
+  master: null;
+  identity: null;
+  /** The pidfile exists, trusted, and is empty (php-fpm could not write it, e.g. ENOSPC). */
+  emptyPidfile: boolean;
+}
+
+export type Inspection = RunningInspection | StoppedInspection | CrashedInspection | StaleInspection | UnknownInspection;
 
 export function pidfileOf(target: Target): string {
   return target.instance?.pidfile ?? target.record!.pidfile;
 }
 
-async function declaredIdentity(system: System, instance: UsableInstance): Promise<ExpectedMaster> {
-  return { binary: await resolveBinary(system, instance.binary), config: instance.config };
+/** The pidfile that inspectTarget reads: the recorded master's (the file may name another since). */
+export function inspectedPidfile(target: Target): string {
+  return target.record?.pidfile ?? pidfileOf(target);
 }
 
-function runningState(target: Target): InstanceState {
+/** Who a master of this declared instance must be: the resolved binary, the config, our uid. */
+export async function declaredIdentity(system: System, instance: UsableInstance): Promise<ExpectedMaster> {
+  return { binary: await resolveBinary(system, instance.binary), config: instance.config, uid: system.uid };
+}
+
+/**
+ * Who the recorded master is: identity comes from the record (what was started), never from the
+ * file as edited since. Old records without a uid: the reading controller's own.
+ */
+export function recordedIdentity(system: System, record: InstanceRecord): ExpectedMaster {
+  return { binary: record.binary, config: record.config, uid: record.uid ?? system.uid };
+}
+
+function runningState(target: Target): 'running' | 'orphan' {
   return target.declared ? 'running' : 'orphan';
 }
 
 /** What an ordinary user cannot see of root's processes and files: said plainly, never "stopped". */
 export const NEEDS_ROOT_DETAIL = 'the state cannot be determined without root (run as root)';
 
-function needsRoot(pid: number | null, why: string): Inspection {
-  return { state: 'unknown', pid, master: null, identity: null, detail: `${why}: ${NEEDS_ROOT_DETAIL}` };
+function needsRoot(pid: number | null, why: string): UnknownInspection {
+  return { state: 'unknown', pid, master: null, identity: null, detail: `${why}: ${NEEDS_ROOT_DETAIL}`, emptyPidfile: false };
+}
+
+function stopped(identity: ExpectedMaster | null, detail = '', pid: number | null = null, interruptedStop = false): StoppedInspection {
+  return { state: 'stopped', pid, master: null, identity, detail, interruptedStop };
 }
 
 /**
  * The record's master, when alive and still the very process we started, is authoritative: it
- * survives a deleted or corrupt pidfile, and a slot changed in the file while the old master
- * runs. Otherwise the pidfile decides, checked against the declaration.
+ * survives a deleted or corrupt pidfile, and a slot or binary changed in the file while the old
+ * master runs. Otherwise the pidfile decides, checked against the record's identity when there is
+ * one (a master that replaced the recorded one by a reload started after it), else against the
+ * declaration. A master found by the pidfile alone is ours when the pidfile (trusted: root-owned,
+ * in a root-only directory) names a verified master of this binary, config and owner: only this
+ * instance's launch writes that path (a config's own `pid =` is refused before any start).
  */
 export async function inspectTarget(system: System, target: Target): Promise<Inspection> {
   const { record, instance } = target;
   if (record !== null) {
-    const recorded: ExpectedMaster = { binary: record.binary, config: record.config, startTimeTicks: record.startTimeTicks };
+    const recorded: ExpectedMaster = { ...recordedIdentity(system, record), startTimeTicks: record.startTimeTicks };
     const proc = await readProcess(system, record.pid);
     if (proc !== null && verifyIdentity(proc, recorded).ok) {
-      return { state: runningState(target), pid: proc.pid, master: proc, identity: recorded, detail: '' };
+      return { state: runningState(target), pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true };
     }
     if (proc !== null && proc.exe === null && system.uid !== 0) {
       // An ordinary user cannot read root's /proc/PID/exe. The recorded pid with the recorded start
       // time and master title is still the very process root started and verified (a reused pid
       // has another start time): enough to report it, never to signal it.
       if (verifyIdentity({ ...proc, exe: record.binary, exeDeleted: false }, recorded).ok) {
-        return { state: runningState(target), pid: proc.pid, master: proc, identity: recorded, detail: '' };
+        return { state: runningState(target), pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true };
       }
       return needsRoot(proc.pid, `its recorded master (pid ${proc.pid}) runs as another user`);
     }
   }
-  const pidfile = pidfileOf(target);
+  const pidfile = inspectedPidfile(target);
   let pid: number | null;
   try {
     pid = await readTrustedPidfile(system, pidfile);
   } catch (error) {
     if (errnoCode(error) === 'EACCES' && system.uid !== 0) return needsRoot(null, `pidfile ${pidfile}: permission denied (EACCES)`);
     if (!(error instanceof FpmMultiError)) throw error;
-    return { state: 'unknown', pid: null, master: null, identity: null, detail: error.message };
+    const emptyPidfile = error instanceof PidfileContentError && error.content === '';
+    return { state: 'unknown', pid: null, master: null, identity: null, detail: error.message, emptyPidfile };
   }
-  const expected: ExpectedMaster = instance === null ? { binary: record!.binary, config: record!.config } : await declaredIdentity(system, instance);
-  // The pidfile names the pid we recorded, whose start time did not match above: a reused pid.
-  const pinned = record !== null && pid === record.pid ? { ...expected, startTimeTicks: record.startTimeTicks } : expected;
+  const expected: ExpectedMaster = record !== null ? recordedIdentity(system, record) : await declaredIdentity(system, instance!);
+  const interrupted = record?.stopping === true;
+  const stopNote = (what: string): string => `a stop of its master (pid ${record!.pid}) was interrupted, and ${what}`;
   if (pid === null) {
-    if (record === null) return { state: 'stopped', pid: null, master: null, identity: expected, detail: '' };
+    if (record === null) return stopped(expected);
+    if (interrupted) return stopped(expected, stopNote('it is gone'), record.pid, true);
     return { state: 'crashed', pid: record.pid, master: null, identity: expected, detail: `its master (pid ${record.pid}) is gone and ${pidfile} is missing` };
   }
   const proc = await readProcess(system, pid);
   if (proc === null) {
+    if (interrupted) return stopped(expected, stopNote(`${pidfile} names pid ${pid}, which is not running`), pid, true);
     return { state: 'crashed', pid, master: null, identity: expected, detail: `${pidfile} names pid ${pid}, which is not running` };
   }
   if (proc.exe === null && system.uid !== 0) return needsRoot(pid, `${pidfile} names pid ${pid}, which runs as another user`);
-  const verdict = verifyIdentity(proc, pinned);
+  // The pidfile names the pid we recorded, whose start time did not match above: a reused pid.
+  // Any other pid must be a master started after the recorded one (its successor by a reload).
+  const candidate: ExpectedMaster = record === null
+    ? expected
+    : pid === record.pid ? { ...expected, startTimeTicks: record.startTimeTicks } : { ...expected, startedAfterTicks: record.startTimeTicks };
+  const verdict = verifyIdentity(proc, candidate);
   if (!verdict.ok) {
+    if (interrupted) return stopped(expected, stopNote(`${pidfile} names a process that is not this instance: ${verdict.reason}`), pid, true);
     return { state: 'stale', pid, master: null, identity: expected, detail: `${pidfile} names a process that is not this instance: ${verdict.reason}` };
   }
-  return { state: runningState(target), pid, master: proc, identity: { ...expected, startTimeTicks: proc.startTimeTicks }, detail: '' };
+  return { state: runningState(target), pid, master: proc, identity: { ...expected, startTimeTicks: proc.startTimeTicks }, detail: '', recorded: false };
 }
 
 /**
@@ -111,8 +185,8 @@ export async function inspectUnusable(system: System, pidfile: string | null, un
     try {
       await system.lstat(pidfile);
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return { state: 'stopped', pid: null, master: null, identity: null, detail };
+      if (errnoCode(error) === 'ENOENT') return stopped(null, detail);
     }
   }
-  return { state: 'unknown', pid: null, master: null, identity: null, detail };
+  return { state: 'unknown', pid: null, master: null, identity: null, detail, emptyPidfile: false };
 }

@@ -37,6 +37,9 @@ export interface ProcessInfo {
   /** The executable file was deleted or replaced since the process started it. */
   exeDeleted: boolean;
   cmdline: string[];
+  /** Real and effective uid (/proc/PID/status `Uid:`): a master we started as U runs as U. */
+  uid: number;
+  effectiveUid: number;
 }
 
 /** What /proc/PID/stat says, before the other files are read. */
@@ -133,6 +136,15 @@ function vanished(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ESRCH';
 }
 
+/** Real and effective uid from /proc/PID/status (`Uid:\treal\teffective\tsaved\tfs`). */
+export function parseStatusUids(content: string, path = '/proc/PID/status'): { uid: number; effectiveUid: number } {
+  const match = /^Uid:\s+(\d+)\s+(\d+)\s/m.exec(content);
+  const uid = Number(match?.[1]);
+  const effectiveUid = Number(match?.[2]);
+  if (match === null || !Number.isSafeInteger(uid) || !Number.isSafeInteger(effectiveUid)) throw new ProcFormatError(path, content, 'no Uid: line');
+  return { uid, effectiveUid };
+}
+
 /** The stat of a live process (not a zombie), or null: one read, what polling loops need. */
 export async function readLiveStat(system: System, pid: number): Promise<ProcStat | null> {
   const path = `/proc/${pid}/stat`;
@@ -165,6 +177,13 @@ export async function readProcess(system: System, pid: number): Promise<ProcessI
       if (vanished(error)) return null;
       throw error;
     }
+    let uids: { uid: number; effectiveUid: number };
+    try {
+      uids = parseStatusUids(await system.readFile(`/proc/${pid}/status`), `/proc/${pid}/status`);
+    } catch (error) {
+      if (vanished(error)) return null;
+      throw error;
+    }
     let exe: string | null = null;
     let exeDeleted = false;
     try {
@@ -190,6 +209,7 @@ export async function readProcess(system: System, pid: number): Promise<ProcessI
       exe,
       exeDeleted,
       cmdline: parseCmdline(cmdline),
+      ...uids,
     };
   }
   throw new FpmMultiError(`pid ${pid} was reused ${READ_ATTEMPTS} times while reading /proc/${pid}; try again.`);
@@ -222,6 +242,18 @@ export async function readBootTimeSeconds(system: System): Promise<number> {
 }
 
 /**
+ * Now, in the clock ticks of /proc/PID/stat's start time (both count from boot, suspend
+ * included): a process that starts after this call has a start time at or above the result.
+ * /proc/uptime has centisecond resolution, so it is rounded down to stay a lower bound.
+ */
+export async function readUptimeTicks(system: System): Promise<number> {
+  const content = await system.readFile('/proc/uptime');
+  const seconds = Number(content.split(' ')[0]);
+  if (!Number.isFinite(seconds) || seconds < 0) throw new ProcFormatError('/proc/uptime', content, 'no uptime');
+  return Math.floor(seconds * CLOCK_TICKS_PER_SECOND);
+}
+
+/**
  * When a process started, in ms since the epoch. For display and age only: btime is whole
  * seconds and the kernel derives it from the wall clock, which NTP may step, so it can differ by
  * a second between reads. Identity compares raw startTimeTicks, never this.
@@ -251,6 +283,13 @@ export interface ExpectedMaster {
   config: string;
   /** When known (recorded at start): the master must be that very process, not a pid reuse. */
   startTimeTicks?: number;
+  /**
+   * A master found by a pidfile or a scan rather than by its recorded pid must have started at or
+   * after this tick: after our launch began, or after the recorded master it replaced (a reload).
+   */
+  startedAfterTicks?: number;
+  /** The owner: real and effective uid of the master (the uid of the controller that started it). */
+  uid?: number;
 }
 
 export interface ExpectedWorker {
@@ -258,6 +297,8 @@ export interface ExpectedWorker {
   binary: string;
   /** The master's pid: a daemonized master leads its own session, and its workers belong to it. */
   sessionId: number;
+  /** The (verified or recorded) master's start time: a worker never started before its master. */
+  startedAfterTicks?: number;
 }
 
 export type ExpectedIdentity = ExpectedMaster | ExpectedWorker;
@@ -274,7 +315,9 @@ function describe(proc: ProcessInfo): string {
  *   keeps running after an upgrade replaced its binary);
  * - its command line is exactly the master title for this config path (one string), or for a
  *   worker a pool title and the master's session;
- * - for a master with a recorded start time, that start time (guards against pid reuse).
+ * - for a master, its owner (real and effective uid) when expected;
+ * - for a master with a recorded start time, that start time (guards against pid reuse); for
+ *   anything found otherwise, a start at or after `startedAfterTicks`.
  * A title php-fpm had to truncate (no room in its argv area) fails the check: safe, never a
  * false match.
  */
@@ -285,6 +328,9 @@ export function verifyIdentity(proc: ProcessInfo, expected: ExpectedIdentity): I
       ok: false,
       reason: `${describe(proc)} runs ${proc.exe}${proc.exeDeleted ? DELETED_SUFFIX : ''}, not ${expected.binary}`,
     };
+  }
+  if (expected.startedAfterTicks !== undefined && proc.startTimeTicks < expected.startedAfterTicks) {
+    return { ok: false, reason: `${describe(proc)} started at tick ${proc.startTimeTicks}, before tick ${expected.startedAfterTicks}: it is older than what it would have to belong to` };
   }
   if (expected.role === 'worker') {
     const title = proc.cmdline[0];
@@ -299,6 +345,9 @@ export function verifyIdentity(proc: ProcessInfo, expected: ExpectedIdentity): I
   const title = masterTitle(expected.config);
   if (proc.cmdline.length !== 1 || proc.cmdline[0] !== title) {
     return { ok: false, reason: `${describe(proc)} is not ${JSON.stringify(title)}` };
+  }
+  if (expected.uid !== undefined && (proc.uid !== expected.uid || proc.effectiveUid !== expected.uid)) {
+    return { ok: false, reason: `${describe(proc)} runs as uid ${proc.uid} (effective ${proc.effectiveUid}), not ${expected.uid}: not a master php-fpm-multi started` };
   }
   if (expected.startTimeTicks !== undefined && proc.startTimeTicks !== expected.startTimeTicks) {
     return {

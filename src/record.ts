@@ -14,6 +14,16 @@ export interface InstanceRecord {
   pid: number;
   /** The master's start time in clock ticks since boot (/proc/PID/stat field 22). */
   startTimeTicks: number;
+  /**
+   * The uid the master runs as (the controller's when it started it). Absent in records written
+   * before it was kept: then the reading controller's own uid is expected.
+   */
+  uid?: number;
+  /**
+   * Written (atomically) just before the first signal of a stop: if the controller dies
+   * mid-stop, a master found gone later was stopped, not crashed.
+   */
+  stopping?: boolean;
 }
 
 const RECORD_SUFFIX = '.record.json';
@@ -29,7 +39,9 @@ function isRecord(value: unknown): value is InstanceRecord {
   return (
     typeof r['name'] === 'string' && typeof r['binary'] === 'string' && typeof r['config'] === 'string' &&
     typeof r['pidfile'] === 'string' && Number.isInteger(r['pid']) && (r['pid'] as number) > 1 &&
-    Number.isInteger(r['startTimeTicks'])
+    Number.isInteger(r['startTimeTicks']) &&
+    (r['uid'] === undefined || (Number.isInteger(r['uid']) && (r['uid'] as number) >= 0)) &&
+    (r['stopping'] === undefined || typeof r['stopping'] === 'boolean')
   );
 }
 
@@ -70,6 +82,56 @@ export async function removeRecord(system: System, runDir: string, name: string)
   }
 }
 
+/**
+ * A launch in progress, written before php-fpm is run and removed once its outcome is known
+ * (record written, or what it left stopped). If the controller dies meanwhile, the next start
+ * finds it: a master of this binary, config and owner that started within the launch's window
+ * (after `launchTicks`, before `deadlineTicks`) was brought up by that launch, and is adopted.
+ */
+export interface LaunchIntent {
+  name: string;
+  binary: string;
+  config: string;
+  pidfile: string;
+  uid: number;
+  /** /proc/uptime in clock ticks just before the launch: its master started at or after it. */
+  launchTicks: number;
+  /** The launcher is killed at start_timeout: a master it forked started before this. */
+  deadlineTicks: number;
+}
+
+const LAUNCH_SUFFIX = '.launch.json';
+
+export function launchIntentPath(runDir: string, name: string): string {
+  return path.join(runDir, `${name}${LAUNCH_SUFFIX}`);
+}
+
+export async function writeLaunchIntent(system: System, runDir: string, intent: LaunchIntent): Promise<void> {
+  await system.writeFileAtomic(launchIntentPath(runDir, intent.name), `${JSON.stringify(intent)}\n`, RECORD_MODE);
+}
+
+/** The intent of an interrupted launch, or null (none, or not one of ours: then it proves nothing). */
+export async function readLaunchIntent(system: System, runDir: string, name: string): Promise<LaunchIntent | null> {
+  try {
+    const r = JSON.parse(await system.readFile(launchIntentPath(runDir, name))) as Record<string, unknown>;
+    const ok = typeof r === 'object' && r !== null && r['name'] === name && typeof r['binary'] === 'string' &&
+      typeof r['config'] === 'string' && typeof r['pidfile'] === 'string' && Number.isInteger(r['uid']) &&
+      Number.isInteger(r['launchTicks']) && Number.isInteger(r['deadlineTicks']);
+    return ok ? (r as unknown as LaunchIntent) : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function removeLaunchIntent(system: System, runDir: string, name: string): Promise<void> {
+  try {
+    await system.unlink(launchIntentPath(runDir, name));
+  } catch {
+    // ENOENT: none. Anything else (EROFS): it only widens what a later start may adopt, and only
+    // within its launch window; never worth failing the outcome that is being reported.
+  }
+}
+
 /** Why the last start of an instance failed: `status` shows it until a start or stop succeeds. */
 export interface StartFailure {
   atMs: number;
@@ -82,8 +144,16 @@ function failurePath(runDir: string, name: string): string {
   return path.join(runDir, `${name}${FAILURE_SUFFIX}`);
 }
 
+/**
+ * Best effort: the failure itself is reported on stderr; a run directory that is full or
+ * read-only (ENOSPC, EROFS) must not turn one instance's failure into an abort of the command.
+ */
 export async function writeStartFailure(system: System, runDir: string, name: string, failure: StartFailure): Promise<void> {
-  await system.writeFileAtomic(failurePath(runDir, name), `${JSON.stringify(failure)}\n`, RECORD_MODE);
+  try {
+    await system.writeFileAtomic(failurePath(runDir, name), `${JSON.stringify(failure)}\n`, RECORD_MODE);
+  } catch (error) {
+    if (errnoCode(error) === undefined) throw error;
+  }
 }
 
 export async function readStartFailure(system: System, runDir: string, name: string): Promise<StartFailure | null> {
@@ -96,10 +166,11 @@ export async function readStartFailure(system: System, runDir: string, name: str
   }
 }
 
+/** Best effort, as writeStartFailure: a stale explanation is not worth failing a stop or start. */
 export async function removeStartFailure(system: System, runDir: string, name: string): Promise<void> {
   try {
     await system.unlink(failurePath(runDir, name));
   } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw error;
+    if (errnoCode(error) === undefined) throw error;
   }
 }

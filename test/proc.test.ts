@@ -145,6 +145,8 @@ describe('readProcess and listStats with a fake system', () => {
       exe: '/usr/sbin/php-fpm8.2',
       exeDeleted: false,
       cmdline: [masterTitle(CONFIG)],
+      uid: 0,
+      effectiveUid: 0,
     });
   });
 
@@ -205,6 +207,8 @@ describe('verifyIdentity', () => {
     exe: BINARY,
     exeDeleted: false,
     cmdline: [masterTitle(CONFIG)],
+    uid: 0,
+    effectiveUid: 0,
   };
   const worker: ProcessInfo = { ...master, pid: 9771, ppid: 9770, cmdline: ['php-fpm: pool www'] };
   const asMaster: ExpectedIdentity = { binary: BINARY, config: CONFIG };

@@ -139,7 +139,7 @@ async function runOperation(context: CommandContext, spec: OperationSpec): Promi
     const prepared = buildTargets(declared, await readRunDirectoryRecords(system, declared.runDir), context.selection, spec, preflight);
     if (spec.needsInstances) requireInstances(prepared, spec.verb);
     for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
-    const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'] };
+    const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'], conf: context.conf };
     return await mapBounded(prepared.targets, spec.concurrency ?? MAX_PARALLEL_OPERATIONS, async (target) => {
       const outcome = await operateSafely(spec, control, target);
       reportOutcome(io, outcome);
@@ -205,7 +205,8 @@ export async function restart(context: CommandContext): Promise<number> {
     needsInstances: true, tolerateUnusable: false,
     operate: async (control, target) => {
       if (!target.declared) return stopTarget(control, target); // no longer declared: only stopped
-      if (target.instance === null) return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.unusable}` };
+      // Everything start would refuse (target.unusable: e.g. a `pid =` line) refuses before the stop.
+      if (target.instance === null || target.unusable !== null) return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.unusable}` };
       // The config test comes first: a broken config never takes a running instance down.
       const test = await testConfig(control, target.instance);
       if (!test.ok) return { ...test, message: `not restarted, left as it was: ${test.message}` };
