@@ -7,7 +7,7 @@ import { FpmMultiError, NotConfiguredError } from './errors.js';
 import type { FpmConfig, FpmPool, loadFpmConfig as LoadFpmConfig } from './fpm-config.js';
 import { DEFAULT_PATH, type UsableInstance } from './invocation.js';
 import type { Instance, Model } from './model.js';
-import { checkPidfileTrust, checkRunDirectory, UntrustedPathError } from './pidfile.js';
+import { checkPidfileTrust, checkRunDirectory, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
 import { describeErrno } from './run-directory.js';
 import { errnoCode, type System } from './system.js';
@@ -186,9 +186,14 @@ async function checkInstance(probes: Probes, options: PreflightOptions, instance
   const clash = describeControllerFile(probes.runDir, instance.pidfile);
   if (clash !== null) problems.push(clash);
   try {
-    await checkPidfileTrust(probes.system, instance.pidfile);
+    // Read, not only checked: start reads it too, and refuses a pidfile it cannot believe.
+    await readTrustedPidfile(probes.system, instance.pidfile);
   } catch (error) {
     if (error instanceof UntrustedPathError) problems.push(error.message);
+    // An empty pidfile is what php-fpm leaves when its write failed; start removes it (src/controller.ts).
+    else if (error instanceof PidfileContentError) {
+      if (error.content !== '') problems.push(error.message);
+    }
     else if (errnoCode(error) !== undefined) problems.push(describeUnreadablePidfile(probes.system, instance.pidfile, error));
     else throw error;
   }

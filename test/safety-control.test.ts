@@ -5,6 +5,7 @@ import {
   appendFileSync, chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync,
   writeFileSync, writeSync,
 } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
 import type { UsableInstance } from '../src/invocation.js';
@@ -247,15 +248,24 @@ test('case 9d: a reload whose new master dies is reported once the old master is
   declareInstances(scratch, ['a'], 'start_timeout=600');
   expect((await cli('start')).code).toBe(0);
   const old = masterPid(scratch, 'a');
-  // A pool whose socket directory does not exist: php-fpm -t passes (it binds nothing), the
-  // re-executed master fails to bind and exits.
-  appendFileSync(join(scratch.dir, 'a', 'php-fpm.conf'), [
-    '[two]', 'user = www-data', 'group = www-data', `listen = ${scratch.dir}/missing/two.sock`, 'pm = static', 'pm.max_children = 1', '',
-  ].join('\n'));
-  const reloaded = await cli('reload');
-  expect(reloaded.code).toBe(1);
-  expect(reloaded.stderr).toContain(`a: reload failed: its master (pid ${old}) died during the reload: the instance is down`);
-  expect(reloaded.stderr).toMatch(/unable to bind listening socket for address '.*missing\/two\.sock'/);
+  // A new pool on a TCP port another program holds: php-fpm -t passes (it binds nothing), and
+  // nothing the controller checks before a reload can know the port is taken (a missing socket
+  // directory, by contrast, is refused before the signal); the re-executed master fails to bind
+  // and exits.
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const port = (holder.address() as AddressInfo).port;
+  try {
+    appendFileSync(join(scratch.dir, 'a', 'php-fpm.conf'), [
+      '[two]', 'user = www-data', 'group = www-data', `listen = 127.0.0.1:${port}`, 'pm = static', 'pm.max_children = 1', '',
+    ].join('\n'));
+    const reloaded = await cli('reload');
+    expect(reloaded.code).toBe(1);
+    expect(reloaded.stderr).toContain(`a: reload failed: its master (pid ${old}) died during the reload: the instance is down`);
+    expect(reloaded.stderr).toContain(`unable to bind listening socket for address '127.0.0.1:${port}'`);
+  } finally {
+    holder.close();
+  }
 }, 120_000);
 
 test('case 10b: a controller SIGKILLed mid-stop: the instance is stopped, not crashed, and stop cleans up', async () => {
@@ -422,13 +432,17 @@ test('issue 10: an unprivileged start meeting a root-owned stale pidfile is a na
   try {
     writeFileSync(join(rootDir, 'a.pid'), String(sleeper.pid));
     writeFileSync(scratch.decl, `FPM_slot_a="slot=8.2 config=${config} pidfile=${rootDir}/a.pid"\n`);
+    // The user's own declaration (a root-owned one is refused as a whole: "needs root").
+    chownSync(scratch.decl, uid, uid);
     const started = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, CLI, '--conf', scratch.decl, 'start'], {
       encoding: 'utf8', env: { PATH: process.env['PATH'], XDG_RUNTIME_DIR: runtime }, timeout: 60_000,
     });
     expect(started.status).toBe(1);
     expect(started.stderr).not.toContain('internal error');
-    expect(started.stderr).toContain(`a: not started: ${rootDir}/a.pid: EACCES`);
-    expect(started.stderr).toContain('run php-fpm-multi as the user that owns it');
+    // An ordinary user cannot read root's /proc/PID/exe: the state is unknown, said so, and
+    // nothing is removed or signalled.
+    expect(started.stderr).toContain(`a: not started: ${rootDir}/a.pid names pid ${sleeper.pid}, which runs as another user: the state cannot be determined without root (run as root)`);
+    expect(readFileSync(join(rootDir, 'a.pid'), 'utf8')).toBe(String(sleeper.pid));
     expect(isAlive(sleeper.pid!)).toBe(true);
   } finally {
     sleeper.kill('SIGKILL');
