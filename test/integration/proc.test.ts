@@ -20,13 +20,13 @@ import {
   verifyIdentity,
   type ExpectedIdentity,
   type ProcessInfo,
-} from '../src/proc.js';
-import { parsePidfile } from '../src/pidfile.js';
-import { signalVerified } from '../src/signal.js';
-import { createRealSystem, type System } from '../src/system.js';
-import { FakeSystem, titleCmdline } from './fixtures/fake-system.js';
-import { until } from './helpers/wait.js';
-import { findBySession, findChildren, listProcesses } from './helpers/processes.js';
+} from '../../src/proc.js';
+import { parsePidfile } from '../../src/pidfile.js';
+import { signalVerified } from '../../src/signal.js';
+import { createRealSystem, type System } from '../../src/system.js';
+import { FakeSystem, titleCmdline } from '../fixtures/fake-system.js';
+import { until } from '../helpers/wait.js';
+import { findBySession, findChildren, listProcesses } from '../helpers/processes.js';
 
 const PHP_FPM = '/usr/sbin/php-fpm8.2';
 const CONFIG = '/etc/php-fpm-multi/web.conf';

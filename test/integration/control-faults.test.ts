@@ -4,11 +4,11 @@
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { createRealSystem, type System } from '../src/system.js';
-import { runCli } from './helpers/cli.js';
-import { listProcessesUnder, makeFpmScratch, type FpmScratch } from './helpers/fpm.js';
+import { createRealSystem, type System } from '../../src/system.js';
+import { runCli } from '../helpers/cli.js';
+import { listProcessesUnder, makeFpmScratch, type FpmScratch } from '../helpers/fpm.js';
 
-const FAKES = join(import.meta.dirname, 'fixtures', 'fake-fpm');
+const FAKES = join(import.meta.dirname, '..', 'fixtures', 'fake-fpm');
 const NODE = realpathSync(process.execPath);
 
 function systemForFakes(): System {

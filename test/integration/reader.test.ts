@@ -1,9 +1,9 @@
 import { parse } from 'shell-quote';
 import { describe, expect, test } from 'vitest';
-import type { ShellValue } from '../src/declaration.js';
-import { DeclarationError, type SourceLocation } from '../src/errors.js';
-import { readDeclaration, splitWords } from '../src/reader.js';
-import { FIXED_ENV, runBash } from './helpers/bash.js';
+import type { ShellValue } from '../../src/declaration.js';
+import { DeclarationError, type SourceLocation } from '../../src/errors.js';
+import { readDeclaration, splitWords } from '../../src/reader.js';
+import { FIXED_ENV, runBash } from '../helpers/bash.js';
 
 const FILE = '/etc/conf.d/php-fpm';
 const ENV: Readonly<Record<string, string | undefined>> = {

@@ -2,7 +2,7 @@
 // leave nothing running.
 import { spawnSync } from 'node:child_process';
 import { expect, test } from 'vitest';
-import { listProcessesUnder } from './helpers/fpm.js';
+import { listProcessesUnder } from '../helpers/fpm.js';
 
 test('scripts/demo starts two real instances, serves a PHP page through each, reloads and stops them', () => {
   const demo = spawnSync('scripts/demo', { encoding: 'utf8', timeout: 300_000 });

@@ -7,9 +7,9 @@ import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, listProcessesUnder, PHP_FPM, requirePrograms } from './helpers/fpm.js';
+import { CLI, listProcessesUnder, PHP_FPM, requirePrograms } from '../helpers/fpm.js';
 
-const ROOT = join(import.meta.dirname, '..');
+const ROOT = join(import.meta.dirname, '..', '..');
 const BENCH = join(ROOT, 'scripts', 'bench');
 const SEARCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 

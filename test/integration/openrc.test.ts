@@ -12,7 +12,7 @@ import {
   isMarkedStarted, makeScratch, rcService, renderRunscript, requireTools, run, RUNSCRIPT_TEMPLATE, show,
   waitForNoProcesses, withShell, writeControllerWrapper, writeFpmInstance, type FpmInstance, type Scratch,
   type SystemShell,
-} from './helpers/openrc.js';
+} from '../helpers/openrc.js';
 
 const SERVICE = 'php-fpm-e2e';
 const WEB_SERVICE = `${SERVICE}.web`;

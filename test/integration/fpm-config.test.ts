@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { FpmMultiError } from '../src/errors.js';
-import { EXIT_FAILURE } from '../src/exit-codes.js';
+import { FpmMultiError } from '../../src/errors.js';
+import { EXIT_FAILURE } from '../../src/exit-codes.js';
 import {
   FpmConfigError,
   GlobAbortedError,
@@ -25,12 +25,12 @@ import {
   type FpmConfigReader,
   type FpmPool,
   type ListenEndpoint,
-} from '../src/fpm-config.js';
+} from '../../src/fpm-config.js';
 
 const PHP_FPM = '/usr/sbin/php-fpm8.2';
 /** php-fpm -tt answers in well under a second; this only stops a hung binary. */
 const PHP_FPM_TIMEOUT_MS = 20_000;
-const FIXTURES = fileURLToPath(new URL('./fixtures/fpm-config/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../fixtures/fpm-config/', import.meta.url));
 const DIR = '<dir>';
 
 const scratchDirs: string[] = [];

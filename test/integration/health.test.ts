@@ -6,14 +6,14 @@ import { existsSync, mkdirSync, chmodSync, realpathSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { buildGetParams, requestFastCgi, type FastCgiAddress } from '../src/fastcgi.js';
-import { createRealSystem, type System } from '../src/system.js';
-import { runCli } from './helpers/cli.js';
+import { buildGetParams, requestFastCgi, type FastCgiAddress } from '../../src/fastcgi.js';
+import { createRealSystem, type System } from '../../src/system.js';
+import { runCli } from '../helpers/cli.js';
 import {
   CGI_FCGI, findFreePort, listProcessesUnder, makeFpmScratch, masterPid, PHP_FPM, PROMTOOL, requirePrograms, serveFakePool,
   type FakePool, type FpmScratch,
-} from './helpers/fpm.js';
-import { until } from './helpers/wait.js';
+} from '../helpers/fpm.js';
+import { until } from '../helpers/wait.js';
 
 let scratch: FpmScratch;
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -198,7 +198,7 @@ test('a saturated pool (its only worker busy, requests queued): status --pools s
 });
 
 describe('readiness with a fake master, its pool played by the test', () => {
-  const FAKES = join(import.meta.dirname, 'fixtures', 'fake-fpm');
+  const FAKES = join(import.meta.dirname, '..', 'fixtures', 'fake-fpm');
   const NODE = realpathSync(process.execPath);
   /** The fakes run under node: to the kernel their executable is node (see control-faults.test.ts). */
   function systemForFakes(): System {

@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
-import type { Declaration } from '../src/declaration.js';
-import { DeclarationError } from '../src/errors.js';
-import { readDeclaration, splitWords } from '../src/reader.js';
-import { type BashBatch, describeDifferences, FIXED_ENV, runBash } from './helpers/bash.js';
+import type { Declaration } from '../../src/declaration.js';
+import { DeclarationError } from '../../src/errors.js';
+import { readDeclaration, splitWords } from '../../src/reader.js';
+import { type BashBatch, describeDifferences, FIXED_ENV, runBash } from '../helpers/bash.js';
 
-const FIXTURES = fileURLToPath(new URL('./fixtures/declarations/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../fixtures/declarations/', import.meta.url));
 const MINIMUM_ACCEPTED_FIXTURES = 40;
 const MINIMUM_REFUSED_FIXTURES = 15;
 const MARKER_PLACEHOLDER = '@MARKER@';

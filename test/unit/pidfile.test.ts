@@ -2,8 +2,8 @@ import { chmodSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, symlink
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { EXIT_FAILURE } from '../src/exit-codes.js';
-import { FpmMultiError } from '../src/errors.js';
+import { EXIT_FAILURE } from '../../src/exit-codes.js';
+import { FpmMultiError } from '../../src/errors.js';
 import {
   checkPidfileTrust,
   checkRunDirectory,
@@ -14,9 +14,9 @@ import {
   quoteForMessage,
   readTrustedPidfile,
   UntrustedPathError,
-} from '../src/pidfile.js';
-import { createRealSystem } from '../src/system.js';
-import { FakeSystem } from './fixtures/fake-system.js';
+} from '../../src/pidfile.js';
+import { createRealSystem } from '../../src/system.js';
+import { FakeSystem } from '../fixtures/fake-system.js';
 
 const PATH = '/run/php-fpm-multi/web.pid';
 

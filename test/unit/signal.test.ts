@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { EXIT_FAILURE } from '../src/exit-codes.js';
-import { PID_MAX_LIMIT, readTrustedPidfile } from '../src/pidfile.js';
-import { masterTitle, readProcess, verifyIdentity, type ExpectedMaster } from '../src/proc.js';
-import { findBySession, listProcesses } from './helpers/processes.js';
-import { SignalNotPermittedError, SignalRefusedError, signalVerified, type FpmSignal } from '../src/signal.js';
-import { createRealSystem, type KillResult, type System } from '../src/system.js';
-import { FakeSystem, titleCmdline } from './fixtures/fake-system.js';
-import { until } from './helpers/wait.js';
+import { EXIT_FAILURE } from '../../src/exit-codes.js';
+import { PID_MAX_LIMIT, readTrustedPidfile } from '../../src/pidfile.js';
+import { masterTitle, readProcess, verifyIdentity, type ExpectedMaster } from '../../src/proc.js';
+import { findBySession, listProcesses } from '../helpers/processes.js';
+import { SignalNotPermittedError, SignalRefusedError, signalVerified, type FpmSignal } from '../../src/signal.js';
+import { createRealSystem, type KillResult, type System } from '../../src/system.js';
+import { FakeSystem, titleCmdline } from '../fixtures/fake-system.js';
+import { until } from '../helpers/wait.js';
 
 const BINARY = '/usr/sbin/php-fpm8.2';
 const CONFIG = '/etc/php-fpm-multi/web.conf';
@@ -108,7 +108,7 @@ describe('signalVerified with a fake system', () => {
 
 // ---- the real system --------------------------------------------------------------------------
 
-const FAKES = fileURLToPath(new URL('./fixtures/fake-fpm', import.meta.url));
+const FAKES = fileURLToPath(new URL('../fixtures/fake-fpm', import.meta.url));
 const NODE = realpathSync(process.execPath);
 const system: System = createRealSystem();
 const children: ChildProcess[] = [];

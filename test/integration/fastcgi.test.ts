@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { FpmMultiError } from '../src/errors.js';
-import { EXIT_FAILURE } from '../src/exit-codes.js';
+import { FpmMultiError } from '../../src/errors.js';
+import { EXIT_FAILURE } from '../../src/exit-codes.js';
 import {
   CgiResponseError,
   FASTCGI_MAX_RESPONSE_BYTES,
@@ -44,9 +44,9 @@ import {
   type FastCgiFailure,
   type FastCgiParams,
   type FastCgiResponse,
-} from '../src/fastcgi.js';
+} from '../../src/fastcgi.js';
 
-const FIXTURES = fileURLToPath(new URL('./fixtures/fastcgi/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../fixtures/fastcgi/', import.meta.url));
 const PHP_FPM = '/usr/sbin/php-fpm8.2';
 /** php-fpm is ready in well under a second; this only bounds a broken start. */
 const FPM_START_TIMEOUT_MS = 15_000;

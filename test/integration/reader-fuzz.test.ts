@@ -4,10 +4,10 @@
 
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import type { Declaration } from '../src/declaration.js';
-import { DeclarationError } from '../src/errors.js';
-import { readDeclaration, splitWords } from '../src/reader.js';
-import { describeDifferences, FIXED_ENV, requireBash, runBash } from './helpers/bash.js';
+import type { Declaration } from '../../src/declaration.js';
+import { DeclarationError } from '../../src/errors.js';
+import { readDeclaration, splitWords } from '../../src/reader.js';
+import { describeDifferences, FIXED_ENV, requireBash, runBash } from '../helpers/bash.js';
 
 const FILE = 'fuzz.conf';
 const AT = { file: FILE, line: 1, column: 1 };

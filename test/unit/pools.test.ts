@@ -3,16 +3,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { decodeFastCgiResponse, parseCgiResponse } from '../src/fastcgi.js';
-import type { FpmPool } from '../src/fpm-config.js';
+import { decodeFastCgiResponse, parseCgiResponse } from '../../src/fastcgi.js';
+import type { FpmPool } from '../../src/fpm-config.js';
 import {
   describeHealthFailures, describeStatusHint, findStatusListen, isSamePoolName, parsePoolStatus, PoolAddressError,
   PoolStatusFormatError, resolvePoolAddress, type InstanceSurvey, type PoolFigures, type PoolProbe,
-} from '../src/pools.js';
+} from '../../src/pools.js';
 import {
   buildPoolMetrics, escapeHelp, escapeLabelValue, formatExposition, formatSampleValue, type MetricFamily,
-} from '../src/prometheus.js';
-import type { PreparedTarget } from '../src/targets.js';
+} from '../../src/prometheus.js';
+import type { PreparedTarget } from '../../src/targets.js';
 
 function makePool(name: string, overrides: Partial<FpmPool> = {}): FpmPool {
   return {
@@ -66,7 +66,7 @@ describe('resolvePoolAddress: where to connect for a listen value', () => {
 
 describe('parsePoolStatus: the JSON status page', () => {
   test('the page captured from php-fpm 8.2 gives every figure', () => {
-    const reply = decodeFastCgiResponse(readFileSync(join(import.meta.dirname, 'fixtures', 'fastcgi', 'status-json.response.bin')));
+    const reply = decodeFastCgiResponse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'fastcgi', 'status-json.response.bin')));
     const body = parseCgiResponse(reply.stdout).body.toString('utf8');
     expect(parsePoolStatus(body)).toEqual({
       pool: 'capture', processManager: 'static', startTimeS: 1_795_255_873, uptimeS: 0, acceptedConnections: 2, listenQueue: 0,

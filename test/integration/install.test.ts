@@ -12,7 +12,7 @@ import {
   CONF_EXAMPLE, controller, ensureSoftlevel, fcgiGet, INSTALL_SCRIPT, isMarkedStarted, killProcesses, lexists,
   makeScratch, rcService, removeFile, renderRunscript, REPO, requireTools, run, show,
   waitForNoProcesses, writeFpmInstance, type FpmInstance, type RunResult, type Scratch,
-} from './helpers/openrc.js';
+} from '../helpers/openrc.js';
 
 const NOBODY = 65534;
 // The node running the tests comes first on PATH: the installed command runs the node install.sh finds.

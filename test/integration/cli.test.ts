@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { makeScratchDir, runCli } from './helpers/cli.js';
+import { makeScratchDir, runCli } from '../helpers/cli.js';
 
 const PHP_FPM = '/usr/sbin/php-fpm8.2';
 let scratch: ReturnType<typeof makeScratchDir>;

@@ -6,12 +6,12 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { EXIT_FAILURE } from '../src/exit-codes.js';
-import { acquireLock, FLOCK_PROGRAM, LockError, LockTimeoutError, type HeldLock } from '../src/lock.js';
-import { createRealSystem, type RunOptions } from '../src/system.js';
-import { FakeSystem } from './fixtures/fake-system.js';
+import { EXIT_FAILURE } from '../../src/exit-codes.js';
+import { acquireLock, FLOCK_PROGRAM, LockError, LockTimeoutError, type HeldLock } from '../../src/lock.js';
+import { createRealSystem, type RunOptions } from '../../src/system.js';
+import { FakeSystem } from '../fixtures/fake-system.js';
 
-const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const system = createRealSystem();
 let dir = '';
 let modules = '';
