@@ -126,8 +126,11 @@ describe('the runscript', () => {
     // The one condition is the guide's restart guard.
     expect(logic.match(/\bif\b/g)).toHaveLength(1);
     expect(code).toContain('if [ "${RC_CMD}" = restart ]; then\n\t\tcheckconfig || return 1\n\tfi');
+    // The controller and its declaration file are named once (issue 11); every action goes through that.
+    expect(code.split('"${php_fpm_multi}" --conf "${php_fpm_multi_conf}"')).toHaveLength(2);
+    expect(code).toContain('php_fpm_multi_run() {\n\t"${php_fpm_multi}" --conf "${php_fpm_multi_conf}" "$@"\n}');
     for (const command of ['start --partial', 'stop', 'status', 'reload', 'reopen', 'configtest', 'check']) {
-      expect(code).toContain(`"\${php_fpm_multi}" --conf "\${php_fpm_multi_conf}" ${command}`);
+      expect(code).toContain(`php_fpm_multi_run ${command}`);
     }
   });
 });
