@@ -4,10 +4,10 @@
 // wait4() (what GNU time's %M reports) it never includes the php-fpm children it waited for.
 import { readFileSync, writeFileSync } from 'node:fs';
 
-const out = process.env.BENCH_HWM_FILE;
+const out = process.env['BENCH_HWM_FILE'];
 if (out) {
   process.on('exit', () => {
     const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    writeFileSync(out, match ? match[1] : '');
+    writeFileSync(out, match?.[1] ?? '');
   });
 }

@@ -7,17 +7,29 @@
 // repetitions every instance is verified gone; at exit, even on failure or Ctrl-C, whatever this
 // run started is stopped and the scratch directory removed.
 //
-// Usage: node scripts/bench-lib/bench.mjs [--quick] [--json FILE] [--reps K] [--sizes 1,8,32]
-//                                         [--profile]
-// (run it through scripts/bench, which builds the controller first).
+// Usage: scripts/bench [--quick] [--json FILE] [--reps K] [--sizes 1,8,32] [--profile]
+// (scripts/bench builds the controller, compiles this harness into build/bench/ and runs it).
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Profile } from './profile.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The checkout: the nearest directory above this file with package.json (this file runs compiled, from build/bench/…). */
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (dir === path.dirname(dir)) throw new Error(`no package.json above ${from}`);
+  }
+}
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = findRoot(HERE);
+/** The shell scripts of the baseline and the floor (not compiled). */
 const LIB = path.join(ROOT, 'scripts', 'bench-lib');
+/** The compiled memory probe, next to this file. */
+const HWM = path.join(HERE, 'hwm.js');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const FPM = '/usr/sbin/php-fpm8.2';
 const SEARCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -31,10 +43,118 @@ const READING_INSTANCES = 1000;
 const TARGET_SIZES = { status: 32, start: 16, stop: 16, memory: 128 };
 const LIMITS = { statusVsNode: 1.25, vsBaseline: 0.5, memoryMiB: 64, linearExcess: 0.25 };
 
+type Env = Readonly<Record<string, string>>;
+
+interface Options {
+  quick: boolean;
+  json: string;
+  reps: number;
+  sizes: number[];
+  profile: boolean;
+}
+
+interface ScratchInstance {
+  name: string;
+  config: string;
+  pidfile: string;
+}
+
+export interface Scratch {
+  dir: string;
+  tag: string;
+  runDir: string;
+  instances: ScratchInstance[];
+  decl: Map<number, string>;
+  list: Map<number, string>;
+}
+
+/** Processes of this run by role. */
+interface Found {
+  masters: number[];
+  workers: number[];
+  others: number[];
+}
+
+/** A figure: the median of its samples, and the samples. Rounded; NaN (JSON null) when not finite. */
+interface Summary {
+  median_ms: number;
+  min_ms: number;
+  max_ms: number;
+  samples_ms: number[];
+}
+
+const METHODS = ['controller', 'baseline', 'floor'] as const;
+type Method = (typeof METHODS)[number];
+type Samples = Record<Method, number[]>;
+/** One timed run of a command; the label names it in errors. */
+type Timed = (label: string) => Promise<number>;
+type Command = 'status' | 'start' | 'stop';
+
+interface Results {
+  status: Record<number, Record<Method, Summary>>;
+  start: Record<number, Record<Method, Summary>>;
+  stop: Record<number, Record<Method, Summary>>;
+  node_e0: Record<number, Summary>;
+  reading?: { instances: number; controller: Summary; floor: Summary; sh_source: Summary };
+}
+
+interface LinearityEntry {
+  slope_ms_per_instance: number;
+  intercept_ms: number;
+  r2: number;
+  fitted_on?: number[];
+  slope_small_ms_per_instance?: number;
+  predicted_at_max_ms?: number;
+  measured_at_max_ms?: number;
+  max_n?: number;
+  excess_over_linear?: number;
+}
+type Linearity = Record<Command, Record<Method, LinearityEntry>>;
+
+interface Target {
+  id: string;
+  description: string;
+  n: number;
+  value: number;
+  limit: number;
+  unit: string;
+  met: boolean;
+  over_by: number;
+  value_over_limit: number;
+}
+
+type Memory = Awaited<ReturnType<typeof measureMemory>>;
+
+interface Report {
+  meta: {
+    command: string;
+    quick: boolean;
+    reps: number;
+    warm_up: number;
+    sizes: number[];
+    date: string;
+    duration_s: number;
+    controller: string;
+    commit: string | null;
+    src_modified: boolean | null;
+    loadavg_before: string;
+    loadavg_after: string | null;
+    environment: string;
+    concurrency_note: string;
+  };
+  machine: ReturnType<typeof machine>;
+  results: Results;
+  ratios: ReturnType<typeof ratios>;
+  linearity: Linearity;
+  memory: Memory;
+  targets: Target[];
+  profile?: Profile;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Options
 
-function usage() {
+function usage(): string {
   return `Usage: scripts/bench [--quick] [--json FILE] [--reps K] [--sizes N,N,…] [--profile] [--no-setup]
 
   --quick       a small run (N = ${QUICK_SIZES.join(', ')}; 5 repetitions), as the test suite uses
@@ -47,11 +167,13 @@ function usage() {
 `;
 }
 
-function parseOptions(argv) {
-  const options = { quick: false, json: path.join(ROOT, 'bench-results', 'bench.json'), reps: 5, sizes: null, profile: false };
+function parseOptions(argv: readonly string[]): Options {
+  const options: Omit<Options, 'sizes'> & { sizes: number[] | null } = {
+    quick: false, json: path.join(ROOT, 'bench-results', 'bench.json'), reps: 5, sizes: null, profile: false,
+  };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
-    const value = () => {
+    const value = (): string => {
       const v = argv[++i];
       if (v === undefined) throw new Error(`${arg} needs a value`);
       return v;
@@ -68,32 +190,35 @@ function parseOptions(argv) {
     } else throw new Error(`unknown option ${arg}\n${usage()}`);
   }
   if (!Number.isInteger(options.reps) || options.reps < 5) throw new Error('--reps must be an integer of at least 5 (each figure is a median of at least 5)');
-  options.sizes ??= options.quick ? QUICK_SIZES : FULL_SIZES;
-  if (options.sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 1000)) throw new Error('--sizes: integers from 1 to 1000');
-  options.sizes = [...new Set(options.sizes)].sort((a, b) => a - b);
-  return options;
+  const sizes = options.sizes ?? (options.quick ? QUICK_SIZES : FULL_SIZES);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 1000)) throw new Error('--sizes: integers from 1 to 1000');
+  return { ...options, sizes: [...new Set(sizes)].sort((a, b) => a - b) };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-const log = (text) => process.stderr.write(`bench: ${text}\n`);
-const sleepSync = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-const median = (xs) => {
+const log = (text: string): void => void process.stderr.write(`bench: ${text}\n`);
+const sleepSync = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-const round = (x, digits = 1) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10 ** digits) / 10 ** digits);
-const summary = (samples) => ({
+/** Rounded to `digits`; NaN when not finite (JSON.stringify writes it as null). */
+const round = (x: number, digits = 1): number => (!Number.isFinite(x) ? NaN : Math.round(x * 10 ** digits) / 10 ** digits);
+const summary = (samples: readonly number[]): Summary => ({
   median_ms: round(median(samples), 2),
   min_ms: round(Math.min(...samples), 2),
   max_ms: round(Math.max(...samples), 2),
   samples_ms: samples.map((x) => round(x, 2)),
 });
-const rotate = (list, k) => list.map((_, i) => list[(i + k) % list.length]);
+const summaries = (samples: Samples): Record<Method, Summary> => ({
+  controller: summary(samples.controller), baseline: summary(samples.baseline), floor: summary(samples.floor),
+});
+const rotate = <T>(list: readonly T[], k: number): T[] => list.map((_, i) => list[(i + k) % list.length]!);
 
-function findProgram(name) {
+function findProgram(name: string): string | null {
   for (const dir of SEARCH_PATH.split(':')) {
     const file = path.join(dir, name);
     try {
@@ -106,16 +231,16 @@ function findProgram(name) {
   return null;
 }
 
-function firstLine(program, args) {
+function firstLine(program: string, args: readonly string[]): string {
   const result = spawnSync(program, args, { encoding: 'utf8', env: ENV });
-  return `${result.stdout ?? ''}${result.stderr ?? ''}`.split('\n')[0].trim();
+  return (`${result.stdout ?? ''}${result.stderr ?? ''}`.split('\n')[0] ?? '').trim();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Preconditions: the real programs, loudly
 
-function preflight() {
-  const problems = [];
+function preflight(): string {
+  const problems: string[] = [];
   if (process.getuid?.() !== 0) problems.push('run as root: the php-fpm pools run as www-data, which only root can switch to');
   if (!fs.existsSync(FPM)) problems.push(`${FPM} is missing: run scripts/setup (it installs Debian's php8.2-fpm)`);
   const ssd = findProgram('start-stop-daemon');
@@ -132,21 +257,21 @@ function preflight() {
   } catch {
     problems.push('cannot run id');
   }
-  if (problems.length > 0) throw new Error(`cannot benchmark:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0 || ssd === null) throw new Error(`cannot benchmark:\n  ${problems.join('\n  ')}`);
   return ssd;
 }
 
 // ---------------------------------------------------------------------------------------------
 // The scratch directory: configs, declaration files, slot lists
 
-function createScratch(maxN) {
+function createScratch(maxN: number): Scratch {
   const dir = fs.mkdtempSync('/tmp/php-fpm-multi-bench-');
   fs.chmodSync(dir, 0o755); // www-data workers reach their sockets through it
   const tag = `pfmb${path.basename(dir).replace(/[^A-Za-z0-9]/g, '').slice(-6)}`;
   const runDir = path.join(dir, 'run');
   fs.mkdirSync(runDir, { mode: 0o755 });
   fs.chmodSync(runDir, 0o755);
-  const instances = [];
+  const instances: ScratchInstance[] = [];
   for (let k = 1; k <= maxN; k += 1) {
     const home = path.join(dir, `i${k}`);
     fs.mkdirSync(home, { mode: 0o755 });
@@ -165,21 +290,23 @@ function createScratch(maxN) {
 }
 
 /** The declaration file and the slot list (for the shell scripts) of the first n instances. */
-function filesFor(scratch, n) {
-  if (!scratch.decl.has(n)) {
+function filesFor(scratch: Scratch, n: number): { decl: string; list: string } {
+  let decl = scratch.decl.get(n);
+  let list = scratch.list.get(n);
+  if (decl === undefined || list === undefined) {
     const chosen = scratch.instances.slice(0, n);
-    const decl = path.join(scratch.dir, `php-fpm-${n}`);
+    decl = path.join(scratch.dir, `php-fpm-${n}`);
     fs.writeFileSync(decl, `${chosen.map((i) => `FPM_slot_${i.name}="slot=8.2 config=${i.config}"`).join('\n')}\nFPM_run_dir=${scratch.runDir}\n`);
-    const list = path.join(scratch.dir, `slots-${n}`);
+    list = path.join(scratch.dir, `slots-${n}`);
     fs.writeFileSync(list, chosen.map((i) => `${i.name} ${i.config} ${i.pidfile}\n`).join(''));
     scratch.decl.set(n, decl);
     scratch.list.set(n, list);
   }
-  return { decl: scratch.decl.get(n), list: scratch.list.get(n) };
+  return { decl, list };
 }
 
 /** 1,000 declared instances for the reading figure, in both forms, each config a real file. */
-function createReadingDeclaration(scratch) {
+function createReadingDeclaration(scratch: Scratch): string {
   const dir = path.join(scratch.dir, 'reading');
   fs.mkdirSync(dir);
   const lines = ['# php-fpm-multi bench: 1,000 instances', 'FPM_defaults="slot=8.2 stop_timeout=20"'];
@@ -199,8 +326,8 @@ function createReadingDeclaration(scratch) {
 // ---------------------------------------------------------------------------------------------
 // Processes of this run: found by title, verified, cleaned
 
-function scanOurs(scratch) {
-  const found = { masters: [], workers: [], others: [] };
+function scanOurs(scratch: Scratch): Found {
+  const found: Found = { masters: [], workers: [], others: [] };
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^[1-9][0-9]*$/.test(entry)) continue;
     let cmdline;
@@ -226,15 +353,15 @@ function scanOurs(scratch) {
   return found;
 }
 
-const countOurs = (found) => found.masters.length + found.workers.length + found.others.length;
+const countOurs = (found: Found): number => found.masters.length + found.workers.length + found.others.length;
 
-function leftovers(scratch) {
+function leftovers(scratch: Scratch): { found: Found; files: string[] } {
   const files = fs.readdirSync(scratch.runDir).filter((f) => f.endsWith('.pid') || f.endsWith('.record.json'));
   return { found: scanOurs(scratch), files };
 }
 
 /** Nothing of this run may run between repetitions, and no pidfile or record may remain. */
-function verifyClean(scratch, what) {
+function verifyClean(scratch: Scratch, what: string): void {
   for (let waited = 0; ; waited += 20) {
     const { found, files } = leftovers(scratch);
     if (countOurs(found) === 0 && files.length === 0) return;
@@ -245,7 +372,7 @@ function verifyClean(scratch, what) {
   }
 }
 
-function describePid(pid) {
+function describePid(pid: number): string {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -257,7 +384,7 @@ function describePid(pid) {
 }
 
 /** After a start, every instance must run: n masters of this scratch, each named by its pidfile. */
-function verifyRunning(scratch, n, what) {
+function verifyRunning(scratch: Scratch, n: number, what: string): void {
   const found = scanOurs(scratch);
   const named = scratch.instances.slice(0, n).filter((i) => {
     try {
@@ -272,9 +399,9 @@ function verifyRunning(scratch, n, what) {
 }
 
 /** Stops whatever this run started (SIGQUIT, then SIGKILL), removes the scratch directory. Sync. */
-function cleanUp(scratch) {
+function cleanUp(scratch: Scratch | null): void {
   if (scratch === null) return;
-  const signal = (pids, sig) => pids.forEach((pid) => {
+  const signal = (pids: readonly number[], sig: NodeJS.Signals): void => pids.forEach((pid) => {
     try {
       process.kill(pid, sig);
     } catch {
@@ -305,7 +432,10 @@ function cleanUp(scratch) {
  * Runs a command to its exit and returns its wall time in ms (spawn to exit, as an admin waits
  * for it). stdout goes to /dev/null, stderr to a file shown on failure.
  */
-function timed(scratch, label, program, args, { expectCodes = [0], env = ENV } = {}) {
+function timed(
+  scratch: Scratch, label: string, program: string, args: readonly string[],
+  { expectCodes = [0], env = ENV }: { expectCodes?: readonly number[]; env?: Env } = {},
+): Promise<number> {
   const errFile = path.join(scratch.dir, 'stderr.txt');
   const fd = fs.openSync(errFile, 'w');
   return new Promise((resolve, reject) => {
@@ -315,7 +445,7 @@ function timed(scratch, label, program, args, { expectCodes = [0], env = ENV } =
     child.on('error', (error) => reject(new Error(`${label}: cannot run ${program}: ${error.message}`)));
     child.on('exit', (code, sig) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      if (expectCodes.includes(code)) resolve(ms);
+      if (code !== null && expectCodes.includes(code)) resolve(ms);
       else {
         const stderr = fs.readFileSync(errFile, 'utf8').trim().split('\n').slice(-15).join('\n    ');
         reject(new Error(`${label}: exited with ${code ?? sig}, expected ${expectCodes.join(' or ')}\n    ${stderr}`));
@@ -324,10 +454,10 @@ function timed(scratch, label, program, args, { expectCodes = [0], env = ENV } =
   });
 }
 
-function methods(scratch, ssd, n) {
+function methods(scratch: Scratch, ssd: string, n: number): { node: Timed } & Record<Command, Record<Method, Timed>> {
   const { decl, list } = filesFor(scratch, n);
   const env = { ...ENV, FPM, SSD: ssd };
-  const controller = (command) => (label) => timed(scratch, label, NODE, [CLI, '--conf', decl, command], { env });
+  const controller = (command: Command): Timed => (label) => timed(scratch, label, NODE, [CLI, '--conf', decl, command], { env });
   return {
     node: (label) => timed(scratch, label, NODE, ['-e', '0']),
     start: {
@@ -348,12 +478,12 @@ function methods(scratch, ssd, n) {
   };
 }
 
-const METHODS = ['controller', 'baseline', 'floor'];
-
 /** start then stop of n instances by each method in turn; returns samples per method. */
-async function measureStartStop(scratch, ssd, n, reps) {
+async function measureStartStop(scratch: Scratch, ssd: string, n: number, reps: number): Promise<{ start: Samples; stop: Samples; node: number[] }> {
   const m = methods(scratch, ssd, n);
-  const samples = { start: { controller: [], baseline: [], floor: [] }, stop: { controller: [], baseline: [], floor: [] }, node: [] };
+  const samples = {
+    start: { controller: [], baseline: [], floor: [] } as Samples, stop: { controller: [], baseline: [], floor: [] } as Samples, node: [] as number[],
+  };
   for (let rep = 0; rep <= reps; rep += 1) {
     const warmUp = rep === 0;
     for (const method of rotate(METHODS, rep)) {
@@ -374,11 +504,11 @@ async function measureStartStop(scratch, ssd, n, reps) {
 }
 
 /** status of n running instances by each method in turn (the floor is `node -e 0`). */
-async function measureStatus(scratch, ssd, n, reps) {
+async function measureStatus(scratch: Scratch, ssd: string, n: number, reps: number): Promise<Samples> {
   const m = methods(scratch, ssd, n);
   await m.start.controller(`status N=${n}: starting the instances`);
   verifyRunning(scratch, n, `status N=${n}: start`);
-  const samples = { controller: [], baseline: [], floor: [] };
+  const samples: Samples = { controller: [], baseline: [], floor: [] };
   try {
     for (let rep = 0; rep <= reps; rep += 1) {
       for (const method of rotate(METHODS, rep)) {
@@ -393,9 +523,11 @@ async function measureStatus(scratch, ssd, n, reps) {
   return samples;
 }
 
-async function measureReading(scratch, decl, reps) {
-  const samples = { controller: [], floor: [], sh_source: [] };
-  const run = {
+type ReadingMethod = 'controller' | 'floor' | 'sh_source';
+
+async function measureReading(scratch: Scratch, decl: string, reps: number): Promise<Record<ReadingMethod, number[]>> {
+  const samples: Record<ReadingMethod, number[]> = { controller: [], floor: [], sh_source: [] };
+  const run: Record<ReadingMethod, Timed> = {
     controller: (label) => timed(scratch, label, NODE, [CLI, '--conf', decl, '--json', 'list']),
     floor: (label) => timed(scratch, label, NODE, ['-e', '0']),
     // What OpenRC does with a conf.d file: /bin/sh sources it (the string form only; dash
@@ -404,7 +536,7 @@ async function measureReading(scratch, decl, reps) {
   };
   fs.writeFileSync(`${decl}.posix`, fs.readFileSync(decl, 'utf8').split('\n').filter((l) => /^FPM_[A-Za-z0-9_]+="/.test(l)).join('\n'));
   for (let rep = 0; rep <= reps; rep += 1) {
-    for (const method of rotate(Object.keys(run), rep)) {
+    for (const method of rotate(['controller', 'floor', 'sh_source'] as const, rep)) {
       const ms = await run[method](`reading ${method} rep ${rep}`);
       if (rep > 0) samples[method].push(ms);
     }
@@ -415,17 +547,17 @@ async function measureReading(scratch, decl, reps) {
 // ---------------------------------------------------------------------------------------------
 // Peak memory of the controller
 
-async function peakKiB(scratch, label, args, env = ENV) {
+async function peakKiB(scratch: Scratch, label: string, args: readonly string[], env: Env = ENV): Promise<number> {
   const hwm = path.join(scratch.dir, 'hwm.txt');
   fs.rmSync(hwm, { force: true });
-  await timed(scratch, label, NODE, ['--import', `file://${path.join(LIB, 'hwm.mjs')}`, CLI, ...args], { env: { ...env, BENCH_HWM_FILE: hwm } });
+  await timed(scratch, label, NODE, ['--import', `file://${HWM}`, CLI, ...args], { env: { ...env, BENCH_HWM_FILE: hwm } });
   const kib = Number(fs.readFileSync(hwm, 'utf8'));
   if (!Number.isInteger(kib) || kib <= 0) throw new Error(`${label}: no VmHWM recorded`);
   return kib;
 }
 
 /** GNU time's %M: ru_maxrss from wait4(), the max over the controller AND the children it waited for. */
-async function gnuTimeKiB(scratch, label, args) {
+async function gnuTimeKiB(scratch: Scratch, label: string, args: readonly string[]): Promise<number | null> {
   const time = '/usr/bin/time';
   if (!fs.existsSync(time) || !firstLine(time, ['--version']).includes('GNU')) return null;
   const out = path.join(scratch.dir, 'time.txt');
@@ -433,9 +565,9 @@ async function gnuTimeKiB(scratch, label, args) {
   return Number(fs.readFileSync(out, 'utf8').trim().split('\n').pop());
 }
 
-async function measureMemory(scratch, n, readingDecl, cycles) {
+async function measureMemory(scratch: Scratch, n: number, readingDecl: string, cycles: number) {
   const { decl } = filesFor(scratch, n);
-  const kib = { start: [], status: [], stop: [], list_1000: [] };
+  const kib: Record<'start' | 'status' | 'stop' | 'list_1000', number[]> = { start: [], status: [], stop: [], list_1000: [] };
   for (let cycle = 0; cycle < cycles; cycle += 1) {
     kib.start.push(await peakKiB(scratch, `memory start N=${n}`, ['--conf', decl, 'start']));
     verifyRunning(scratch, n, `memory start N=${n}`);
@@ -454,7 +586,7 @@ async function measureMemory(scratch, n, readingDecl, cycles) {
   const peak = Math.max(...kib.start, ...kib.status, ...kib.stop);
   return {
     instances: n,
-    method: 'VmHWM of /proc/self/status, written at exit by a preloaded module (node --import scripts/bench-lib/hwm.mjs): the controller process alone',
+    method: 'VmHWM of /proc/self/status, written at exit by a preloaded module (node --import of scripts/bench-lib/hwm.ts, compiled): the controller process alone',
     start_kib: Math.max(...kib.start),
     status_kib: Math.max(...kib.status),
     stop_kib: Math.max(...kib.stop),
@@ -467,16 +599,16 @@ async function measureMemory(scratch, n, readingDecl, cycles) {
   };
 }
 
-async function peakKiBOfNode(scratch) {
+async function peakKiBOfNode(scratch: Scratch): Promise<number> {
   const hwm = path.join(scratch.dir, 'hwm.txt');
-  await timed(scratch, 'memory node -e 0', NODE, ['--import', `file://${path.join(LIB, 'hwm.mjs')}`, '-e', '0'], { env: { ...ENV, BENCH_HWM_FILE: hwm } });
+  await timed(scratch, 'memory node -e 0', NODE, ['--import', `file://${HWM}`, '-e', '0'], { env: { ...ENV, BENCH_HWM_FILE: hwm } });
   return Number(fs.readFileSync(hwm, 'utf8'));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Analysis: linearity, ratios, targets
 
-function fit(points) {
+function fit(points: ReadonlyArray<readonly [number, number]>): { slope: number; intercept: number; r2: number } {
   const n = points.length;
   const mx = points.reduce((s, [x]) => s + x, 0) / n;
   const my = points.reduce((s, [, y]) => s + y, 0) / n;
@@ -489,16 +621,16 @@ function fit(points) {
   return { slope, intercept, r2: ssTot === 0 ? 1 : 1 - ssRes / ssTot };
 }
 
-function linearity(results, sizes) {
-  const out = {};
-  const maxN = sizes[sizes.length - 1];
-  for (const command of ['status', 'start', 'stop']) {
-    out[command] = {};
+function linearity(results: Results, sizes: readonly number[]): Linearity {
+  const out = {} as Linearity;
+  const maxN = sizes[sizes.length - 1]!;
+  for (const command of ['status', 'start', 'stop'] as const) {
+    out[command] = {} as Record<Method, LinearityEntry>;
     for (const method of METHODS) {
-      const points = sizes.map((n) => [n, results[command][n][method].median_ms]);
+      const points = sizes.map((n): [number, number] => [n, results[command][n]![method].median_ms]);
       const all = fit(points);
       const smaller = points.filter(([n]) => n < maxN);
-      const entry = {
+      const entry: LinearityEntry = {
         slope_ms_per_instance: round(all.slope, 3),
         intercept_ms: round(all.intercept, 1),
         r2: round(all.r2, 4),
@@ -506,7 +638,7 @@ function linearity(results, sizes) {
       if (smaller.length >= 2) {
         const f = fit(smaller);
         const predicted = f.intercept + f.slope * maxN;
-        const measured = results[command][maxN][method].median_ms;
+        const measured = results[command][maxN]![method].median_ms;
         Object.assign(entry, {
           fitted_on: smaller.map(([n]) => n),
           slope_small_ms_per_instance: round(f.slope, 3),
@@ -523,23 +655,35 @@ function linearity(results, sizes) {
 }
 
 /** The size a target names, or the largest measured size at or below it (a --quick run). */
-function sizeFor(sizes, wanted) {
+function sizeFor(sizes: readonly number[], wanted: number): number {
   if (sizes.includes(wanted)) return wanted;
   const below = sizes.filter((n) => n <= wanted);
-  return below.length > 0 ? below[below.length - 1] : sizes[0];
+  return below.length > 0 ? below[below.length - 1]! : sizes[0]!;
 }
 
-function ratios(results, sizes) {
-  const out = { status: {}, start: {}, stop: {} };
+interface StartStopRatios {
+  controller_vs_baseline: number;
+  controller_vs_floor: number;
+  controller_minus_floor_ms: number;
+  controller_vs_floor_plus_node: number;
+  baseline_vs_floor: number;
+}
+
+function ratios(results: Results, sizes: readonly number[]) {
+  const out = {
+    status: {} as Record<number, { controller_vs_node: number; controller_vs_baseline: number }>,
+    start: {} as Record<number, StartStopRatios>,
+    stop: {} as Record<number, StartStopRatios>,
+  };
   for (const n of sizes) {
-    const s = results.status[n];
+    const s = results.status[n]!;
     out.status[n] = {
       controller_vs_node: round(s.controller.median_ms / s.floor.median_ms, 3),
       controller_vs_baseline: round(s.controller.median_ms / s.baseline.median_ms, 3),
     };
-    for (const command of ['start', 'stop']) {
-      const r = results[command][n];
-      const node = results.node_e0[n].median_ms;
+    for (const command of ['start', 'stop'] as const) {
+      const r = results[command][n]!;
+      const node = results.node_e0[n]!.median_ms;
       out[command][n] = {
         controller_vs_baseline: round(r.controller.median_ms / r.baseline.median_ms, 3),
         controller_vs_floor: round(r.controller.median_ms / r.floor.median_ms, 3),
@@ -552,7 +696,7 @@ function ratios(results, sizes) {
   return out;
 }
 
-function target(id, description, n, value, limit, unit) {
+function target(id: string, description: string, n: number, value: number, limit: number, unit: string): Target {
   return {
     id, description, n, value: round(value, 2), limit: round(limit, 2), unit,
     met: value <= limit,
@@ -562,21 +706,21 @@ function target(id, description, n, value, limit, unit) {
   };
 }
 
-function targets(results, sizes, memory, lin) {
-  const list = [];
+function targets(results: Results, sizes: readonly number[], memory: Memory, lin: Linearity): Target[] {
+  const list: Target[] = [];
   const ns = sizeFor(sizes, TARGET_SIZES.status);
-  const st = results.status[ns];
+  const st = results.status[ns]!;
   list.push(target('status_vs_node', `status, ${ns} running instances, at most ${LIMITS.statusVsNode} × node -e 0`, ns, st.controller.median_ms, LIMITS.statusVsNode * st.floor.median_ms, 'ms'));
-  for (const command of ['start', 'stop']) {
+  for (const command of ['start', 'stop'] as const) {
     const n = sizeFor(sizes, TARGET_SIZES[command]);
-    const r = results[command][n];
-    const node = results.node_e0[n].median_ms;
+    const r = results[command][n]!;
+    const node = results.node_e0[n]!.median_ms;
     list.push(target(`${command}_vs_baseline`, `${command}, ${n} instances, at most ${LIMITS.vsBaseline} × the per-slot baseline`, n, r.controller.median_ms, LIMITS.vsBaseline * r.baseline.median_ms, 'ms'));
     list.push(target(`${command}_vs_floor`, `${command}, ${n} instances, at most the floor + one node -e 0`, n, r.controller.median_ms, r.floor.median_ms + node, 'ms'));
   }
-  for (const command of ['status', 'start', 'stop']) {
+  for (const command of ['status', 'start', 'stop'] as const) {
     const e = lin[command].controller;
-    if (e.excess_over_linear !== undefined) {
+    if (e.excess_over_linear !== undefined && e.max_n !== undefined && e.fitted_on !== undefined && e.measured_at_max_ms !== undefined && e.predicted_at_max_ms !== undefined) {
       list.push(target(`${command}_linear`, `${command}: time at N=${e.max_n} at most ${1 + LIMITS.linearExcess} × the linear prediction from N=${e.fitted_on.join(',')}`, e.max_n, e.measured_at_max_ms, (1 + LIMITS.linearExcess) * e.predicted_at_max_ms, 'ms'));
     }
   }
@@ -588,17 +732,17 @@ function targets(results, sizes, memory, lin) {
 // Report
 
 /** The commit measured (read-only git queries), and whether the working tree differs from it. */
-function revision() {
-  const git = (args) => spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8', env: ENV });
+function revision(): { commit: string | null; src_modified: boolean | null } {
+  const git = (args: readonly string[]) => spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8', env: ENV });
   const head = git(['rev-parse', '--short', 'HEAD']);
   if (head.status !== 0) return { commit: null, src_modified: null };
   const dirty = git(['status', '--porcelain', '--', 'src']).stdout.trim() !== '';
   return { commit: head.stdout.trim(), src_modified: dirty };
 }
 
-const loadavg = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const loadavg = (): string => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-function machine(ssd) {
+function machine(ssd: string) {
   const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) ?? [])[1] ?? 'unknown';
   const memKiB = Number((fs.readFileSync('/proc/meminfo', 'utf8').match(/^MemTotal:\s+(\d+)/m) ?? [])[1]);
   return {
@@ -614,36 +758,38 @@ function machine(ssd) {
   };
 }
 
-function pad(text, width, right = false) {
+function pad(text: string | number, width: number, right = false): string {
   const s = String(text);
   return right ? s.padStart(width) : s.padEnd(width);
 }
 
-function table(report) {
-  const lines = [];
-  const f = (x) => (x === null || x === undefined ? '-' : x.toFixed(1));
-  const r2 = (x) => (x === null || x === undefined ? '-' : x.toFixed(2));
+function table(report: Report): string {
+  const lines: string[] = [];
+  // A figure that was not finite is NaN here (null in the JSON) and prints as '-'.
+  const f = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(1));
+  const r2 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(2));
   lines.push(`php-fpm-multi bench (${report.meta.quick ? 'quick' : 'full'} run; median of ${report.meta.reps} repetitions after one warm-up; times in ms)`);
   lines.push(`commit ${report.meta.commit ?? '?'}${report.meta.src_modified ? ' (src/ modified)' : ''}; load average before ${report.meta.loadavg_before}, after ${report.meta.loadavg_after}`);
   lines.push(`machine: ${report.machine.nproc} CPUs (${report.machine.cpu_model}), ${report.machine.memory_mib} MiB, ${report.machine.kernel}, node ${report.machine.node}, ${report.machine.php_fpm}`);
   lines.push('');
   lines.push(`${pad('command', 8)} ${pad('N', 4, true)} ${pad('controller', 11, true)} ${pad('per-slot', 10, true)} ${pad('floor', 9, true)} ${pad('ctl/slot', 9, true)} ${pad('ctl/floor', 10, true)} ${pad('ctl-floor', 10, true)} ${pad('node -e 0', 10, true)}`);
-  for (const command of ['status', 'start', 'stop']) {
+  for (const command of ['status', 'start', 'stop'] as const) {
     for (const n of report.meta.sizes) {
-      const r = report.results[command][n];
-      const node = command === 'status' ? r.floor.median_ms : report.results.node_e0[n].median_ms;
+      const r = report.results[command][n]!;
+      const node = command === 'status' ? r.floor.median_ms : report.results.node_e0[n]!.median_ms;
       lines.push(`${pad(command, 8)} ${pad(n, 4, true)} ${pad(f(r.controller.median_ms), 11, true)} ${pad(f(r.baseline.median_ms), 10, true)} ${pad(f(r.floor.median_ms), 9, true)} ${pad(r2(r.controller.median_ms / r.baseline.median_ms), 9, true)} ${pad(r2(r.controller.median_ms / r.floor.median_ms), 10, true)} ${pad(f(r.controller.median_ms - r.floor.median_ms), 10, true)} ${pad(f(node), 10, true)}`);
     }
   }
   lines.push('(status: the floor is node -e 0; start/stop: the floor is every config test and launch at once / SIGQUIT to all and a 10 ms poll)');
   const rd = report.results.reading;
+  if (rd === undefined) throw new Error('the reading figure is missing');
   lines.push('');
   lines.push(`reading ${rd.instances} instances (list --json): controller ${f(rd.controller.median_ms)}, node -e 0 ${f(rd.floor.median_ms)} (ratio ${r2(rd.controller.median_ms / rd.floor.median_ms)}), /bin/sh sourcing the string-form half ${f(rd.sh_source.median_ms)}`);
   const mem = report.memory;
   lines.push(`peak memory (VmHWM) at N=${mem.instances}: start ${mem.start_kib} KiB, status ${mem.status_kib} KiB, stop ${mem.stop_kib} KiB; list --json of ${rd.instances}: ${mem.list_1000_kib} KiB; node -e 0: ${mem.node_e0_kib} KiB`);
   lines.push('');
   lines.push('linearity (controller; least squares over all N; N_max against the line through the smaller N):');
-  for (const command of ['status', 'start', 'stop']) {
+  for (const command of ['status', 'start', 'stop'] as const) {
     for (const method of METHODS) {
       const e = report.linearity[command][method];
       const extra = e.excess_over_linear === undefined ? '' : `; N=${e.max_n}: ${f(e.measured_at_max_ms)} vs ${f(e.predicted_at_max_ms)} predicted (${e.excess_over_linear >= 0 ? '+' : ''}${(e.excess_over_linear * 100).toFixed(0)} %)`;
@@ -661,7 +807,7 @@ function table(report) {
 // ---------------------------------------------------------------------------------------------
 // Main
 
-let scratch = null;
+let scratch: Scratch | null = null;
 let cleaned = false;
 function cleanUpOnce() {
   if (cleaned) return;
@@ -669,10 +815,10 @@ function cleanUpOnce() {
   try {
     cleanUp(scratch);
   } catch (error) {
-    log(`cleanup failed: ${error.message}`);
+    log(`cleanup failed: ${(error as Error).message}`);
   }
 }
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     log(`${sig}: stopping every instance of this run and removing the scratch directory`);
     cleanUpOnce();
@@ -681,35 +827,36 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 process.on('exit', cleanUpOnce);
 
-async function main() {
+async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const ssd = preflight();
   const sizes = options.sizes;
-  const maxN = sizes[sizes.length - 1];
-  scratch = createScratch(Math.max(maxN, options.profile ? 32 : 0));
+  const maxN = sizes[sizes.length - 1]!;
+  const scratchOfRun = createScratch(Math.max(maxN, options.profile ? 32 : 0));
+  scratch = scratchOfRun;
   log(`scratch directory ${scratch.dir}; sizes ${sizes.join(', ')}; ${options.reps} repetitions after one warm-up`);
   const started = Date.now();
   const loadBefore = loadavg();
-  const results = { status: {}, start: {}, stop: {}, node_e0: {} };
+  const results: Results = { status: {}, start: {}, stop: {}, node_e0: {} };
   for (const n of sizes) {
     log(`N=${n}: start and stop (controller, per-slot baseline, floor)`);
-    const ss = await measureStartStop(scratch, ssd, n, options.reps);
-    results.start[n] = Object.fromEntries(METHODS.map((m) => [m, summary(ss.start[m])]));
-    results.stop[n] = Object.fromEntries(METHODS.map((m) => [m, summary(ss.stop[m])]));
+    const ss = await measureStartStop(scratchOfRun, ssd, n, options.reps);
+    results.start[n] = summaries(ss.start);
+    results.stop[n] = summaries(ss.stop);
     log(`N=${n}: status`);
-    const st = await measureStatus(scratch, ssd, n, options.reps);
-    results.status[n] = Object.fromEntries(METHODS.map((m) => [m, summary(st[m])]));
+    const st = await measureStatus(scratchOfRun, ssd, n, options.reps);
+    results.status[n] = summaries(st);
     results.node_e0[n] = summary([...ss.node, ...st.floor]);
   }
   log(`reading ${READING_INSTANCES} instances`);
-  const readingDecl = createReadingDeclaration(scratch);
-  const rd = await measureReading(scratch, readingDecl, options.reps);
+  const readingDecl = createReadingDeclaration(scratchOfRun);
+  const rd = await measureReading(scratchOfRun, readingDecl, options.reps);
   results.reading = { instances: READING_INSTANCES, controller: summary(rd.controller), floor: summary(rd.floor), sh_source: summary(rd.sh_source) };
   const memN = sizeFor(sizes, TARGET_SIZES.memory);
   log(`peak memory at N=${memN}`);
-  const memory = await measureMemory(scratch, memN, readingDecl, options.quick ? 1 : 3);
+  const memory = await measureMemory(scratchOfRun, memN, readingDecl, options.quick ? 1 : 3);
   const lin = linearity(results, sizes);
-  const report = {
+  const report: Report = {
     meta: {
       command: `scripts/bench ${process.argv.slice(2).join(' ')}`.trim(),
       quick: options.quick,
@@ -734,8 +881,8 @@ async function main() {
   };
   report.targets = targets(results, sizes, memory, lin);
   if (options.profile) {
-    const { profile } = await import('./profile.mjs');
-    report.profile = await profile({ scratch, ssd, filesFor, verifyRunning, verifyClean, log, ENV, CLI, NODE, ROOT });
+    const { profile } = await import('./profile.js');
+    report.profile = await profile({ scratch: scratchOfRun, filesFor, verifyRunning, verifyClean, log, ENV, CLI, NODE, ROOT });
   }
   report.meta.duration_s = Math.round((Date.now() - started) / 1000);
   report.meta.loadavg_after = loadavg();
@@ -751,7 +898,7 @@ main().then(
     cleanUpOnce();
     process.exit(0);
   },
-  (error) => {
+  (error: Error) => {
     log(`failed: ${error.stack ?? error.message}`);
     cleanUpOnce();
     process.exit(1);
