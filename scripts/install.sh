@@ -224,7 +224,7 @@ render_runscript() {
 	sed -e "1s|^#!/sbin/openrc-run|#!$EPREFIX/sbin/openrc-run|" \
 		-e "s|@BINDIR@|$bindir|g" \
 		-e "s|@SYSCONFDIR@|$sysconfdir|g" \
-		"$source_dir/init.d/php-fpm"
+		"$source_dir/init.d/php-fpm.in"
 }
 
 # Is FILE identical to the example in either form?

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 export const CLI = join(REPO, 'dist', 'cli.js');
-export const RUNSCRIPT_TEMPLATE = join(REPO, 'init.d', 'php-fpm');
+export const RUNSCRIPT_TEMPLATE = join(REPO, 'init.d', 'php-fpm.in');
 export const INSTALL_SCRIPT = join(REPO, 'scripts', 'install.sh');
 export const CONF_EXAMPLE = join(REPO, 'conf.d', 'php-fpm');
 

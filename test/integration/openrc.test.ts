@@ -1,0 +1,394 @@
+// End-to-end tests of the OpenRC runscript (init.d/php-fpm) with the real OpenRC (Debian's
+// openrc) and two instances of the real php8.2-fpm. The runscript is installed as a test-only
+// service, php-fpm-e2e (and its symlink php-fpm-e2e.web), so nothing collides with a real
+// php-fpm service; every php-fpm file lives in one scratch directory. These tests fail (never
+// skip) when OpenRC or php-fpm8.2 is missing: scripts/test installs them.
+
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cleanupService, controller, controllerStatus, declarationText, ensureSoftlevel, fcgiGet, findProcesses,
+  isMarkedStarted, makeScratch, rcService, renderRunscript, requireTools, run, RUNSCRIPT_TEMPLATE, show,
+  waitForNoProcesses, withShell, writeControllerWrapper, writeFpmInstance, type FpmInstance, type Scratch,
+  type SystemShell,
+} from '../helpers/openrc.js';
+
+const SERVICE = 'php-fpm-e2e';
+const WEB_SERVICE = `${SERVICE}.web`;
+const RUNSCRIPT = `/etc/init.d/${SERVICE}`;
+const WEB_RUNSCRIPT = `/etc/init.d/${WEB_SERVICE}`;
+const CONF = `/etc/conf.d/${SERVICE}`;
+const WEB_CONF = `/etc/conf.d/${WEB_SERVICE}`;
+
+let scratch: Scratch;
+let softlevel: { restore(): void } | undefined;
+let createdConfDir = false;
+
+async function expectServing(instances: readonly FpmInstance[]): Promise<void> {
+  for (const instance of instances) {
+    expect(await fcgiGet(instance)).toMatch(new RegExp(`^instance=${instance.name} pid=\\d+`));
+  }
+}
+
+async function masterPids(conf: string): Promise<Map<string, number | null>> {
+  const status = await controllerStatus(conf);
+  return new Map([...status].map(([name, entry]) => [name, entry.state === 'running' ? entry.pid : null]));
+}
+
+/** The status line of one instance in `php-fpm-multi status`'s table. */
+function statusLine(output: string, name: string): string {
+  return output.split('\n').find((line) => line.split(/\s+/)[0] === name) ?? `(no line for ${name} in:\n${output})`;
+}
+
+beforeAll(() => {
+  requireTools();
+  softlevel = ensureSoftlevel();
+  scratch = makeScratch('openrc');
+  for (const file of [RUNSCRIPT, WEB_RUNSCRIPT, CONF, WEB_CONF]) {
+    if (existsSync(file)) {
+      throw new Error(
+        `${file} exists: another run of these tests is going on, or one was killed before its cleanup. In the latter case: ` +
+          `php-fpm-multi --conf ${CONF} stop; rc-service ${SERVICE} zap; rm -f ${RUNSCRIPT} ${WEB_RUNSCRIPT} ${CONF} ${WEB_CONF}`,
+      );
+    }
+  }
+  if (!existsSync('/etc/conf.d')) {
+    mkdirSync('/etc/conf.d', { mode: 0o755 });
+    createdConfDir = true;
+  }
+  const bindir = join(scratch.dir, 'bin');
+  writeControllerWrapper(bindir);
+  writeFileSync(RUNSCRIPT, renderRunscript({ eprefix: '', bindir, sysconfdir: '/etc' }));
+  chmodSync(RUNSCRIPT, 0o755);
+});
+
+afterAll(async () => {
+  const notes: string[] = [];
+  try {
+    if (scratch !== undefined) {
+      notes.push(...(await cleanupService(WEB_SERVICE, { runscript: WEB_RUNSCRIPT, conf: WEB_CONF }, scratch)));
+      notes.push(...(await cleanupService(SERVICE, { runscript: RUNSCRIPT, conf: CONF }, scratch)));
+      scratch.remove();
+    }
+    if (createdConfDir) await run('rmdir', ['/etc/conf.d']);
+  } finally {
+    softlevel?.restore();
+  }
+  if (notes.length > 0) console.warn(`openrc.test.ts cleanup:\n${notes.join('\n')}`);
+});
+
+describe('the runscript', () => {
+  const source = readFileSync(RUNSCRIPT_TEMPLATE, 'utf8');
+  const code = source.split('\n').filter((line) => !/^\s*#/.test(line)).join('\n');
+  // The code without its messages (descriptions, ebegin/eend texts).
+  const logic = code.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+
+  it('parses with sh -n', async () => {
+    const result = await run('sh', ['-n', RUNSCRIPT_TEMPLATE]);
+    expect(result.code, show(result)).toBe(0);
+  });
+
+  it('has no bashisms (checkbashisms -f: it skips #!/sbin/openrc-run scripts otherwise)', async () => {
+    const result = await run('checkbashisms', ['-f', RUNSCRIPT_TEMPLATE]);
+    expect(result.code, show(result)).toBe(0);
+    expect(result.output).toBe('');
+  });
+
+  it('is an openrc-run script with descriptions, its commands and the guide\'s depend()', () => {
+    expect(source.split('\n')[0]).toBe('#!/sbin/openrc-run');
+    expect(code).toMatch(/^description="/m);
+    expect(code).toMatch(/^extra_commands="checkconfig configtest"$/m);
+    expect(code).toMatch(/^extra_started_commands="reload reopen"$/m);
+    for (const command of ['checkconfig', 'configtest', 'reload', 'reopen']) expect(code).toMatch(new RegExp(`^description_${command}="`, 'm'));
+    expect(code).toMatch(/depend\(\) \{\n\tuse net logger\n\}/);
+    expect(code).toMatch(/^php_fpm_multi_conf="@SYSCONFDIR@\/conf\.d\/\$\{RC_SVCNAME\}"$/m);
+  });
+
+  it('rc-service describe shows the description of the service and of each extra command', async () => {
+    const result = await rcService(SERVICE, 'describe', 'dash', scratch);
+    expect(result.code, show(result)).toBe(0);
+    expect(result.output).toContain(`every instance declared in ${CONF}`);
+    for (const command of ['checkconfig', 'configtest', 'reload', 'reopen']) expect(result.output).toMatch(new RegExp(`\\* ${command}: \\S`));
+  });
+
+  it('reload and reopen need the service started', async () => {
+    for (const command of ['reload', 'reopen']) {
+      const result = await rcService(SERVICE, command, 'dash', scratch);
+      expect(result.code, show(result)).toBe(1);
+      expect(result.output).toContain(`cannot \`${command}' as it has not been started`);
+    }
+  });
+
+  it('only calls the controller: no loops, case, parsing or pid handling', () => {
+    expect(logic).not.toMatch(/\b(for|while|until|case|eval|kill|pidof|pgrep|sed|awk|grep|cut|read|test)\b/);
+    expect(logic).not.toMatch(/start-stop-daemon|supervise-daemon|pidfile|\$\(|`/);
+    // The one condition is the guide's restart guard.
+    expect(logic.match(/\bif\b/g)).toHaveLength(1);
+    expect(code).toContain('if [ "${RC_CMD}" = restart ]; then\n\t\tcheckconfig || return 1\n\tfi');
+    // The controller and its declaration file are named once (issue 11); every action goes through that.
+    expect(code.split('"${php_fpm_multi}" --conf "${php_fpm_multi_conf}"')).toHaveLength(2);
+    expect(code).toContain('php_fpm_multi_run() {\n\t"${php_fpm_multi}" --conf "${php_fpm_multi_conf}" "$@"\n}');
+    for (const command of ['start --partial', 'stop', 'status', 'reload', 'reopen', 'configtest', 'check']) {
+      expect(code).toContain(`php_fpm_multi_run ${command}`);
+    }
+  });
+});
+
+describe.each<{ form: 'array' | 'string'; shell: SystemShell }>([
+  { form: 'array', shell: 'bash' },
+  { form: 'string', shell: 'dash' },
+])('the $form form with /bin/sh = $shell: the whole life cycle', ({ form, shell }) => {
+  let a: FpmInstance;
+  let b: FpmInstance;
+  let pidsBeforeBrokenRestart: Map<string, number | null>;
+  const rc = (command: string) => rcService(SERVICE, command, shell, scratch);
+
+  beforeAll(() => {
+    a = writeFpmInstance(scratch, form, 'a');
+    b = writeFpmInstance(scratch, form, 'b');
+    writeFileSync(CONF, declarationText(form, [a, b], join(scratch.dir, form, 'run')));
+  });
+
+  afterAll(async () => {
+    await controller(['--conf', CONF, 'stop']);
+    if (isMarkedStarted(SERVICE)) await run('rc-service', [SERVICE, 'zap']);
+  });
+
+  if (shell === 'bash') {
+    it('runs OpenRC with /bin/sh being bash (a symlink to it, as on Gentoo), which reads arrays', async () => {
+      const [program, args] = withShell('bash', scratch, 'sh', ['-c', 'readlink -f /bin/sh; a=(x y); echo "${a[1]} $BASH_VERSION"']);
+      const result = await run(program, args);
+      expect(result.code, show(result)).toBe(0);
+      expect(result.stdout).toMatch(/^\/\S*\/bash\ny \d/);
+    });
+  }
+
+  it('start: exit 0, OpenRC marks the service started, both instances serve', async () => {
+    const result = await rc('start');
+    expect(result.code, show(result)).toBe(0);
+    expect(isMarkedStarted(SERVICE)).toBe(true);
+    await expectServing([a, b]);
+  });
+
+  it('status: exit 0, both running', async () => {
+    const result = await rc('status');
+    expect(result.code, show(result)).toBe(0);
+    expect(statusLine(result.stdout, 'a')).toMatch(/\brunning\b/);
+    expect(statusLine(result.stdout, 'b')).toMatch(/\brunning\b/);
+  });
+
+  it('reload: exit 0, php-fpm reloaded (its log says so), both serve', async () => {
+    const result = await rc('reload');
+    expect(result.code, show(result)).toBe(0);
+    for (const instance of [a, b]) expect(readFileSync(instance.errorLog, 'utf8')).toContain('Reloading in progress');
+    await expectServing([a, b]);
+  });
+
+  it('reopen: exit 0, php-fpm reopened its log', async () => {
+    const result = await rc('reopen');
+    expect(result.code, show(result)).toBe(0);
+    for (const instance of [a, b]) expect(readFileSync(instance.errorLog, 'utf8')).toContain('error log file re-opened');
+  });
+
+  it('configtest and checkconfig: exit 0', async () => {
+    const configtest = await rc('configtest');
+    expect(configtest.code, show(configtest)).toBe(0);
+    const checkconfig = await rc('checkconfig');
+    expect(checkconfig.code, show(checkconfig)).toBe(0);
+  });
+
+  it('restart: exit 0, new masters, both serve', async () => {
+    const before = await masterPids(CONF);
+    const result = await rc('restart');
+    expect(result.code, show(result)).toBe(0);
+    expect(isMarkedStarted(SERVICE)).toBe(true);
+    const after = await masterPids(CONF);
+    for (const name of ['a', 'b']) {
+      expect(after.get(name), `pid of ${name}`).toEqual(expect.any(Number));
+      expect(after.get(name)).not.toBe(before.get(name));
+    }
+    await expectServing([a, b]);
+    pidsBeforeBrokenRestart = after;
+  });
+
+  it('restart with a broken config fails before stopping anything: the instances keep running', async () => {
+    const good = readFileSync(b.config, 'utf8');
+    writeFileSync(b.config, `${good}pm.max_children = none of this is php-fpm syntax\n`);
+    try {
+      const result = await rc('restart');
+      expect(result.code, show(result)).not.toBe(0);
+      expect(result.output).toContain(b.config);
+      expect(result.output).toContain(`Fix the problems named above, then run: rc-service ${SERVICE} checkconfig`);
+      expect(isMarkedStarted(SERVICE)).toBe(true);
+      expect(await masterPids(CONF)).toEqual(pidsBeforeBrokenRestart);
+      await expectServing([a, b]);
+    } finally {
+      writeFileSync(b.config, good);
+    }
+  });
+
+  it('stop: exit 0, OpenRC marks it stopped, no php-fpm process is left', async () => {
+    const result = await rc('stop');
+    expect(result.code, show(result)).toBe(0);
+    expect(isMarkedStarted(SERVICE)).toBe(false);
+    expect(await waitForNoProcesses(scratch.token, 1_000)).toEqual([]);
+  });
+
+  it('status after stop: exit 3', async () => {
+    const result = await rc('status');
+    expect(result.code, show(result)).toBe(3);
+  });
+});
+
+describe('partial failure: keep what started', () => {
+  let good: FpmInstance;
+  let bad: FpmInstance;
+  let worse: FpmInstance;
+
+  beforeAll(() => {
+    good = writeFpmInstance(scratch, 'partial', 'good');
+    // php-fpm cannot bind a socket in a directory that does not exist: it fails at start only.
+    bad = writeFpmInstance(scratch, 'partial', 'bad', { listenDir: join(scratch.dir, 'partial', 'no-such-directory') });
+    worse = writeFpmInstance(scratch, 'partial', 'worse', { listenDir: join(scratch.dir, 'partial', 'no-such-directory') });
+  });
+
+  afterAll(async () => {
+    await controller(['--conf', CONF, 'stop']);
+    if (isMarkedStarted(SERVICE)) await run('rc-service', [SERVICE, 'zap']);
+  });
+
+  it('start with one failing instance: exit 0, service started, the failure is named', async () => {
+    writeFileSync(CONF, declarationText('string', [good, bad], join(scratch.dir, 'partial', 'run')));
+    const result = await rcService(SERVICE, 'start', 'dash', scratch);
+    expect(result.code, show(result)).toBe(0);
+    expect(isMarkedStarted(SERVICE)).toBe(true);
+    expect(result.stderr).toMatch(/\bbad\b/);
+    await expectServing([good]);
+  });
+
+  it('status reports the failed instance: exit 1 (some running, some not)', async () => {
+    const result = await rcService(SERVICE, 'status', 'dash', scratch);
+    expect(result.code, show(result)).toBe(1);
+    expect(statusLine(result.stdout, 'good')).toMatch(/\brunning\b/);
+    expect(statusLine(result.stdout, 'bad')).toMatch(/\b(stopped|crashed)\b/);
+  });
+
+  it('stop reaches every running instance', async () => {
+    const result = await rcService(SERVICE, 'stop', 'dash', scratch);
+    expect(result.code, show(result)).toBe(0);
+    expect(isMarkedStarted(SERVICE)).toBe(false);
+    expect(await waitForNoProcesses(scratch.token, 1_000)).toEqual([]);
+    const status = await rcService(SERVICE, 'status', 'dash', scratch);
+    expect(status.code, show(status)).toBe(3);
+  });
+
+  it('start with every instance failing: exit 1, service not started, nothing left running', async () => {
+    writeFileSync(CONF, declarationText('string', [bad, worse], join(scratch.dir, 'partial', 'run')));
+    const result = await rcService(SERVICE, 'start', 'dash', scratch);
+    expect(result.code, show(result)).toBe(1);
+    expect(result.stderr).toMatch(/\bbad\b/);
+    expect(result.stderr).toMatch(/\bworse\b/);
+    expect(result.output).toContain(`No instance is running. Fix the problems named above (php-fpm-multi --conf ${CONF} check), then run: rc-service ${SERVICE} start`);
+    expect(isMarkedStarted(SERVICE)).toBe(false);
+    expect(findProcesses(scratch.token)).toEqual([]);
+    const status = await rcService(SERVICE, 'status', 'dash', scratch);
+    expect(status.code, show(status)).toBe(3);
+  });
+});
+
+describe('the array form under dash', () => {
+  let a: FpmInstance;
+  let b: FpmInstance;
+
+  beforeAll(() => {
+    a = writeFpmInstance(scratch, 'dash-array', 'a');
+    b = writeFpmInstance(scratch, 'dash-array', 'b');
+    writeFileSync(CONF, declarationText('array', [a, b], join(scratch.dir, 'dash-array', 'run')));
+  });
+
+  afterAll(async () => {
+    await controller(['--conf', CONF, 'stop']);
+    if (isMarkedStarted(SERVICE)) await run('rc-service', [SERVICE, 'zap']);
+  });
+
+  it('start fails where OpenRC sources the file with dash, and starts nothing', async () => {
+    const result = await rcService(SERVICE, 'start', 'dash', scratch);
+    expect(result.code, show(result)).not.toBe(0);
+    expect(result.output).toContain('"(" unexpected');
+    expect(isMarkedStarted(SERVICE)).toBe(false);
+    expect(findProcesses(scratch.token)).toEqual([]);
+  });
+
+  it('php-fpm-multi check says why and prints the string form to use', async () => {
+    const result = await controller(['--conf', CONF, 'check']);
+    expect(result.stderr).toContain('uses bash arrays');
+    expect(result.stderr).toMatch(/\/bin\/sh is \S*dash/);
+    expect(result.stderr).toContain('"(" unexpected');
+    const rewritten = result.stderr.split('\n').map((line) => line.trim()).filter((line) => line.startsWith('FPM_slot_'));
+    expect(rewritten).toEqual([
+      `FPM_slot_a="slot=php8.2 config=${a.config}"`,
+      `FPM_slot_b="slot=php8.2 config=${b.config}"`,
+    ]);
+  });
+
+  it('the rewritten string form check printed starts under dash', async () => {
+    const checked = await controller(['--conf', CONF, 'check']);
+    const rewritten = checked.stderr.split('\n').map((line) => line.trim()).filter((line) => line.startsWith('FPM_slot_'));
+    writeFileSync(CONF, `${rewritten.join('\n')}\nFPM_run_dir="${join(scratch.dir, 'dash-array', 'run')}"\n`);
+    const recheck = await controller(['--conf', CONF, 'check']);
+    expect(recheck.code, show(recheck)).toBe(0);
+    expect(recheck.stderr).toBe('');
+    const start = await rcService(SERVICE, 'start', 'dash', scratch);
+    expect(start.code, show(start)).toBe(0);
+    await expectServing([a, b]);
+    const stop = await rcService(SERVICE, 'stop', 'dash', scratch);
+    expect(stop.code, show(stop)).toBe(0);
+    expect(await waitForNoProcesses(scratch.token, 1_000)).toEqual([]);
+  });
+});
+
+describe('a second service: the symlink php-fpm-e2e.web -> php-fpm-e2e with its own conf.d file', () => {
+  let main: FpmInstance;
+  let web: FpmInstance;
+
+  beforeAll(() => {
+    main = writeFpmInstance(scratch, 'symlink', 'main');
+    web = writeFpmInstance(scratch, 'symlink', 'web');
+    writeFileSync(CONF, declarationText('string', [main], join(scratch.dir, 'symlink', 'run-main')));
+    writeFileSync(WEB_CONF, declarationText('string', [web], join(scratch.dir, 'symlink', 'run-web')));
+    symlinkSync(SERVICE, WEB_RUNSCRIPT);
+  });
+
+  afterAll(async () => {
+    await controller(['--conf', WEB_CONF, 'stop']);
+    await controller(['--conf', CONF, 'stop']);
+    for (const service of [WEB_SERVICE, SERVICE]) if (isMarkedStarted(service)) await run('rc-service', [service, 'zap']);
+  });
+
+  it('starts only the instances of its own file', async () => {
+    const result = await rcService(WEB_SERVICE, 'start', 'dash', scratch);
+    expect(result.code, show(result)).toBe(0);
+    expect(result.output).toContain(WEB_CONF);
+    expect(isMarkedStarted(WEB_SERVICE)).toBe(true);
+    expect(isMarkedStarted(SERVICE)).toBe(false);
+    await expectServing([web]);
+    const webStatus = await rcService(WEB_SERVICE, 'status', 'dash', scratch);
+    expect(webStatus.code, show(webStatus)).toBe(0);
+    const mainStatus = await rcService(SERVICE, 'status', 'dash', scratch);
+    expect(mainStatus.code, show(mainStatus)).toBe(3);
+  });
+
+  it('both services run side by side and stop independently', async () => {
+    const start = await rcService(SERVICE, 'start', 'dash', scratch);
+    expect(start.code, show(start)).toBe(0);
+    await expectServing([main, web]);
+    const stopWeb = await rcService(WEB_SERVICE, 'stop', 'dash', scratch);
+    expect(stopWeb.code, show(stopWeb)).toBe(0);
+    await expectServing([main]);
+    expect(await waitForNoProcesses([web.pool, web.dir], 1_000)).toEqual([]);
+    const stopMain = await rcService(SERVICE, 'stop', 'dash', scratch);
+    expect(stopMain.code, show(stopMain)).toBe(0);
+    expect(await waitForNoProcesses(scratch.token, 1_000)).toEqual([]);
+  });
+});
