@@ -8,12 +8,12 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { DeclarationError } from '../src/errors.js';
-import { FPM_CONFIG_TOTAL_MAX_BYTES, loadFpmConfig } from '../src/fpm-config.js';
-import { MAX_EXPANDED_TOTAL_CHARS, MAX_VALUE_CHARS, readDeclaration } from '../src/reader.js';
+import { DeclarationError } from '../../src/errors.js';
+import { FPM_CONFIG_TOTAL_MAX_BYTES, loadFpmConfig } from '../../src/fpm-config.js';
+import { MAX_EXPANDED_TOTAL_CHARS, MAX_VALUE_CHARS, readDeclaration } from '../../src/reader.js';
 import {
   FPM_CONFIG_MAX_BYTES, readRegularFile, readRegularFileBytes, UnsafeFileError,
-} from '../src/system.js';
+} from '../../src/system.js';
 
 let dir = '';
 let socketServer: Server;
@@ -32,7 +32,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const DIST = join(import.meta.dirname, '..', 'dist');
+const DIST = join(import.meta.dirname, '..', '..', 'dist');
 
 /**
  * Runs `body` (an async ES module body with `dist` bound to the built controller's directory) in

@@ -7,11 +7,11 @@ import {
 } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { runCli } from './helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
 import {
   CGI_FCGI, CLI, declareInstances, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requirePrograms, runCliProcess, type FpmScratch,
-} from './helpers/fpm.js';
-import { until } from './helpers/wait.js';
+} from '../helpers/fpm.js';
+import { until } from '../helpers/wait.js';
 
 const NOBODY = 65534;
 const FLOCK = '/usr/bin/flock';
@@ -91,9 +91,9 @@ describe('issue 9 case 3: an unusable declaration file never blocks stop or stat
   });
 
   test('the runscript\'s stop path is only `stop`: no check runs before it (a restart checks first)', () => {
-    const runscript = readFileSync(join(import.meta.dirname, '..', 'init.d', 'php-fpm'), 'utf8');
+    const runscript = readFileSync(join(import.meta.dirname, '..', '..', 'init.d', 'php-fpm.in'), 'utf8');
     const stop = runscript.slice(runscript.indexOf('\nstop() {'), runscript.indexOf('\n}\n', runscript.indexOf('\nstop() {')));
-    expect(stop).toContain('"${php_fpm_multi}" --conf "${php_fpm_multi_conf}" stop');
+    expect(stop).toContain('\tphp_fpm_multi_run stop\n');
     expect(stop).not.toContain('check');
     expect(runscript).toMatch(/stop_pre\(\) \{\n\tif \[ "\$\{RC_CMD\}" = restart \]; then\n\t\tcheckconfig/);
   });

@@ -4,14 +4,14 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { findListenConflicts, type FpmPool } from '../src/fpm-config.js';
-import { buildModel, type FileProbe, type ModelContext } from '../src/model.js';
-import { readDeclaration } from '../src/reader.js';
-import { runCli } from './helpers/cli.js';
+import { findListenConflicts, type FpmPool } from '../../src/fpm-config.js';
+import { buildModel, type FileProbe, type ModelContext } from '../../src/model.js';
+import { readDeclaration } from '../../src/reader.js';
+import { runCli } from '../helpers/cli.js';
 import {
   CGI_FCGI, declareInstances, findFreePort, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms,
   type FpmScratch,
-} from './helpers/fpm.js';
+} from '../helpers/fpm.js';
 
 const PHP_CLI = '/usr/bin/php8.2';
 /** Debian's www-data: owns /run/php, so a pidfile there is refused. */

@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { CLI, makeFpmScratch, PHP_FPM, requirePrograms, type FpmScratch } from './helpers/fpm.js';
+import { CLI, makeFpmScratch, PHP_FPM, requirePrograms, type FpmScratch } from '../helpers/fpm.js';
 
 const TIME = '/usr/bin/time';
 /** The acceptance budget: every command ends within this, or the test fails. */
