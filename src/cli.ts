@@ -3,10 +3,10 @@ import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import minimist from 'minimist';
-import type { Command, Io } from './command.js';
+import type { Command, Io } from './cli/command.js';
 import { FpmMultiError, UsageError } from './errors.js';
 import { EXIT_FAILURE, EXIT_OK } from './exit-codes.js';
-import { resolveConfPath } from './load.js';
+import { resolveConfPath } from './model/load.js';
 
 const ARGV_OPTIONS = {
   string: ['conf', 'format'],
@@ -38,17 +38,17 @@ interface CommandEntry {
 const COMMANDS: Record<string, CommandEntry> = {
   list: { summary: 'show the declared instances (--json: machine-readable)', options: ['json'], load: async () => (await import('./commands/list.js')).list },
   check: { summary: 'exit 0 when every enabled instance is usable, else print each problem', options: [], load: async () => (await import('./commands/check.js')).check },
-  start: { summary: 'config test, start (idempotent), wait for ping.path pools; --partial: exit 0 if any runs', options: ['partial'], load: async () => (await import('./commands/control.js')).start },
-  stop: { summary: 'graceful stop: SIGQUIT, SIGTERM after stop_timeout, then SIGKILL', options: [], load: async () => (await import('./commands/control.js')).stop },
-  restart: { summary: 'config test, then stop and start (a broken config stops nothing)', options: [], load: async () => (await import('./commands/control.js')).restart },
-  reload: { summary: 'config test, then SIGUSR2; waits for the new master and its ping.path pools', options: [], load: async () => (await import('./commands/control.js')).reload },
-  reopen: { summary: 'SIGUSR1: php-fpm reopens its log files', options: [], load: async () => (await import('./commands/control.js')).reopen },
+  start: { summary: 'config test, start (idempotent), wait for ping.path pools; --partial: exit 0 if any runs', options: ['partial'], load: async () => (await import('./commands/lifecycle.js')).start },
+  stop: { summary: 'graceful stop: SIGQUIT, SIGTERM after stop_timeout, then SIGKILL', options: [], load: async () => (await import('./commands/lifecycle.js')).stop },
+  restart: { summary: 'config test, then stop and start (a broken config stops nothing)', options: [], load: async () => (await import('./commands/lifecycle.js')).restart },
+  reload: { summary: 'config test, then SIGUSR2; waits for the new master and its ping.path pools', options: [], load: async () => (await import('./commands/lifecycle.js')).reload },
+  reopen: { summary: 'SIGUSR1: php-fpm reopens its log files', options: [], load: async () => (await import('./commands/lifecycle.js')).reopen },
   status: {
     summary: "state of every instance (--json); exit 0/1/3/4/32 as OpenRC; --pools: each pool's figures",
     options: ['json', 'pools'],
-    load: async ({ pools }) => (pools ? (await import('./commands/pool-status.js')).showPoolStatus : (await import('./commands/status.js')).status),
+    load: async ({ pools }) => (pools ? (await import('./commands/status-pools.js')).showPoolStatus : (await import('./commands/status.js')).status),
   },
-  configtest: { summary: "php-fpm's own configuration test of each instance", options: [], load: async () => (await import('./commands/control.js')).configtest },
+  configtest: { summary: "php-fpm's own configuration test of each instance", options: [], load: async () => (await import('./commands/lifecycle.js')).configtest },
   health: {
     summary: 'exit 0 when every instance runs and every ping.path pool answers; else one line each',
     options: ['format'],

@@ -870,7 +870,7 @@ async function main(): Promise<void> {
       loadavg_before: loadBefore,
       loadavg_after: null,
       environment: 'every command runs with PATH and LANG=C only (e.g. NODE_EXTRA_CA_CERTS would add ~40 ms to every node start)',
-      concurrency_note: 'the controller runs at most max(4, 4 × CPUs) operations at once (src/parallel.ts)',
+      concurrency_note: 'the controller runs at most max(4, 4 × CPUs) operations at once (src/process/parallel.ts)',
     },
     machine: machine(ssd),
     results,

@@ -13,8 +13,8 @@
 import { performance } from 'node:perf_hooks';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Io } from '../../src/command.js';
-import type { System } from '../../src/system.js';
+import type { Io } from '../../src/cli/command.js';
+import type { System } from '../../src/process/system.js';
 
 // performance.now() when this script starts: node's bootstrap, measured from node's time origin
 // (which lies before exec; compare runs with each other, not with wall-clock figures).
@@ -137,7 +137,7 @@ function summarizeSpawns(spawns: Stats['spawns']): Record<string, SpawnStat> {
   return by;
 }
 
-type CommandModule = typeof import('../../src/commands/status.js') & typeof import('../../src/commands/control.js');
+type CommandModule = typeof import('../../src/commands/status.js') & typeof import('../../src/commands/lifecycle.js');
 const COMMANDS = ['status', 'start', 'stop'] as const;
 type ProfiledCommand = (typeof COMMANDS)[number];
 
@@ -155,10 +155,10 @@ export type PiecesProfile = Awaited<ReturnType<typeof pieces>>;
 async function runCommand(command: ProfiledCommand, decl: string) {
   // The ESM loader's own start-up, paid once by any first import, is kept apart from the modules.
   const [, loaderMs] = await timeImport('data:text/javascript,export default 0');
-  const file = command === 'status' ? 'commands/status.js' : 'commands/control.js';
+  const file = command === 'status' ? 'commands/status.js' : 'commands/lifecycle.js';
   const [cliModule, cliImportMs] = await timeImport(url('cli.js')); // cli.js and what it imports statically
   const [module, commandImportMs] = await timeImport<CommandModule>(url(file));
-  const { createRealSystem } = await load<typeof import('../../src/system.js')>('system.js');
+  const { createRealSystem } = await load<typeof import('../../src/process/system.js')>('process/system.js');
   const { system, stats } = instrument(createRealSystem());
   let out = 0;
   let err = '';
@@ -184,13 +184,13 @@ async function timeCold<T>(fn: () => T | Promise<T>): Promise<[T, number]> {
 }
 
 async function pieces(decl: string, scratchDir: string) {
-  const { loadModel } = await load<typeof import('../../src/load.js')>('load.js');
-  const { createRealSystem } = await load<typeof import('../../src/system.js')>('system.js');
-  const proc = await load<typeof import('../../src/proc.js')>('proc.js');
-  const { acquireLock } = await load<typeof import('../../src/lock.js')>('lock.js');
-  const { readRecords } = await load<typeof import('../../src/record.js')>('record.js');
-  const [, fpmConfigImportMs] = await timeImport(url('fpm-config.js'));
-  const { loadFpmConfig } = await load<typeof import('../../src/fpm-config.js')>('fpm-config.js');
+  const { loadModel } = await load<typeof import('../../src/model/load.js')>('model/load.js');
+  const { createRealSystem } = await load<typeof import('../../src/process/system.js')>('process/system.js');
+  const proc = await load<typeof import('../../src/process/proc.js')>('process/proc.js');
+  const { acquireLock } = await load<typeof import('../../src/process/lock.js')>('process/lock.js');
+  const { readRecords } = await load<typeof import('../../src/process/record.js')>('process/record.js');
+  const [, fpmConfigImportMs] = await timeImport(url('php-fpm/config.js'));
+  const { loadFpmConfig } = await load<typeof import('../../src/php-fpm/config.js')>('php-fpm/config.js');
   const system = createRealSystem();
   const env = { PATH: process.env['PATH'] };
   const [model, loadModelMs] = await timeCold(() => loadModel(decl, env, system.uid));

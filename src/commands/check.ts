@@ -1,13 +1,13 @@
 import { realpathSync } from 'node:fs';
 import { posix as path } from 'node:path';
-import type { CommandContext } from '../command.js';
+import type { CommandContext } from '../cli/command.js';
 import { EXIT_NOT_CONFIGURED, EXIT_OK } from '../exit-codes.js';
-import { loadModel } from '../load.js';
-import type { Instance, Model } from '../model.js';
-import { runPreflight, type InstancePreflight } from '../preflight.js';
-import { createRealSystem } from '../system.js';
-import { selectInstances } from '../selection.js';
-import { formatStringForm } from '../string-form.js';
+import { loadModel } from '../model/load.js';
+import type { Instance, Model } from '../model/model.js';
+import { runPreflight, type InstancePreflight } from '../process/preflight.js';
+import { createRealSystem } from '../process/system.js';
+import { selectInstances } from '../model/selection.js';
+import { formatStringForm } from '../declaration/string-form.js';
 
 /** The shell OpenRC sources conf.d files with; null when it cannot be determined. */
 function findSystemShell(eprefix: string): string | null {
@@ -54,7 +54,7 @@ function ownProblems(model: Model, instance: Instance, found: InstancePreflight 
 export async function check({ io, conf, selection }: CommandContext): Promise<number> {
   const model = loadModel(conf, io.env, io.uid);
   const selected = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
-  const { loadFpmConfig } = await import('../fpm-config.js');
+  const { loadFpmConfig } = await import('../php-fpm/config.js');
   const preflight = await runPreflight(io.system ?? createRealSystem(), model, selected, { loadFpmConfig, path: io.env['PATH'] });
   const describe = (i: Instance): string => `${i.variable} (line ${i.line})`;
   const failures = [

@@ -2,13 +2,13 @@
 // ping.path must answer it within POOL_PROBE_TIMEOUT_MS (a pool without one: its status page,
 // when it has one). Silent and exit 0 when healthy, so cron mails nothing; one line per failure
 // and exit 1 otherwise. `--format prometheus` prints the pool figures for node_exporter instead.
-import type { CommandContext, Io } from '../command.js';
+import type { CommandContext, Io } from '../cli/command.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes.js';
-import { NEEDS_ROOT_DETAIL } from '../inspect.js';
-import { describeHealthFailures, POOL_PROBE_TIMEOUT_MS, surveyTargets, type InstanceSurvey } from '../pools.js';
-import { buildPoolMetrics, formatExposition } from '../prometheus.js';
-import { createRealSystem } from '../system.js';
-import { prepareTargets, requireInstances } from '../targets.js';
+import { NEEDS_ROOT_DETAIL } from '../process/inspect.js';
+import { describeHealthFailures, POOL_PROBE_TIMEOUT_MS, surveyTargets, type InstanceSurvey } from '../php-fpm/pools.js';
+import { buildPoolMetrics, formatExposition } from '../php-fpm/prometheus.js';
+import { createRealSystem } from '../process/system.js';
+import { prepareTargets, requireInstances } from '../process/targets.js';
 
 interface HealthReport {
   surveys: InstanceSurvey[];

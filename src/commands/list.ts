@@ -1,9 +1,9 @@
-import type { CommandContext } from '../command.js';
+import type { CommandContext } from '../cli/command.js';
 import { EXIT_OK } from '../exit-codes.js';
-import { loadModel } from '../load.js';
-import type { Instance } from '../model.js';
-import { selectInstances } from '../selection.js';
-import { formatTable } from '../table.js';
+import { loadModel } from '../model/load.js';
+import type { Instance } from '../model/model.js';
+import { selectInstances } from '../model/selection.js';
+import { formatTable } from '../cli/table.js';
 
 /** The JSON shape tools rely on: keep it exactly as documented in the README. */
 function toJson(instance: Instance): object {

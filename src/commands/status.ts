@@ -1,13 +1,13 @@
 // status: the state of every instance, from pidfiles, records and /proc; never signals.
 // status --pools: the figures of every pool, from its status page over FastCGI.
-import type { CommandContext } from '../command.js';
+import type { CommandContext } from '../cli/command.js';
 import { EXIT_CRASHED, EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes.js';
-import { inspectTarget, inspectUnusable, type Inspection, type InstanceState } from '../inspect.js';
-import { processAgeMs, readBootTimeSeconds } from '../proc.js';
-import { readStartFailure } from '../record.js';
-import { createRealSystem } from '../system.js';
-import { formatTable } from '../table.js';
-import { describeUnusableFile, prepareTargets, type PreparedTarget } from '../targets.js';
+import { inspectTarget, inspectUnusable, type Inspection, type InstanceState } from '../process/inspect.js';
+import { processAgeMs, readBootTimeSeconds } from '../process/proc.js';
+import { readStartFailure } from '../process/record.js';
+import { createRealSystem } from '../process/system.js';
+import { formatTable } from '../cli/table.js';
+import { describeUnusableFile, prepareTargets, type PreparedTarget } from '../process/targets.js';
 
 interface Row {
   target: PreparedTarget;

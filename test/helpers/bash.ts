@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Declaration, ShellValue } from '../../src/declaration.js';
+import type { Declaration, ShellValue } from '../../src/declaration/declaration.js';
 
 export const BASH_PATH = '/bin/bash';
 

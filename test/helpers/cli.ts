@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli.js';
-import type { System } from '../../src/system.js';
+import type { System } from '../../src/process/system.js';
 
 export interface CliResult {
   code: number;

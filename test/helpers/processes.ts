@@ -1,7 +1,7 @@
 // Whole-process views for tests. The controller itself never needs them: it reads a stat-only
 // table once per command (listStats) and the full identity of the few processes that match.
-import { listStats, readProcess, type ProcessInfo } from '../../src/proc.js';
-import type { System } from '../../src/system.js';
+import { listStats, readProcess, type ProcessInfo } from '../../src/process/proc.js';
+import type { System } from '../../src/process/system.js';
 
 /** Every live (non-zombie) process with its full identity, by pid. */
 export async function listProcesses(system: System): Promise<ProcessInfo[]> {

@@ -4,7 +4,7 @@
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { createRealSystem, type System } from '../../src/system.js';
+import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
 import { listProcessesUnder, makeFpmScratch, type FpmScratch } from '../helpers/fpm.js';
 

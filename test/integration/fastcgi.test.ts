@@ -1,4 +1,4 @@
-// Tests of src/fastcgi.ts, in three layers:
+// Tests of src/fastcgi/fastcgi.ts, in three layers:
 // 1. framing: the decoder on replies captured from a real php-fpm 8.2 (test/fixtures/fastcgi/,
 //    see its README for how they were made), re-chunked at every split point; the encoder against
 //    hand-computed bytes and against requests captured from libfcgi's cgi-fcgi;
@@ -44,7 +44,7 @@ import {
   type FastCgiFailure,
   type FastCgiParams,
   type FastCgiResponse,
-} from '../../src/fastcgi.js';
+} from '../../src/fastcgi/fastcgi.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/fastcgi/', import.meta.url));
 const PHP_FPM = '/usr/sbin/php-fpm8.2';

@@ -1,4 +1,4 @@
-// Tests of src/fpm-config.ts. Expectations come from php-fpm 8.2 itself: the oracle tests at the
+// Tests of src/php-fpm/config.ts. Expectations come from php-fpm 8.2 itself: the oracle tests at the
 // end run `/usr/sbin/php-fpm8.2 -tt` on scratch copies of the same fixtures and value snippets
 // and compare its configuration dump with the parser's result. They fail, never skip, when the
 // binary is missing.
@@ -25,7 +25,7 @@ import {
   type FpmConfigReader,
   type FpmPool,
   type ListenEndpoint,
-} from '../../src/fpm-config.js';
+} from '../../src/php-fpm/config.js';
 
 const PHP_FPM = '/usr/sbin/php-fpm8.2';
 /** php-fpm -tt answers in well under a second; this only stops a hung binary. */

@@ -6,8 +6,8 @@ import { existsSync, mkdirSync, chmodSync, realpathSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { buildGetParams, requestFastCgi, type FastCgiAddress } from '../../src/fastcgi.js';
-import { createRealSystem, type System } from '../../src/system.js';
+import { buildGetParams, requestFastCgi, type FastCgiAddress } from '../../src/fastcgi/fastcgi.js';
+import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
 import {
   CGI_FCGI, findFreePort, listProcessesUnder, makeFpmScratch, masterPid, PHP_FPM, PROMTOOL, requirePrograms, serveFakePool,

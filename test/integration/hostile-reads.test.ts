@@ -127,7 +127,7 @@ const EXPECTED: Record<Place, Record<Command, { reads: boolean; codes: readonly 
     stop: { reads: true, codes: [0, 6] },
   },
   // start and health read the instance's php-fpm config: a named failure of that instance.
-  // status and stop never read php-fpm configs; check shares start's checks (src/preflight.ts).
+  // status and stop never read php-fpm configs; check shares start's checks (src/process/preflight.ts).
   include: {
     status: { reads: false, codes: [3] },
     check: { reads: true, codes: [6] },

@@ -20,10 +20,10 @@ import {
   verifyIdentity,
   type ExpectedIdentity,
   type ProcessInfo,
-} from '../../src/proc.js';
-import { parsePidfile } from '../../src/pidfile.js';
-import { signalVerified } from '../../src/signal.js';
-import { createRealSystem, type System } from '../../src/system.js';
+} from '../../src/process/proc.js';
+import { parsePidfile } from '../../src/process/pidfile.js';
+import { signalVerified } from '../../src/process/signal.js';
+import { createRealSystem, type System } from '../../src/process/system.js';
 import { FakeSystem, titleCmdline } from '../fixtures/fake-system.js';
 import { until } from '../helpers/wait.js';
 import { findBySession, findChildren, listProcesses } from '../helpers/processes.js';

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
-import type { Declaration } from '../../src/declaration.js';
+import type { Declaration } from '../../src/declaration/declaration.js';
 import { DeclarationError } from '../../src/errors.js';
-import { readDeclaration, splitWords } from '../../src/reader.js';
+import { readDeclaration, splitWords } from '../../src/declaration/reader.js';
 import { type BashBatch, describeDifferences, FIXED_ENV, runBash } from '../helpers/bash.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/declarations/', import.meta.url));

@@ -4,9 +4,9 @@
 
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import type { Declaration } from '../../src/declaration.js';
+import type { Declaration } from '../../src/declaration/declaration.js';
 import { DeclarationError } from '../../src/errors.js';
-import { readDeclaration, splitWords } from '../../src/reader.js';
+import { readDeclaration, splitWords } from '../../src/declaration/reader.js';
 import { describeDifferences, FIXED_ENV, requireBash, runBash } from '../helpers/bash.js';
 
 const FILE = 'fuzz.conf';

@@ -1,8 +1,8 @@
 import { parse } from 'shell-quote';
 import { describe, expect, test } from 'vitest';
-import type { ShellValue } from '../../src/declaration.js';
+import type { ShellValue } from '../../src/declaration/declaration.js';
 import { DeclarationError, type SourceLocation } from '../../src/errors.js';
-import { readDeclaration, splitWords } from '../../src/reader.js';
+import { readDeclaration, splitWords } from '../../src/declaration/reader.js';
 import { FIXED_ENV, runBash } from '../helpers/bash.js';
 
 const FILE = '/etc/conf.d/php-fpm';

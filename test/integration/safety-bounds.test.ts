@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DeclarationError } from '../../src/errors.js';
-import { FPM_CONFIG_TOTAL_MAX_BYTES, loadFpmConfig } from '../../src/fpm-config.js';
-import { MAX_EXPANDED_TOTAL_CHARS, MAX_VALUE_CHARS, readDeclaration } from '../../src/reader.js';
+import { FPM_CONFIG_TOTAL_MAX_BYTES, loadFpmConfig } from '../../src/php-fpm/config.js';
+import { MAX_EXPANDED_TOTAL_CHARS, MAX_VALUE_CHARS, readDeclaration } from '../../src/declaration/reader.js';
 import {
   FPM_CONFIG_MAX_BYTES, readRegularFile, readRegularFileBytes, UnsafeFileError,
-} from '../../src/system.js';
+} from '../../src/process/system.js';
 
 let dir = '';
 let socketServer: Server;
@@ -100,7 +100,7 @@ describe('readRegularFile: regular files only, never blocking', () => {
   // In a child, killed after 15 s: before the fix the read blocked for ever.
   test('the System interface uses it: readFile rejects a FIFO and /dev/zero', () => {
     const lines = inChild(`
-      const { createRealSystem } = await import(dist + '/system.js');
+      const { createRealSystem } = await import(dist + '/process/system.js');
       const system = createRealSystem();
       for (const path of process.argv.slice(1)) {
         console.log(await system.readFile(path, { maxBytes: 1024 }).then((text) => 'read ' + text.length, (error) => error.message));
@@ -222,7 +222,7 @@ describe('php-fpm configs and their includes', () => {
   /** loadFpmConfig of each config, in a child (see inChild): its error message, or its pools. */
   function loadInChild(...configs: string[]): string[] {
     return inChild(`
-      const { loadFpmConfig } = await import(dist + '/fpm-config.js');
+      const { loadFpmConfig } = await import(dist + '/php-fpm/config.js');
       for (const config of process.argv.slice(1)) {
         try {
           console.log('pools ' + loadFpmConfig(config).pools.map((pool) => pool.name).join(','));

@@ -1,12 +1,12 @@
-// `check` reports everything `start` refuses (one preflight for both, src/preflight.ts), and its
+// `check` reports everything `start` refuses (one preflight for both, src/process/preflight.ts), and its
 // advice works when followed. Issue 9 cases 2 and 7, issue 10 "Quiet traps". Real php-fpm where
 // php-fpm is involved.
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { findListenConflicts, type FpmPool } from '../../src/fpm-config.js';
-import { buildModel, type FileProbe, type ModelContext } from '../../src/model.js';
-import { readDeclaration } from '../../src/reader.js';
+import { findListenConflicts, type FpmPool } from '../../src/php-fpm/config.js';
+import { buildModel, type FileProbe, type ModelContext } from '../../src/model/model.js';
+import { readDeclaration } from '../../src/declaration/reader.js';
 import { runCli } from '../helpers/cli.js';
 import {
   CGI_FCGI, declareInstances, findFreePort, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms,

@@ -8,8 +8,8 @@ import {
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
-import type { UsableInstance } from '../../src/invocation.js';
-import { createRealSystem, type System } from '../../src/system.js';
+import type { UsableInstance } from '../../src/model/invocation.js';
+import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
 import {
   CGI_FCGI, CLI, declareInstances, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms, type FpmScratch,
@@ -450,7 +450,7 @@ test('issue 10: an unprivileged start meeting a root-owned stale pidfile is a na
 });
 
 test('case 1, for check: describeUnownedMaster names a master of the config that the declaration did not start, and only that', async () => {
-  const { describeUnownedMaster } = await import('../../src/controller.js');
+  const { describeUnownedMaster } = await import('../../src/process/controller.js');
   const config = scratch.writeConfig('a');
   const instance = { name: 'a', binary: PHP_FPM, config, pidfile: join(scratch.runDir, 'a.pid') } as UsableInstance;
   const ctx = () => ({ system: createRealSystem(), runDir: scratch.runDir, path: process.env['PATH'], conf: scratch.decl });

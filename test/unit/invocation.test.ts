@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { buildConfigTest, buildLaunch, DEFAULT_PATH, type UsableInstance } from '../../src/invocation.js';
+import { buildConfigTest, buildLaunch, DEFAULT_PATH, type UsableInstance } from '../../src/model/invocation.js';
 
 const BASE: UsableInstance = {
   name: 'web', variable: 'FPM_slot_web', line: 1, raw: [], slot: '8.2', config: '/etc/php/web.conf', binary: '/usr/sbin/php-fpm8.2',

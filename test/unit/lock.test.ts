@@ -1,14 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { EXIT_FAILURE } from '../../src/exit-codes.js';
-import { acquireLock, FLOCK_PROGRAM, LockError, LockTimeoutError, type HeldLock } from '../../src/lock.js';
-import { createRealSystem, type RunOptions } from '../../src/system.js';
+import { acquireLock, FLOCK_PROGRAM, LockError, LockTimeoutError, type HeldLock } from '../../src/process/lock.js';
+import { createRealSystem, type RunOptions } from '../../src/process/system.js';
 import { FakeSystem } from '../fixtures/fake-system.js';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
@@ -19,19 +19,21 @@ const held: HeldLock[] = [];
 const contenders: ChildProcess[] = [];
 const grandchildren: number[] = [];
 
-/** src/lock.ts and what it imports, transpiled to plain ESM so a separate `node` can load it. */
+/** src/process/lock.ts and what it imports, transpiled to plain ESM (same layout) so a separate `node` can load it. */
 function transpileLockModules(outDir: string): void {
-  const pending = ['lock.ts'];
+  const pending = ['process/lock.ts'];
   const done = new Set<string>();
   for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
     if (done.has(file)) continue;
     done.add(file);
     const source = readFileSync(join(SRC, file), 'utf8');
-    for (const match of source.matchAll(/from '\.\/([\w-]+)\.js'/g)) pending.push(`${match[1]}.ts`);
+    for (const match of source.matchAll(/from '(\.\.?\/[\w/-]+)\.js'/g)) pending.push(posix.normalize(posix.join(posix.dirname(file), `${match[1]}.ts`)));
     const { outputText } = ts.transpileModule(source, {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
     });
-    writeFileSync(join(outDir, file.replace(/\.ts$/, '.js')), outputText);
+    const output = join(outDir, file.replace(/\.ts$/, '.js'));
+    mkdirSync(dirname(output), { recursive: true });
+    writeFileSync(output, outputText);
   }
 }
 
@@ -39,8 +41,8 @@ function transpileLockModules(outDir: string): void {
 const CONTENDER = `
 import { spawn } from 'node:child_process';
 const [modules, path, waitMs, holdMs, withGrandchild] = process.argv.slice(2);
-const { acquireLock } = await import(modules + '/lock.js');
-const { createRealSystem } = await import(modules + '/system.js');
+const { acquireLock } = await import(modules + '/process/lock.js');
+const { createRealSystem } = await import(modules + '/process/system.js');
 const say = (event) => process.stdout.write(JSON.stringify({ ...event, at: Date.now() }) + '\\n');
 say({ event: 'waiting' });
 try {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import type { Declaration, ShellValue, Variable } from '../../src/declaration.js';
-import { buildModel, type FileProbe, type Model, type ModelContext } from '../../src/model.js';
+import type { Declaration, ShellValue, Variable } from '../../src/declaration/declaration.js';
+import { buildModel, type FileProbe, type Model, type ModelContext } from '../../src/model/model.js';
 
 const FILES = new Set(['/etc/php/a.conf', '/etc/php/b.conf', '/etc/php/c.conf']);
 const EXECUTABLES = new Set(['/usr/sbin/php-fpm8.2', '/usr/lib64/php8.3/bin/php-fpm', '/opt/php/bin/php-fpm']);

@@ -14,8 +14,8 @@ import {
   quoteForMessage,
   readTrustedPidfile,
   UntrustedPathError,
-} from '../../src/pidfile.js';
-import { createRealSystem } from '../../src/system.js';
+} from '../../src/process/pidfile.js';
+import { createRealSystem } from '../../src/process/system.js';
 import { FakeSystem } from '../fixtures/fake-system.js';
 
 const PATH = '/run/php-fpm-multi/web.pid';

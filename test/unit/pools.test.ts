@@ -1,18 +1,18 @@
-// Unit tests of the pure parts of src/pools.ts (addresses, the status page, health's verdict)
-// and of src/prometheus.ts (the text exposition format and the pool metrics).
+// Unit tests of the pure parts of src/php-fpm/pools.ts (addresses, the status page, health's verdict)
+// and of src/php-fpm/prometheus.ts (the text exposition format and the pool metrics).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { decodeFastCgiResponse, parseCgiResponse } from '../../src/fastcgi.js';
-import type { FpmPool } from '../../src/fpm-config.js';
+import { decodeFastCgiResponse, parseCgiResponse } from '../../src/fastcgi/fastcgi.js';
+import type { FpmPool } from '../../src/php-fpm/config.js';
 import {
   describeHealthFailures, describeStatusHint, findStatusListen, isSamePoolName, parsePoolStatus, PoolAddressError,
   PoolStatusFormatError, resolvePoolAddress, type InstanceSurvey, type PoolFigures, type PoolProbe,
-} from '../../src/pools.js';
+} from '../../src/php-fpm/pools.js';
 import {
   buildPoolMetrics, escapeHelp, escapeLabelValue, formatExposition, formatSampleValue, type MetricFamily,
-} from '../../src/prometheus.js';
-import type { PreparedTarget } from '../../src/targets.js';
+} from '../../src/php-fpm/prometheus.js';
+import type { PreparedTarget } from '../../src/process/targets.js';
 
 function makePool(name: string, overrides: Partial<FpmPool> = {}): FpmPool {
   return {

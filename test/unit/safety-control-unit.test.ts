@@ -1,10 +1,10 @@
 // Identity rules of the controller on a fake system: the owner, the start-time floor, and the
 // states inspectTarget derives from a record and a pidfile (issue 9 cases 5 and 10, issue 10).
 import { describe, expect, test } from 'vitest';
-import { inspectTarget, type Target } from '../../src/inspect.js';
-import type { UsableInstance } from '../../src/invocation.js';
-import { masterTitle, parseStatusUids, readProcess, verifyIdentity } from '../../src/proc.js';
-import type { InstanceRecord } from '../../src/record.js';
+import { inspectTarget, type Target } from '../../src/process/inspect.js';
+import type { UsableInstance } from '../../src/model/invocation.js';
+import { masterTitle, parseStatusUids, readProcess, verifyIdentity } from '../../src/process/proc.js';
+import type { InstanceRecord } from '../../src/process/record.js';
 import { FakeSystem, titleCmdline } from '../fixtures/fake-system.js';
 
 const CONFIG = '/etc/php-fpm-multi/web.conf';

@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import type { Instance } from '../../src/model.js';
-import { selectInstances } from '../../src/selection.js';
+import type { Instance } from '../../src/model/model.js';
+import { selectInstances } from '../../src/model/selection.js';
 
 function instance(name: string, enabled = true): Instance {
   return { name, enabled } as Instance;

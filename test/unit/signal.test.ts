@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { EXIT_FAILURE } from '../../src/exit-codes.js';
-import { PID_MAX_LIMIT, readTrustedPidfile } from '../../src/pidfile.js';
-import { masterTitle, readProcess, verifyIdentity, type ExpectedMaster } from '../../src/proc.js';
+import { PID_MAX_LIMIT, readTrustedPidfile } from '../../src/process/pidfile.js';
+import { masterTitle, readProcess, verifyIdentity, type ExpectedMaster } from '../../src/process/proc.js';
 import { findBySession, listProcesses } from '../helpers/processes.js';
-import { SignalNotPermittedError, SignalRefusedError, signalVerified, type FpmSignal } from '../../src/signal.js';
-import { createRealSystem, type KillResult, type System } from '../../src/system.js';
+import { SignalNotPermittedError, SignalRefusedError, signalVerified, type FpmSignal } from '../../src/process/signal.js';
+import { createRealSystem, type KillResult, type System } from '../../src/process/system.js';
 import { FakeSystem, titleCmdline } from '../fixtures/fake-system.js';
 import { until } from '../helpers/wait.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { listSlotCandidates, parseSlot, resolveSlot, splitPathVariable } from '../../src/slot.js';
+import { listSlotCandidates, parseSlot, resolveSlot, splitPathVariable } from '../../src/model/slot.js';
 
 describe('parseSlot', () => {
   test.each([

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
-import { readDeclaration, splitWords } from '../../src/reader.js';
-import { formatStringForm, quoteWordForDisplay } from '../../src/string-form.js';
+import { readDeclaration, splitWords } from '../../src/declaration/reader.js';
+import { formatStringForm, quoteWordForDisplay } from '../../src/declaration/string-form.js';
 
 test.each([
   ['slot=php8.2', 'slot=php8.2'],

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { measureEditDistance, suggestName } from '../../src/suggest.js';
+import { measureEditDistance, suggestName } from '../../src/model/suggest.js';
 
 const KEYS = ['slot', 'config', 'binary', 'pidfile', 'prefix', 'php_ini', 'stop_timeout', 'start_timeout', 'enabled'];
 

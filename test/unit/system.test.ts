@@ -2,7 +2,7 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, sy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createRealSystem, errnoCode, SpawnError } from '../../src/system.js';
+import { createRealSystem, errnoCode, SpawnError } from '../../src/process/system.js';
 
 const system = createRealSystem();
 let dir = '';

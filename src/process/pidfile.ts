@@ -3,12 +3,12 @@
 // A pidfile is a claim "process N is this instance's master" written by whoever can write that
 // path. The controller runs as root and signals the process the pidfile names, so a pidfile that
 // an unprivileged user can write (or swap for a symlink) would let that user aim root's signals.
-// Identity verification (src/proc.ts) already refuses to signal anything that is not this
+// Identity verification (src/process/proc.ts) already refuses to signal anything that is not this
 // instance's master; the trust check below is the second, independent line: it also keeps root
 // from following a planted symlink when php-fpm (as root) creates the pidfile.
 
 import { posix } from 'node:path';
-import { FpmMultiError } from './errors.js';
+import { FpmMultiError } from '../errors.js';
 import { errnoCode, PIDFILE_MAX_BYTES, UnsafeFileError, type FileStat, type System } from './system.js';
 
 /**

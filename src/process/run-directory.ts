@@ -2,8 +2,8 @@
 // command is refused with a named error. Every command goes through here before it reads a
 // record, a failure note or the lock, so a hostile FPM_run_dir (another user's, writable by
 // others) never gets a FIFO, a device or a forged record in front of the controller.
-import { FpmMultiError } from './errors.js';
-import { EXIT_NEEDS_ROOT, EXIT_NOT_CONFIGURED } from './exit-codes.js';
+import { FpmMultiError } from '../errors.js';
+import { EXIT_NEEDS_ROOT, EXIT_NOT_CONFIGURED } from '../exit-codes.js';
 import { checkRunDirectory, ensureRunDirectory, UntrustedPathError } from './pidfile.js';
 import { errnoCode, type System } from './system.js';
 

@@ -19,7 +19,7 @@
 
 import { createConnection } from 'node:net';
 import { STATUS_CODES } from 'node:http';
-import { FpmMultiError } from './errors.js';
+import { FpmMultiError } from '../errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // Protocol constants (FastCGI 1.0, §8).

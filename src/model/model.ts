@@ -1,9 +1,9 @@
 import { posix as path } from 'node:path';
-import type { Declaration, Variable } from './declaration.js';
-import { DeclarationError, type SourceLocation } from './errors.js';
-import { splitWords } from './reader.js';
+import type { Declaration, Variable } from '../declaration/declaration.js';
+import { DeclarationError, type SourceLocation } from '../errors.js';
+import { splitWords } from '../declaration/reader.js';
 import { describeSlotSearch, listInstalledSlots, parseSlot, resolveSlot, splitPathVariable } from './slot.js';
-import { formatStringForm } from './string-form.js';
+import { formatStringForm } from '../declaration/string-form.js';
 import { formatSuggestion, suggestName } from './suggest.js';
 
 /** Instances are the variables named `FPM_slot_<name>`. */

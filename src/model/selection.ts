@@ -1,4 +1,4 @@
-import { UsageError } from './errors.js';
+import { UsageError } from '../errors.js';
 import type { Instance } from './model.js';
 
 const RANGE_PATTERN = /^(\d+)-(\d+)$/;

@@ -18,7 +18,7 @@
 // - Reload (USR2) re-execs with the same argv, so under -D the master daemonizes again: a NEW pid
 //   (new start time) replaces the old one in the pidfile. With -F the pid stays.
 
-import { FpmMultiError } from './errors.js';
+import { FpmMultiError } from '../errors.js';
 import { errnoCode, type System } from './system.js';
 
 export interface ProcessInfo {

@@ -1,8 +1,8 @@
 import { accessSync, constants, readdirSync, statSync } from 'node:fs';
-import { NotConfiguredError } from './errors.js';
+import { NotConfiguredError } from '../errors.js';
 import { buildModel, type FileProbe, type Model } from './model.js';
-import { readDeclaration } from './reader.js';
-import { DECLARATION_MAX_BYTES, readRegularFileBytes, UnsafeFileError } from './system.js';
+import { readDeclaration } from '../declaration/reader.js';
+import { DECLARATION_MAX_BYTES, readRegularFileBytes, UnsafeFileError } from '../process/system.js';
 
 /** `--conf`, else $PHP_FPM_MULTI_CONF, else the conf.d file OpenRC reads for the service. */
 export function resolveConfPath(option: string | undefined, env: Readonly<Record<string, string | undefined>>): string {

@@ -2,23 +2,23 @@
 // directory's trust, takes the controller lock, reads the records, runs the operation on every
 // target in parallel and reports each outcome (runOperation).
 import { posix as path } from 'node:path';
-import type { CommandContext, Io } from '../command.js';
+import type { CommandContext, Io } from '../cli/command.js';
 import {
   reloadInstance, reopenInstance, startInstance, stopTarget, testConfig, type ControlContext, type Outcome,
-} from '../controller.js';
+} from '../process/controller.js';
 import { FpmMultiError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
-import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../lock.js';
-import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model.js';
-import { mapBounded, MAX_PARALLEL_OPERATIONS } from '../parallel.js';
-import { removeStartFailure, writeStartFailure } from '../record.js';
-import { inspectUnusable } from '../inspect.js';
-import { describeErrno, refuseRootRunDirectory, trustRunDirectory } from '../run-directory.js';
-import { createRealSystem, errnoCode, type System } from '../system.js';
+import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
+import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/model.js';
+import { mapBounded, MAX_PARALLEL_OPERATIONS } from '../process/parallel.js';
+import { removeStartFailure, writeStartFailure } from '../process/record.js';
+import { inspectUnusable } from '../process/inspect.js';
+import { describeErrno, refuseRootRunDirectory, trustRunDirectory } from '../process/run-directory.js';
+import { createRealSystem, errnoCode, type System } from '../process/system.js';
 import {
   buildTargets, checkSelection, describeUnusableFile, loadDeclaration, readRunDirectoryRecords, refuseCollisions, runDeclaredPreflight,
   requireInstances, type Declared, type PrepareOptions, type PreparedTarget,
-} from '../targets.js';
+} from '../process/targets.js';
 
 type Operate = (control: ControlContext, target: PreparedTarget) => Promise<Outcome>;
 

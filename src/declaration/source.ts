@@ -1,7 +1,7 @@
 // Turns the raw declaration into characters with positions, refusing what bash would not read
 // the way a text editor shows it: invalid UTF-8, NUL bytes, carriage returns, other controls.
 
-import { DeclarationError, type SourceLocation } from './errors.js';
+import { DeclarationError, type SourceLocation } from '../errors.js';
 
 export interface SourceText {
   /** The text split into code points, so that an index is also a column step. */

@@ -1,7 +1,7 @@
 // What state an instance is in, from its pidfile, its record and /proc. Read-only: it never
 // signals and never changes a file.
-import { FpmMultiError } from './errors.js';
-import type { UsableInstance } from './invocation.js';
+import { FpmMultiError } from '../errors.js';
+import type { UsableInstance } from '../model/invocation.js';
 import { PidfileContentError, readTrustedPidfile } from './pidfile.js';
 import { readProcess, resolveBinary, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
 import type { InstanceRecord } from './record.js';

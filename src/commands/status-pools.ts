@@ -1,12 +1,12 @@
 // status --pools: one row per pool of every selected instance, from each pool's status page.
 // Its own module, so that plain `status` loads none of the FastCGI and php-fpm config code.
-import type { CommandContext } from '../command.js';
+import type { CommandContext } from '../cli/command.js';
 import {
   describeStatusHint, POOL_PROBE_TIMEOUT_MS, surveyTargets, type InstanceSurvey, type PoolFigures, type PoolProbe,
-} from '../pools.js';
-import { createRealSystem } from '../system.js';
-import { formatTable } from '../table.js';
-import { prepareTargets } from '../targets.js';
+} from '../php-fpm/pools.js';
+import { createRealSystem } from '../process/system.js';
+import { formatTable } from '../cli/table.js';
+import { prepareTargets } from '../process/targets.js';
 import { chooseExitCode } from './status.js';
 
 /** `status --pools`: one row per pool of every selected instance, from each pool's status page. */

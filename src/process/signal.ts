@@ -9,7 +9,7 @@
 // process merely exits (a zombie, or gone), kill succeeds harmlessly or reports ESRCH. Closing
 // the race entirely needs pidfd_open + pidfd_send_signal (Linux 5.3), which Node does not expose.
 
-import { FpmMultiError } from './errors.js';
+import { FpmMultiError } from '../errors.js';
 import { PID_MAX_LIMIT } from './pidfile.js';
 import { readProcess, verifyIdentity, type ExpectedIdentity, type ProcessInfo } from './proc.js';
 import type { System } from './system.js';

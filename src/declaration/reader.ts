@@ -2,7 +2,7 @@
 // executing anything: what cannot be read with bash's exact meaning is refused, never guessed.
 
 import type { Declaration, ShellValue, Variable } from './declaration.js';
-import { DeclarationError, type SourceLocation } from './errors.js';
+import { DeclarationError, type SourceLocation } from '../errors.js';
 import { Lexer, quote, type Word, type WordRules } from './lexer.js';
 import { decodeSource, findUnreadableCharacter, type SourceText } from './source.js';
 

@@ -21,9 +21,9 @@
 //   `prefix`, else the prefix, else /usr. `error_log = syslog` (any case) is not a path.
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
-import { FpmMultiError } from './errors.js';
-import { EXIT_FAILURE } from './exit-codes.js';
-import { FPM_CONFIG_MAX_BYTES, readRegularFile, UnsafeFileError } from './system.js';
+import { FpmMultiError } from '../errors.js';
+import { EXIT_FAILURE } from '../exit-codes.js';
+import { FPM_CONFIG_MAX_BYTES, readRegularFile, UnsafeFileError } from '../process/system.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compiled-in defaults of Debian's php8.2-fpm (`php-fpm8.2 -h` and `-tt` show them).

@@ -1,4 +1,4 @@
-import type { System } from './system.js';
+import type { System } from '../process/system.js';
 
 /** What every command receives: its output streams, environment and parsed command line. */
 export interface Io {

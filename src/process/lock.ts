@@ -15,7 +15,7 @@
 // - it is not re-entrant: a second acquireLock in the same process waits for the first;
 // - the directory must be trusted first (pidfile.ts: ensureRunDirectory).
 
-import { FpmMultiError } from './errors.js';
+import { FpmMultiError } from '../errors.js';
 import { readProcess } from './proc.js';
 import { NeedsRootError } from './run-directory.js';
 import { errnoCode, PIDFILE_MAX_BYTES, type OpenFile, type System } from './system.js';

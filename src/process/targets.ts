@@ -4,16 +4,16 @@
 // php-fpm config (listen addresses, pid, error log), and the refusal of a run whose instances
 // would collide.
 import { statSync } from 'node:fs';
-import type { CommandContext } from './command.js';
-import { FpmMultiError, NotConfiguredError } from './errors.js';
-import type { FpmPool } from './fpm-config.js';
+import type { CommandContext } from '../cli/command.js';
+import { FpmMultiError, NotConfiguredError } from '../errors.js';
+import type { FpmPool } from '../php-fpm/config.js';
 import type { Target } from './inspect.js';
-import { loadModel } from './load.js';
-import { defaultRunDir, type Instance, type Model } from './model.js';
+import { loadModel } from '../model/load.js';
+import { defaultRunDir, type Instance, type Model } from '../model/model.js';
 import { isUsable, runPreflight, type Preflight } from './preflight.js';
 import { readRecords, type InstanceRecord } from './record.js';
 import { describeRunDirectoryError, trustRunDirectory } from './run-directory.js';
-import { selectInstances, selectTargets } from './selection.js';
+import { selectInstances, selectTargets } from '../model/selection.js';
 import type { System } from './system.js';
 
 export interface PreparedTarget extends Target {
@@ -111,7 +111,7 @@ export interface PrepareOptions {
 }
 
 /**
- * The preflight (src/preflight.ts, shared with `check`) of every enabled usable instance and of
+ * The preflight (src/process/preflight.ts, shared with `check`) of every enabled usable instance and of
  * those named on the command line: their php-fpm configs and what start refuses. None of it is
  * state of the run directory, so it may run before the lock is taken.
  */
@@ -120,7 +120,7 @@ export async function runDeclaredPreflight(
 ): Promise<Preflight | null> {
   if (declared.model === null || declared.unusable !== null) return null;
   // Loaded only here: status and stop never read php-fpm configs and need not parse this module.
-  const { loadFpmConfig } = await import('./fpm-config.js');
+  const { loadFpmConfig } = await import('../php-fpm/config.js');
   let named: Instance[] = [];
   try {
     named = selectInstances(declared.model.instances, selection);
@@ -225,5 +225,5 @@ export function requireInstances(prepared: Prepared, whatNotDone: string): void 
   );
 }
 
-// Moved to src/preflight.ts, which `check` shares: start and check can never disagree.
+// Moved to src/process/preflight.ts, which `check` shares: start and check can never disagree.
 export { refuseCollisions } from './preflight.js';

@@ -1,5 +1,5 @@
-// The operating system as process control sees it. Everything in src/pidfile.ts, src/proc.ts,
-// src/signal.ts and src/lock.ts does its IO through this interface, so higher layers can be
+// The operating system as process control sees it. Everything in src/process/pidfile.ts, src/process/proc.ts,
+// src/process/signal.ts and src/process/lock.ts does its IO through this interface, so higher layers can be
 // tested against a fake and the real implementation stays a thin layer over `node:` modules.
 //
 // Conventions a fake must follow too:
@@ -14,7 +14,7 @@ import {
 import * as fs from 'node:fs/promises';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { FpmMultiError } from './errors.js';
+import { FpmMultiError } from '../errors.js';
 
 export type FileKind = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -37,7 +37,7 @@ export interface RunOptions {
   /** The child is SIGKILLed after this long; the result then has `timedOut: true`. */
   timeoutMs: number;
   cwd?: string;
-  /** An open file descriptor of ours, given to the child as its fd 3 (used by src/lock.ts). */
+  /** An open file descriptor of ours, given to the child as its fd 3 (used by src/process/lock.ts). */
   fd3?: number;
 }
 
@@ -64,7 +64,7 @@ export interface OpenFile {
 export interface System {
   /** Runs `program` (an absolute path) to completion; rejects with SpawnError when it cannot start. */
   run(program: string, args: readonly string[], options: RunOptions): Promise<RunResult>;
-  /** kill(2) of exactly one process. Only src/signal.ts may call it. */
+  /** kill(2) of exactly one process. Only src/process/signal.ts may call it. */
   kill(pid: number, signal: NodeJS.Signals): KillResult;
   /**
    * A regular file's text, never more than `limits.maxBytes` (see readRegularFile); without

@@ -9,7 +9,7 @@
 // - every line ends with a line feed, the last one too.
 // Counters end in `_total`, units are base units (seconds), as promtool's linter asks.
 
-import type { InstanceState } from './inspect.js';
+import type { InstanceState } from '../process/inspect.js';
 import type { InstanceSurvey, PoolFigures } from './pools.js';
 
 export type MetricType = 'gauge' | 'counter';

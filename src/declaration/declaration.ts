@@ -1,4 +1,4 @@
-// Types of what the reader yields. The reader itself lives in src/reader.ts.
+// Types of what the reader yields. The reader itself lives in src/declaration/reader.ts.
 
 /** A bash variable's value as bash holds it after sourcing the file. */
 export type ShellValue =

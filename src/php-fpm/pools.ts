@@ -20,12 +20,12 @@
 // Layout: the address mapping and the status parser are pure; pingPool, readPoolStatus and
 // surveyTargets do the IO.
 
-import { FpmMultiError } from './errors.js';
-import { buildGetParams, describeFastCgiAddress, requestFastCgi, type FastCgiAddress, type FastCgiResponse } from './fastcgi.js';
-import { normalizeListen, type FpmPool } from './fpm-config.js';
-import { inspectTarget, type InstanceState } from './inspect.js';
-import type { System } from './system.js';
-import type { PreparedTarget } from './targets.js';
+import { FpmMultiError } from '../errors.js';
+import { buildGetParams, describeFastCgiAddress, requestFastCgi, type FastCgiAddress, type FastCgiResponse } from '../fastcgi/fastcgi.js';
+import { normalizeListen, type FpmPool } from './config.js';
+import { inspectTarget, type InstanceState } from '../process/inspect.js';
+import type { System } from '../process/system.js';
+import type { PreparedTarget } from '../process/targets.js';
 
 /**
  * Per request of `status --pools` and `health`. A ping or a status page is answered in

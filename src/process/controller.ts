@@ -1,17 +1,17 @@
 // Start, stop, reload, reopen and test one instance. Every signal goes through signalVerified
 // (identity checked against /proc right before it); the system is injected.
-import { FpmMultiError } from './errors.js';
-import { describeFastCgiAddress } from './fastcgi.js';
-import type { FpmPool } from './fpm-config.js';
-import { DEFAULT_STOP_TIMEOUT_S } from './model.js';
+import { FpmMultiError } from '../errors.js';
+import { describeFastCgiAddress } from '../fastcgi/fastcgi.js';
+import type { FpmPool } from '../php-fpm/config.js';
+import { DEFAULT_STOP_TIMEOUT_S } from '../model/model.js';
 import { declaredIdentity, inspectedPidfile, inspectTarget, pidfileOf, type Inspection, type RunningInspection, type Target } from './inspect.js';
-import { buildConfigTest, buildLaunch, type UsableInstance } from './invocation.js';
+import { buildConfigTest, buildLaunch, type UsableInstance } from '../model/invocation.js';
 import { checkPidfileTrust, PidfileContentError, readTrustedPidfile } from './pidfile.js';
 import {
   CLOCK_TICKS_PER_SECOND, listStats, readLiveStat, readProcess, readUptimeTicks, verifyIdentity,
   type ExpectedMaster, type ExpectedWorker, type ProcessInfo, type ProcStat,
 } from './proc.js';
-import { pingPool, PoolAddressError, resolvePoolAddress } from './pools.js';
+import { pingPool, PoolAddressError, resolvePoolAddress } from '../php-fpm/pools.js';
 import {
   launchIntentPath, readLaunchIntent, recordPath, removeLaunchIntent, removeRecord, writeLaunchIntent, writeRecord, type InstanceRecord,
 } from './record.js';

@@ -1,12 +1,12 @@
 // Everything `start` refuses before it touches a process, in one place: `check` (and so the
 // runscript's checkconfig, which restart runs before its stop) and start/restart/reload (through
-// src/targets.ts) call the same function, so they can never disagree. It only reads: `check`
+// src/process/targets.ts) call the same function, so they can never disagree. It only reads: `check`
 // must not create the run directory or anything else.
 import { posix as path } from 'node:path';
-import { FpmMultiError, NotConfiguredError } from './errors.js';
-import type { FpmConfig, FpmPool, loadFpmConfig as LoadFpmConfig } from './fpm-config.js';
-import { DEFAULT_PATH, type UsableInstance } from './invocation.js';
-import type { Instance, Model } from './model.js';
+import { FpmMultiError, NotConfiguredError } from '../errors.js';
+import type { FpmConfig, FpmPool, loadFpmConfig as LoadFpmConfig } from '../php-fpm/config.js';
+import { DEFAULT_PATH, type UsableInstance } from '../model/invocation.js';
+import type { Instance, Model } from '../model/model.js';
 import { checkPidfileTrust, checkRunDirectory, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
 import { describeErrno } from './run-directory.js';
@@ -127,7 +127,7 @@ function allowsController(pool: FpmPool): string | null {
   // Unix sockets ignore allowed_clients; only TCP listeners check the peer address.
   if (!pool.listen.includes(':') && !/^\d+$/.test(pool.listen)) return null;
   const host = pool.listen.includes(':') ? pool.listen.slice(0, pool.listen.lastIndexOf(':')).replace(/^\[|\]$/g, '') : '';
-  // The controller reaches a wildcard on loopback (src/pools.ts), a specific address on itself.
+  // The controller reaches a wildcard on loopback (src/php-fpm/pools.ts), a specific address on itself.
   const from = host === '' || host === '0.0.0.0' || host === '*' ? '127.0.0.1' : host === '::' ? '::1' : host === 'localhost' ? '127.0.0.1' : host;
   if (clients.includes(from) || clients.includes('any')) return null;
   return from;
@@ -190,7 +190,7 @@ async function checkInstance(probes: Probes, options: PreflightOptions, instance
     await readTrustedPidfile(probes.system, instance.pidfile);
   } catch (error) {
     if (error instanceof UntrustedPathError) problems.push(error.message);
-    // An empty pidfile is what php-fpm leaves when its write failed; start removes it (src/controller.ts).
+    // An empty pidfile is what php-fpm leaves when its write failed; start removes it (src/process/controller.ts).
     else if (error instanceof PidfileContentError) {
       if (error.content !== '') problems.push(error.message);
     }
@@ -282,7 +282,7 @@ export async function runPreflight(
       instances.set(instance.name, await checkInstance(probes, options, instance));
     }
   }
-  const { findListenConflicts } = await import('./fpm-config.js');
+  const { findListenConflicts } = await import('../php-fpm/config.js');
   const resolved = await resolveSocketPaths(probes, instances);
   const enabledPools = model.instances
     .filter((instance) => instance.enabled && instances.has(instance.name))
