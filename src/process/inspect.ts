@@ -3,7 +3,7 @@
 import { FpmMultiError } from '../errors.js';
 import type { UsableInstance } from '../model/invocation.js';
 import { PidfileContentError, readTrustedPidfile } from './pidfile.js';
-import { readProcess, resolveBinary, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
+import { readProcess, resolveExecutablePath, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
 import type { InstanceRecord } from './record.js';
 import { errnoCode, type System } from './system.js';
 
@@ -85,7 +85,7 @@ export function inspectedPidfile(target: Target): string {
 
 /** Who a master of this declared instance must be: the resolved binary, the config, our uid. */
 export async function declaredIdentity(system: System, instance: UsableInstance): Promise<ExpectedMaster> {
-  return { binary: await resolveBinary(system, instance.binary), config: instance.config, uid: system.uid };
+  return { binary: await resolveExecutablePath(system, instance.binary), config: instance.config, uid: system.uid };
 }
 
 /**

@@ -23,7 +23,7 @@ function master(pid: number, startTimeTicks: number, extra: { uid?: number; exe?
 function systemWith(...processes: ReturnType<typeof master>[]): FakeSystem {
   const system = new FakeSystem().addDirectories(RUN);
   for (const process of processes) system.addProcess(process);
-  // resolveBinary: both binaries exist as themselves.
+  // resolveExecutablePath: both binaries exist as themselves.
   system.addDirectories('/usr/sbin').addFile(OLD_BINARY, '', { mode: 0o755 }).addFile(NEW_BINARY, '', { mode: 0o755 });
   return system;
 }
