@@ -190,7 +190,7 @@ async function checkInstance(probes: Probes, options: PreflightOptions, instance
     await readTrustedPidfile(probes.system, instance.pidfile);
   } catch (error) {
     if (error instanceof UntrustedPathError) problems.push(error.message);
-    // An empty pidfile is what php-fpm leaves when its write failed; start removes it (src/process/controller.ts).
+    // An empty pidfile is what php-fpm leaves when its write failed; start removes it (src/process/lifecycle.ts).
     else if (error instanceof PidfileContentError) {
       if (error.content !== '') problems.push(error.message);
     }
