@@ -222,8 +222,8 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
       (proc) => intent.binary === identity.binary && intent.config === identity.config && intent.uid === identity.uid &&
         intent.pidfile === instance.pidfile && proc.startTimeTicks >= intent.launchTicks && proc.startTimeTicks <= intent.deadlineTicks,
     );
-    if (launched.length === 1) {
-      const master = launched[0]!;
+    const [master] = launched;
+    if (launched.length === 1 && master !== undefined) {
       const found: RunningInspection = {
         state: 'running', pid: master.pid, master, identity: { ...identity, startTimeTicks: master.startTimeTicks }, detail: '', recorded: false,
       };

@@ -284,9 +284,10 @@ export async function runPreflight(
   }
   const { findListenConflicts } = await import('../php-fpm/config.js');
   const resolved = await resolveSocketPaths(probes, instances);
-  const enabledPools = model.instances
-    .filter((instance) => instance.enabled && instances.has(instance.name))
-    .map((instance) => ({ name: instance.name, pools: instances.get(instance.name)!.facts.pools }));
+  const enabledPools = model.instances.flatMap((instance) => {
+    const checked = instance.enabled ? instances.get(instance.name) : undefined;
+    return checked === undefined ? [] : [{ name: instance.name, pools: checked.facts.pools }];
+  });
   const listen = findListenConflicts(enabledPools, (address) => resolved.get(address) ?? address);
   return { instances, collisions: [...model.conflicts, ...listen.map((conflict) => conflict.message)], runDirProblem };
 }
