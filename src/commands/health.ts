@@ -40,7 +40,7 @@ function describeFailures(survey: InstanceSurvey, uid: number): string[] {
 async function surveyHealth(context: CommandContext): Promise<HealthReport> {
   const { io } = context;
   const system = io.system ?? createRealSystem();
-  const prepared = await prepareTargets(system, context, { includeRecorded: false, namesRecorded: false, readFpmConfigs: true, tolerateUnusable: false, factsOnly: true });
+  const prepared = await prepareTargets(system, context, 'selected', 'fpm-facts');
   requireInstances(prepared, 'checked');
   for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
   const surveys = await surveyTargets(system, prepared.targets, { ping: true, status: true, timeoutMs: POOL_PROBE_TIMEOUT_MS });

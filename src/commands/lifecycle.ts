@@ -3,42 +3,35 @@
 // target in parallel and reports each outcome (runOperation).
 import { posix as path } from 'node:path';
 import type { CommandContext, Io } from '../cli/command.js';
-import {
-  reloadInstance, reopenInstance, startInstance, stopTarget, testConfig, type ControlContext, type Outcome,
-} from '../process/controller.js';
+import type { ControlContext, Outcome } from '../process/control.js';
+import { testConfig } from '../process/control.js';
 import { FpmMultiError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
+import { reloadInstance, reopenInstance, startInstance, stopTarget } from '../process/lifecycle.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/model.js';
-import { mapBounded, MAX_PARALLEL_OPERATIONS } from '../process/parallel.js';
+import { runAtPace, type Pace } from '../process/parallel.js';
+import { refuseCollisions } from '../process/preflight.js';
 import { removeStartFailure, writeStartFailure } from '../process/record.js';
 import { inspectUnusable } from '../process/inspect.js';
 import { describeErrno, refuseRootRunDirectory, trustRunDirectory } from '../process/run-directory.js';
 import { createRealSystem, errnoCode, type System } from '../process/system.js';
+import { afterStop, hasRecord, unhandled, type DeclaredTarget, type Target, type UnusableTarget } from '../process/target.js';
 import {
-  buildTargets, checkSelection, describeUnusableFile, loadDeclaration, readRunDirectoryRecords, refuseCollisions, runDeclaredPreflight,
-  requireInstances, type Declared, type PrepareOptions, type PreparedTarget,
+  checkSelection, chooseTargets, describeUnusableFile, loadDeclaration, reachesRecords, readRunDirectoryRecords, requireInstances, requires,
+  runDeclaredPreflight, type Declared, type Requirement, type TargetChoice,
 } from '../process/targets.js';
+import { ProcessTable } from '../process/terminate.js';
 
-type Operate = (control: ControlContext, target: PreparedTarget) => Promise<Outcome>;
-
-interface OperationSpec extends PrepareOptions {
+/** A command that acts on instances: what it needs, which targets, at what pace, and what it does to one. */
+interface Operation {
   /** Past participle for the summary: "started". */
   verb: string;
-  /** Refuse the whole run when instances would collide (commands that launch php-fpm). */
-  refuseCollisions: boolean;
-  /** Whether a target known only by its record can be acted on (stop can; start cannot). */
-  acceptsRecordOnly: boolean;
-  /** Stopping nothing succeeds; starting nothing is a declaration without instances. */
-  needsInstances: boolean;
-  /**
-   * `stop` goes on with an unusable declaration file, from the records alone (a typo must never
-   * block a shutdown); every other command refuses it.
-   */
-  tolerateUnusable: boolean;
-  /** Stopping is waiting, not work: every instance at once. Default MAX_PARALLEL_OPERATIONS. */
-  concurrency?: number;
-  operate: Operate;
+  requirement: Requirement;
+  choice: TargetChoice;
+  pace: Pace;
+  /** Acts on one target, whatever its kind (each operation switches on it). */
+  act: (control: ControlContext, target: Target) => Promise<Outcome>;
 }
 
 function reportOutcome(io: Io, outcome: Outcome): void {
@@ -47,22 +40,32 @@ function reportOutcome(io: Io, outcome: Outcome): void {
 }
 
 /** A declared instance with problems and no record: stopping it succeeds only if it is not running. */
-async function stopUnusable(system: System, target: PreparedTarget, unusable: string): Promise<Outcome> {
-  const inspection = await inspectUnusable(system, target.pidfile, unusable);
+async function stopUnusable(system: System, target: UnusableTarget): Promise<Outcome> {
+  const inspection = await inspectUnusable(system, target.pidfile, target.reason);
   return inspection.state === 'stopped'
     ? { name: target.name, ok: true, message: `not running (and ${inspection.detail})` }
-    : { name: target.name, ok: false, message: `cannot be checked: ${unusable}` };
+    : { name: target.name, ok: false, message: `cannot be checked: ${target.reason}` };
 }
 
-async function operateSafely(spec: OperationSpec, control: ControlContext, target: PreparedTarget): Promise<Outcome> {
+/** For the commands that act only on usable declared instances: every other kind is a named failure. */
+function onDeclared(verb: string, act: (control: ControlContext, target: DeclaredTarget) => Promise<Outcome>): Operation['act'] {
+  return async (control, target) => {
+    switch (target.kind) {
+      case 'declared':
+        return act(control, target);
+      case 'unusable':
+        return { name: target.name, ok: false, message: `not ${verb}: ${target.reason}` };
+      case 'orphan':
+        return { name: target.name, ok: false, message: `not ${verb}: it is no longer declared in the file` };
+      default:
+        return unhandled(target);
+    }
+  };
+}
+
+async function actSafely(operation: Operation, control: ControlContext, target: Target): Promise<Outcome> {
   try {
-    if (target.unusable !== null && !(spec.acceptsRecordOnly && target.record !== null)) {
-      return spec.acceptsRecordOnly ? await stopUnusable(control.system, target, target.unusable) : { name: target.name, ok: false, message: `not ${spec.verb}: ${target.unusable}` };
-    }
-    if (target.instance === null && !spec.acceptsRecordOnly) {
-      return { name: target.name, ok: false, message: `not ${spec.verb}: it is no longer declared in the file` };
-    }
-    return await spec.operate(control, target);
+    return await operation.act(control, target);
   } catch (error) {
     // One instance's failure never stops the others.
     if (error instanceof FpmMultiError) return { name: target.name, ok: false, message: error.message };
@@ -74,7 +77,7 @@ async function operateSafely(spec: OperationSpec, control: ControlContext, targe
       const fix = code === 'EACCES' || code === 'EPERM'
         ? (control.system.uid === 0 ? 'check its permissions' : 'it belongs to another user: run it as root, or use files of your own')
         : 'free or fix the file system, then run the command again';
-      return { name: target.name, ok: false, message: `not ${spec.verb}: ${file ?? 'a file'}: ${describeErrno(error)}; ${fix}` };
+      return { name: target.name, ok: false, message: `not ${operation.verb}: ${file ?? 'a file'}: ${describeErrno(error)}; ${fix}` };
     }
     throw error;
   }
@@ -113,35 +116,38 @@ function tolerateReadOnlyCleanUp(system: System, warnings: string[]): System {
 }
 
 /**
- * The order matters: the declaration is read (pure) and the run directory's trust checked before
- * anything in it is read; the lock is taken before the records are read, so that a record written
- * by a command that held the lock (`start i2`) is seen by the command that waited (`stop`).
+ * prepare → lock → act on every target at the operation's pace → report. The order matters: the
+ * declaration is read (pure) and the run directory's trust checked before anything in it is read;
+ * the lock is taken before the records are read, so that a record written by a command that held
+ * the lock (`start i2`) is seen by the command that waited (`stop`).
  */
-async function runOperation(context: CommandContext, spec: OperationSpec): Promise<Outcome[]> {
+async function runOperation(context: CommandContext, operation: Operation): Promise<Outcome[]> {
   const { io } = context;
+  const { verb, requirement, choice } = operation;
   const real = io.system ?? createRealSystem();
   const warnings: string[] = [];
-  const system = spec.tolerateUnusable ? tolerateReadOnlyCleanUp(real, warnings) : real;
-  const declared = loadDeclaration(context, spec.tolerateUnusable);
+  // A command that needs only the records is a shutdown: a clean-up refused by a read-only file system does not undo it.
+  const system = requires(requirement, 'declaration') ? real : tolerateReadOnlyCleanUp(real, warnings);
+  const declared = loadDeclaration(context, requirement);
   if (declared.unusable !== null) io.stderr(`php-fpm-multi: ${describeUnusableFile(declared)}\n`);
-  checkSelection(declared, spec, context.selection);
-  const preflight = spec.readFpmConfigs ? await runDeclaredPreflight(system, declared, context.selection, spec, io.env['PATH']) : null;
-  const noRecords = { records: [], problems: [] };
-  if (spec.refuseCollisions) refuseCollisions(buildTargets(declared, noRecords, [], spec, preflight));
+  checkSelection(declared, choice, context.selection);
+  const preflight = await runDeclaredPreflight(system, declared, context.selection, requirement, io.env['PATH']);
+  if (requires(requirement, 'no-collisions')) refuseCollisions(preflight ?? { collisions: [] });
   // Without records among its targets, nothing to act on is known before anything is touched.
-  if (spec.needsInstances && !spec.includeRecorded) requireInstances(buildTargets(declared, noRecords, context.selection, spec, preflight), spec.verb);
-  await refuseRootRunDirectory(system, declared.conf, declared.runDir, spec.verb);
+  const noRecords = { records: [], problems: [] };
+  if (requires(requirement, 'declaration') && !reachesRecords(choice)) requireInstances(chooseTargets(declared, noRecords, context.selection, choice, preflight), verb);
+  await refuseRootRunDirectory(system, declared.conf, declared.runDir, verb);
   // An unusable file names no instance of its own: without a run directory there is nothing
   // recorded to stop, and nothing is created for it.
   if (!(await trustRunDirectory(system, declared.runDir, declared.unusable === null))) return [];
   const lock = await acquireLock(system, path.join(declared.runDir, 'lock'), { waitMs: chooseLockWaitMs(declared) });
   try {
-    const prepared = buildTargets(declared, await readRunDirectoryRecords(system, declared.runDir), context.selection, spec, preflight);
-    if (spec.needsInstances) requireInstances(prepared, spec.verb);
+    const prepared = chooseTargets(declared, await readRunDirectoryRecords(system, declared.runDir), context.selection, choice, preflight);
+    if (requires(requirement, 'declaration')) requireInstances(prepared, verb);
     for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
-    const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'], conf: context.conf };
-    return await mapBounded(prepared.targets, spec.concurrency ?? MAX_PARALLEL_OPERATIONS, async (target) => {
-      const outcome = await operateSafely(spec, control, target);
+    const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'], conf: context.conf, processes: new ProcessTable(system) };
+    return await runAtPace(prepared.targets, operation.pace, async (target) => {
+      const outcome = await actSafely(operation, control, target);
       reportOutcome(io, outcome);
       return outcome;
     });
@@ -165,16 +171,15 @@ function summarize(io: Io, verb: string, outcomes: readonly Outcome[]): number {
   return EXIT_FAILURE;
 }
 
-const ACT_ON_SELECTED = {
-  includeRecorded: false, namesRecorded: false, readFpmConfigs: true, refuseCollisions: false, acceptsRecordOnly: false, needsInstances: true, tolerateUnusable: false,
-};
+/** What start, reload, reopen and configtest share: the selected declared instances, bounded work. */
+const ON_SELECTED = { choice: 'selected', pace: 'works' } as const;
 
 export async function start(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
-    ...ACT_ON_SELECTED,
+    ...ON_SELECTED,
     verb: 'started',
-    refuseCollisions: true,
-    operate: async (control, target) => rememberStart(control, await startInstance(control, target, target.errorLog, target.pools)),
+    requirement: 'no-collisions',
+    act: onDeclared('started', async (control, target) => rememberStart(control, await startInstance(control, target))),
   });
   const code = summarize(context.io, 'started', outcomes);
   // --partial (the OpenRC runscript): the service is up while anything runs, so that a later
@@ -183,57 +188,66 @@ export async function start(context: CommandContext): Promise<number> {
   return code;
 }
 
+/** Stops a target and forgets a failed start of it once it is stopped. */
+async function stopAndForget(control: ControlContext, target: Target): Promise<Outcome> {
+  if (target.kind === 'unusable' && !hasRecord(target)) return stopUnusable(control.system, target);
+  const outcome = await stopTarget(control, target);
+  if (outcome.ok) await removeStartFailure(control.system, control.runDir, target.name);
+  return outcome;
+}
+
 export async function stop(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
-    verb: 'stopped', includeRecorded: true, namesRecorded: true, readFpmConfigs: false, refuseCollisions: false, acceptsRecordOnly: true,
-    needsInstances: false, tolerateUnusable: true,
-    // Stopping is waiting for processes to exit, not work: bounding it would make a machine of
-    // many slow instances take (instances / bound) × stop_timeout to shut down.
-    concurrency: Infinity,
-    operate: async (control, target) => {
-      const outcome = await stopTarget(control, target);
-      if (outcome.ok) await removeStartFailure(control.system, control.runDir, target.name);
-      return outcome;
-    },
+    verb: 'stopped', requirement: 'records', choice: 'everything-recorded', pace: 'waits', act: stopAndForget,
   });
   return summarize(context.io, 'stopped', outcomes);
 }
 
-export async function restart(context: CommandContext): Promise<number> {
-  const outcomes = await runOperation(context, {
-    verb: 'restarted', includeRecorded: true, namesRecorded: false, readFpmConfigs: true, refuseCollisions: true, acceptsRecordOnly: true,
-    needsInstances: true, tolerateUnusable: false,
-    operate: async (control, target) => {
-      if (!target.declared) return stopTarget(control, target); // no longer declared: only stopped
-      // Everything start would refuse (target.unusable: e.g. a `pid =` line) refuses before the stop.
-      if (target.instance === null || target.unusable !== null) return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.unusable}` };
+/** Restart: a declared instance is tested, stopped and started; an orphan is only stopped. */
+async function restartTarget(control: ControlContext, target: Target): Promise<Outcome> {
+  switch (target.kind) {
+    case 'orphan':
+      // No longer declared: only stopped. (A restart refuses an unusable file before this.)
+      return target.why === 'undeclared' ? stopTarget(control, target) : { name: target.name, ok: false, message: 'not restarted, left as it was: the declaration file is unusable' };
+    case 'unusable':
+      if (!hasRecord(target)) return stopUnusable(control.system, target);
+      // Everything start would refuse (e.g. a `pid =` line) refuses before the stop.
+      return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.reason}` };
+    case 'declared': {
       // The config test comes first: a broken config never takes a running instance down.
       const test = await testConfig(control, target.instance);
       if (!test.ok) return { ...test, message: `not restarted, left as it was: ${test.message}` };
       const stopped = await stopTarget(control, target);
       if (!stopped.ok) return stopped;
-      // The stop removed the record: the one read before it names a master that is gone, not a crash.
-      return rememberStart(control, await startInstance(control, { ...target, record: null }, target.errorLog, target.pools));
-    },
+      return rememberStart(control, await startInstance(control, afterStop(target)));
+    }
+    default:
+      return unhandled(target);
+  }
+}
+
+export async function restart(context: CommandContext): Promise<number> {
+  const outcomes = await runOperation(context, {
+    verb: 'restarted', requirement: 'no-collisions', choice: 'selected-and-recorded', pace: 'works', act: restartTarget,
   });
   return summarize(context.io, 'restarted', outcomes);
 }
 
 export async function reload(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
-    ...ACT_ON_SELECTED, verb: 'reloaded', operate: (control, target) => reloadInstance(control, target, target.errorLog, target.pools),
+    ...ON_SELECTED, verb: 'reloaded', requirement: 'fpm-configs', act: onDeclared('reloaded', reloadInstance),
   });
   return summarize(context.io, 'reloaded', outcomes);
 }
 
 export async function reopen(context: CommandContext): Promise<number> {
-  const outcomes = await runOperation(context, { ...ACT_ON_SELECTED, readFpmConfigs: false, verb: 'reopened', operate: reopenInstance });
+  const outcomes = await runOperation(context, { ...ON_SELECTED, verb: 'reopened', requirement: 'declaration', act: onDeclared('reopened', reopenInstance) });
   return summarize(context.io, 'reopened', outcomes);
 }
 
 export async function configtest(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
-    ...ACT_ON_SELECTED, verb: 'tested', operate: (control, target) => testConfig(control, target.instance!),
+    ...ON_SELECTED, verb: 'tested', requirement: 'fpm-configs', act: onDeclared('tested', (control, target) => testConfig(control, target.instance)),
   });
   return summarize(context.io, 'tested', outcomes);
 }

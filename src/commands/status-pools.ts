@@ -6,6 +6,7 @@ import {
 } from '../php-fpm/pools.js';
 import { createRealSystem } from '../process/system.js';
 import { formatTable } from '../cli/table.js';
+import { isCountedAsDeclared } from '../process/target.js';
 import { prepareTargets } from '../process/targets.js';
 import { chooseExitCode } from './status.js';
 
@@ -13,13 +14,13 @@ import { chooseExitCode } from './status.js';
 export async function showPoolStatus(context: CommandContext): Promise<number> {
   const { io } = context;
   const system = io.system ?? createRealSystem();
-  const prepared = await prepareTargets(system, context, { includeRecorded: false, namesRecorded: false, readFpmConfigs: true, tolerateUnusable: false, factsOnly: true });
+  const prepared = await prepareTargets(system, context, 'selected', 'fpm-facts');
   const surveys = await surveyTargets(system, prepared.targets, { ping: false, status: true, timeoutMs: POOL_PROBE_TIMEOUT_MS });
   if (context.json) io.stdout(`${JSON.stringify({ pools: surveys.flatMap(describePoolsAsJson) }, null, 2)}\n`);
   else io.stdout(formatPoolTable(surveys));
   for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
   const enabled = new Set((prepared.declared.model?.instances ?? []).filter((instance) => instance.enabled).map((instance) => instance.name));
-  return chooseExitCode(surveys.map((survey) => ({ declared: survey.target.declared, enabled: enabled.has(survey.target.name), state: survey.state })));
+  return chooseExitCode(surveys.map((survey) => ({ declared: isCountedAsDeclared(survey.target), enabled: enabled.has(survey.target.name), state: survey.state })));
 }
 
 /** Whether the status page answered, and when it did not, why and what to do. */
@@ -75,7 +76,7 @@ function formatPoolTable(surveys: readonly InstanceSurvey[]): string {
   const rows: string[][] = [];
   const notes: string[] = [];
   for (const survey of surveys) {
-    if (survey.target.unusable !== null) notes.push(`  ${survey.target.name}: its pools are unknown: ${survey.target.unusable}`);
+    if (survey.target.kind === 'unusable') notes.push(`  ${survey.target.name}: its pools are unknown: ${survey.target.reason}`);
     else if (survey.state !== 'running') notes.push(`  ${survey.target.name}: ${survey.state}${survey.detail === '' ? '' : ` (${survey.detail})`}: its pools were not asked`);
     for (const probe of survey.pools) {
       const figures = probe.status.kind === 'answered' ? probe.status.value : null;

@@ -2,15 +2,17 @@
 // status --pools: the figures of every pool, from its status page over FastCGI.
 import type { CommandContext } from '../cli/command.js';
 import { EXIT_CRASHED, EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes.js';
-import { inspectTarget, inspectUnusable, type Inspection, type InstanceState } from '../process/inspect.js';
+import { inspectTarget, type Inspection, type InstanceState } from '../process/inspect.js';
 import { processAgeMs, readBootTimeSeconds } from '../process/proc.js';
 import { readStartFailure } from '../process/record.js';
 import { createRealSystem } from '../process/system.js';
 import { formatTable } from '../cli/table.js';
-import { describeUnusableFile, prepareTargets, type PreparedTarget } from '../process/targets.js';
+import { runAtPace } from '../process/parallel.js';
+import { isCountedAsDeclared, pidfileOf, type Target } from '../process/target.js';
+import { describeUnusableFile, prepareTargets } from '../process/targets.js';
 
 interface Row {
-  target: PreparedTarget;
+  target: Target;
   inspection: Inspection;
   slot: string | null;
   config: string | null;
@@ -49,13 +51,12 @@ function formatUptime(seconds: number): string {
 export async function status(context: CommandContext): Promise<number> {
   const { io } = context;
   const system = io.system ?? createRealSystem();
-  const prepared = await prepareTargets(system, context, { includeRecorded: true, namesRecorded: true, readFpmConfigs: false, tolerateUnusable: true });
+  const prepared = await prepareTargets(system, context, 'everything-recorded', 'records');
   if (prepared.declared.unusable !== null) io.stderr(`php-fpm-multi: ${describeUnusableFile(prepared.declared)}\n`);
   const instances = prepared.declared.unusable === null ? (prepared.declared.model?.instances ?? []) : [];
-  const rows: Row[] = await Promise.all(
-    prepared.targets.map(async (target) => {
-      const declared = instances.find((instance) => instance.name === target.name && target.declared);
-      const inspection = target.unusable !== null && target.record === null ? await inspectUnusable(system, target.pidfile, target.unusable) : await inspectTarget(system, target);
+  const rows: Row[] = await runAtPace(prepared.targets, 'waits', async (target) => {
+      const declared = isCountedAsDeclared(target) ? instances.find((instance) => instance.name === target.name) : undefined;
+      const inspection = await inspectTarget(system, target);
       if (inspection.state !== 'running') {
         const failure = await readStartFailure(system, prepared.runDir, target.name);
         if (failure !== null) {
@@ -64,17 +65,16 @@ export async function status(context: CommandContext): Promise<number> {
         }
       }
       return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? target.record?.config ?? null, enabled: declared?.enabled ?? prepared.declared.unusable !== null };
-    }),
-  );
+  });
   // A dead record of an instance no longer declared is history, not state.
-  const shown = rows.filter((row) => row.target.declared || row.inspection.state === 'orphan');
+  const shown = rows.filter((row) => isCountedAsDeclared(row.target) || row.inspection.state === 'orphan');
   const bootTimeSeconds = shown.some((row) => row.inspection.master !== null) ? await readBootTimeSeconds(system) : 0;
   const uptimeOf = (row: Row): number | null =>
     row.inspection.master === null ? null : Math.floor(processAgeMs(row.inspection.master.startTimeTicks, bootTimeSeconds, system.now()) / 1000);
   if (context.json) {
     const instances = shown.map((row) => ({
       name: row.target.name, slot: row.slot, state: row.inspection.state, pid: row.inspection.pid, uptime_s: uptimeOf(row),
-      config: row.config, pidfile: row.target.pidfile,
+      config: row.config, pidfile: pidfileOf(row.target),
     }));
     io.stdout(`${JSON.stringify({ instances }, null, 2)}\n`);
   } else {
@@ -88,5 +88,5 @@ export async function status(context: CommandContext): Promise<number> {
     }
   }
   for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
-  return chooseExitCode(shown.map((row) => ({ declared: row.target.declared, enabled: row.enabled, state: row.inspection.state })));
+  return chooseExitCode(shown.map((row) => ({ declared: isCountedAsDeclared(row.target), enabled: row.enabled, state: row.inspection.state })));
 }

@@ -25,7 +25,7 @@ import { buildGetParams, describeFastCgiAddress, requestFastCgi, type FastCgiAdd
 import { normalizeListen, type FpmPool } from './config.js';
 import { inspectTarget, type InstanceState } from '../process/inspect.js';
 import type { System } from '../process/system.js';
-import type { PreparedTarget } from '../process/targets.js';
+import type { Target } from '../process/target.js';
 
 /**
  * Per request of `status --pools` and `health`. A ping or a status page is answered in
@@ -259,7 +259,7 @@ export interface PoolProbe {
 }
 
 export interface InstanceSurvey {
-  target: PreparedTarget;
+  target: Target;
   state: InstanceState;
   /** Why, in words, when not plainly running or stopped. */
   detail: string;
@@ -302,19 +302,18 @@ export async function probePool(pool: FpmPool, options: SurveyOptions): Promise<
   return { pool, ping: await askPing(), status };
 }
 
-async function surveyTarget(system: System, target: PreparedTarget, options: SurveyOptions): Promise<InstanceSurvey> {
+async function surveyTarget(system: System, target: Target, options: SurveyOptions): Promise<InstanceSurvey> {
   const notChecked = (pool: FpmPool): PoolProbe => ({ pool, ping: { kind: 'not-checked' }, status: { kind: 'not-checked' } });
-  if (target.instance === null && target.record === null) {
-    return { target, state: 'unknown', detail: `unusable: ${target.unusable ?? 'not declared'}`, pools: [] };
-  }
+  if (target.kind === 'unusable' && target.record === null) return { target, state: 'unknown', detail: `unusable: ${target.reason}`, pools: [] };
   const inspection = await inspectTarget(system, target);
   const running = inspection.state === 'running' || inspection.state === 'orphan';
-  const pools = running ? await Promise.all(target.pools.map((pool) => probePool(pool, options))) : target.pools.map(notChecked);
+  const known = target.kind === 'declared' ? target.pools : [];
+  const pools = running ? await Promise.all(known.map((pool) => probePool(pool, options))) : known.map(notChecked);
   return { target, state: inspection.state, detail: inspection.detail, pools };
 }
 
 /** Every target's state and, for running ones, every pool's answers; all pools are asked at once. */
-export async function surveyTargets(system: System, targets: readonly PreparedTarget[], options: SurveyOptions): Promise<InstanceSurvey[]> {
+export async function surveyTargets(system: System, targets: readonly Target[], options: SurveyOptions): Promise<InstanceSurvey[]> {
   return Promise.all(targets.map((target) => surveyTarget(system, target, options)));
 }
 
@@ -330,7 +329,7 @@ export function describeStatusHint(instance: string, pool: FpmPool): string {
  */
 export function describeHealthFailures(survey: InstanceSurvey): string[] {
   const name = survey.target.name;
-  if (survey.target.unusable !== null) return [`${name}: cannot be checked: ${survey.target.unusable}`];
+  if (survey.target.kind === 'unusable') return [`${name}: cannot be checked: ${survey.target.reason}`];
   if (survey.state !== 'running') {
     const detail = survey.detail === '' ? '' : `: ${survey.detail}`;
     const fix = survey.state === 'stopped' || survey.state === 'crashed' ? `; start it: php-fpm-multi start ${name}` : '';

@@ -3,21 +3,12 @@
 import { FpmMultiError } from '../errors.js';
 import type { UsableInstance } from '../model/invocation.js';
 import { PidfileContentError, readTrustedPidfile } from './pidfile.js';
-import { readProcess, resolveBinary, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
+import { readProcess, resolveExecutablePath, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
 import type { InstanceRecord } from './record.js';
+import { unhandled, type Target } from './target.js';
 import { errnoCode, type System } from './system.js';
 
 export type InstanceState = 'running' | 'stopped' | 'crashed' | 'stale' | 'orphan' | 'unknown';
-
-/** Something to act on: a declared instance, the record of one the controller started, or both. */
-export interface Target {
-  name: string;
-  /** False for the record of an instance removed from the declaration file (an orphan). */
-  declared: boolean;
-  /** Null when not declared, or declared with problems: then only its record can be acted on. */
-  instance: UsableInstance | null;
-  record: InstanceRecord | null;
-}
 
 interface InspectionBase {
   /** The running master's pid, or the pid a pidfile or record names. */
@@ -74,18 +65,9 @@ export interface UnknownInspection extends InspectionBase {
 
 export type Inspection = RunningInspection | StoppedInspection | CrashedInspection | StaleInspection | UnknownInspection;
 
-export function pidfileOf(target: Target): string {
-  return target.instance?.pidfile ?? target.record!.pidfile;
-}
-
-/** The pidfile that inspectTarget reads: the recorded master's (the file may name another since). */
-export function inspectedPidfile(target: Target): string {
-  return target.record?.pidfile ?? pidfileOf(target);
-}
-
 /** Who a master of this declared instance must be: the resolved binary, the config, our uid. */
 export async function declaredIdentity(system: System, instance: UsableInstance): Promise<ExpectedMaster> {
-  return { binary: await resolveBinary(system, instance.binary), config: instance.config, uid: system.uid };
+  return { binary: await resolveExecutablePath(system, instance.binary), config: instance.config, uid: system.uid };
 }
 
 /**
@@ -94,10 +76,6 @@ export async function declaredIdentity(system: System, instance: UsableInstance)
  */
 export function recordedIdentity(system: System, record: InstanceRecord): ExpectedMaster {
   return { binary: record.binary, config: record.config, uid: record.uid ?? system.uid };
-}
-
-function runningState(target: Target): 'running' | 'orphan' {
-  return target.declared ? 'running' : 'orphan';
 }
 
 /** What an ordinary user cannot see of root's processes and files: said plainly, never "stopped". */
@@ -121,24 +99,49 @@ function stopped(identity: ExpectedMaster | null, detail = '', pid: number | nul
  * instance's launch writes that path (a config's own `pid =` is refused before any start).
  */
 export async function inspectTarget(system: System, target: Target): Promise<Inspection> {
-  const { record, instance } = target;
+  switch (target.kind) {
+    case 'declared':
+      return target.record === null
+        ? inspectMaster(system, { record: null, instance: target.instance }, 'running')
+        : inspectMaster(system, { record: target.record, instance: target.instance }, 'running');
+    case 'unusable':
+      // Without its binary or config nothing but its record can be verified.
+      if (target.record === null) return inspectUnusable(system, target.pidfile, target.reason);
+      return inspectMaster(system, { record: target.record, instance: null }, 'running');
+    case 'orphan':
+      return inspectMaster(system, { record: target.record, instance: null }, target.why === 'file-unusable' ? 'running' : 'orphan');
+    default:
+      return unhandled(target);
+  }
+}
+
+/** What a master is looked for by: its record (what was started), else the declared instance. */
+type Known = { record: InstanceRecord; instance: UsableInstance | null } | { record: null; instance: UsableInstance };
+
+/** The pidfile that inspectTarget reads: the recorded master's (the file may name another since). */
+function inspectedPidfileOf(known: Known): string {
+  return known.record !== null ? known.record.pidfile : known.instance.pidfile;
+}
+
+async function inspectMaster(system: System, known: Known, runningAs: 'running' | 'orphan'): Promise<Inspection> {
+  const { record } = known;
   if (record !== null) {
     const recorded: ExpectedMaster = { ...recordedIdentity(system, record), startTimeTicks: record.startTimeTicks };
     const proc = await readProcess(system, record.pid);
     if (proc !== null && verifyIdentity(proc, recorded).ok) {
-      return { state: runningState(target), pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true };
+      return { state: runningAs, pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true };
     }
     if (proc !== null && proc.exe === null && system.uid !== 0) {
       // An ordinary user cannot read root's /proc/PID/exe. The recorded pid with the recorded start
       // time and master title is still the very process root started and verified (a reused pid
       // has another start time): enough to report it, never to signal it.
       if (verifyIdentity({ ...proc, exe: record.binary, exeDeleted: false }, recorded).ok) {
-        return { state: runningState(target), pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true };
+        return { state: runningAs, pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true };
       }
       return needsRoot(proc.pid, `its recorded master (pid ${proc.pid}) runs as another user`);
     }
   }
-  const pidfile = inspectedPidfile(target);
+  const pidfile = inspectedPidfileOf(known);
   let pid: number | null;
   try {
     pid = await readTrustedPidfile(system, pidfile);
@@ -148,17 +151,18 @@ export async function inspectTarget(system: System, target: Target): Promise<Ins
     const emptyPidfile = error instanceof PidfileContentError && error.content === '';
     return { state: 'unknown', pid: null, master: null, identity: null, detail: error.message, emptyPidfile };
   }
-  const expected: ExpectedMaster = record !== null ? recordedIdentity(system, record) : await declaredIdentity(system, instance!);
-  const interrupted = record?.stopping === true;
-  const stopNote = (what: string): string => `a stop of its master (pid ${record!.pid}) was interrupted, and ${what}`;
+  const expected: ExpectedMaster = known.record !== null ? recordedIdentity(system, known.record) : await declaredIdentity(system, known.instance);
+  // A record marked `stopping`: its stop was interrupted, and what is found now is its end.
+  const stopping = record?.stopping === true ? record : null;
+  const stopNote = (stopped: InstanceRecord, what: string): string => `a stop of its master (pid ${stopped.pid}) was interrupted, and ${what}`;
   if (pid === null) {
     if (record === null) return stopped(expected);
-    if (interrupted) return stopped(expected, stopNote('it is gone'), record.pid, true);
+    if (stopping !== null) return stopped(expected, stopNote(stopping, 'it is gone'), record.pid, true);
     return { state: 'crashed', pid: record.pid, master: null, identity: expected, detail: `its master (pid ${record.pid}) is gone and ${pidfile} is missing` };
   }
   const proc = await readProcess(system, pid);
   if (proc === null) {
-    if (interrupted) return stopped(expected, stopNote(`${pidfile} names pid ${pid}, which is not running`), pid, true);
+    if (stopping !== null) return stopped(expected, stopNote(stopping, `${pidfile} names pid ${pid}, which is not running`), pid, true);
     return { state: 'crashed', pid, master: null, identity: expected, detail: `${pidfile} names pid ${pid}, which is not running` };
   }
   if (proc.exe === null && system.uid !== 0) return needsRoot(pid, `${pidfile} names pid ${pid}, which runs as another user`);
@@ -169,10 +173,10 @@ export async function inspectTarget(system: System, target: Target): Promise<Ins
     : pid === record.pid ? { ...expected, startTimeTicks: record.startTimeTicks } : { ...expected, startedAfterTicks: record.startTimeTicks };
   const verdict = verifyIdentity(proc, candidate);
   if (!verdict.ok) {
-    if (interrupted) return stopped(expected, stopNote(`${pidfile} names a process that is not this instance: ${verdict.reason}`), pid, true);
+    if (stopping !== null) return stopped(expected, stopNote(stopping, `${pidfile} names a process that is not this instance: ${verdict.reason}`), pid, true);
     return { state: 'stale', pid, master: null, identity: expected, detail: `${pidfile} names a process that is not this instance: ${verdict.reason}` };
   }
-  return { state: runningState(target), pid, master: proc, identity: { ...expected, startTimeTicks: proc.startTimeTicks }, detail: '', recorded: false };
+  return { state: runningAs, pid, master: proc, identity: { ...expected, startTimeTicks: proc.startTimeTicks }, detail: '', recorded: false };
 }
 
 /**

@@ -1,3 +1,4 @@
+// How many operations run at once: one rule for every command (runAtPace).
 import { availableParallelism } from 'node:os';
 
 /**
@@ -18,4 +19,18 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, opera
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/**
+ * What an operation spends its time on, which decides how many run at once (the one rule):
+ * 'works' (start, restart, reload, reopen, configtest run php-fpm's config test) is bounded by
+ * MAX_PARALLEL_OPERATIONS; 'waits' (stop waits for processes to exit, status and health read
+ * /proc and ask pools) runs for every target at once, for bounding it would make a machine of
+ * many slow instances take (instances / bound) × stop_timeout to shut down.
+ */
+export type Pace = 'works' | 'waits';
+
+/** Runs `operate` on every item at the pace's concurrency; results keep the items' order. */
+export function runAtPace<T, R>(items: readonly T[], pace: Pace, operate: (item: T) => Promise<R>): Promise<R[]> {
+  return mapBounded(items, pace === 'waits' ? Infinity : MAX_PARALLEL_OPERATIONS, operate);
 }

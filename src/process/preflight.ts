@@ -190,7 +190,7 @@ async function checkInstance(probes: Probes, options: PreflightOptions, instance
     await readTrustedPidfile(probes.system, instance.pidfile);
   } catch (error) {
     if (error instanceof UntrustedPathError) problems.push(error.message);
-    // An empty pidfile is what php-fpm leaves when its write failed; start removes it (src/process/controller.ts).
+    // An empty pidfile is what php-fpm leaves when its write failed; start removes it (src/process/lifecycle.ts).
     else if (error instanceof PidfileContentError) {
       if (error.content !== '') problems.push(error.message);
     }
@@ -284,9 +284,10 @@ export async function runPreflight(
   }
   const { findListenConflicts } = await import('../php-fpm/config.js');
   const resolved = await resolveSocketPaths(probes, instances);
-  const enabledPools = model.instances
-    .filter((instance) => instance.enabled && instances.has(instance.name))
-    .map((instance) => ({ name: instance.name, pools: instances.get(instance.name)!.facts.pools }));
+  const enabledPools = model.instances.flatMap((instance) => {
+    const checked = instance.enabled ? instances.get(instance.name) : undefined;
+    return checked === undefined ? [] : [{ name: instance.name, pools: checked.facts.pools }];
+  });
   const listen = findListenConflicts(enabledPools, (address) => resolved.get(address) ?? address);
   return { instances, collisions: [...model.conflicts, ...listen.map((conflict) => conflict.message)], runDirProblem };
 }

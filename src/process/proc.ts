@@ -277,7 +277,7 @@ export const WORKER_TITLE_PREFIX = 'php-fpm: pool ';
 
 export interface ExpectedMaster {
   role?: 'master';
-  /** The instance's binary, resolved with resolveBinary (the kernel reports exe as a real path). */
+  /** The instance's binary, resolved with resolveExecutablePath (the kernel reports exe as a real path). */
   binary: string;
   /** The config path exactly as passed to --fpm-config: php-fpm puts that string in its title. */
   config: string;
@@ -364,7 +364,7 @@ export function verifyIdentity(proc: ProcessInfo, expected: ExpectedIdentity): I
  * upgrade in progress), the path as given: a master started from it shows it with " (deleted)".
  * A script (#!) runs as its interpreter, so its exe is the interpreter, never the script.
  */
-export async function resolveBinary(system: System, binary: string): Promise<string> {
+export async function resolveExecutablePath(system: System, binary: string): Promise<string> {
   try {
     return await system.realpath(binary);
   } catch (error) {

@@ -6,25 +6,14 @@
 import { statSync } from 'node:fs';
 import type { CommandContext } from '../cli/command.js';
 import { FpmMultiError, NotConfiguredError } from '../errors.js';
-import type { FpmPool } from '../php-fpm/config.js';
-import type { Target } from './inspect.js';
 import { loadModel } from '../model/load.js';
 import { defaultRunDir, type Instance, type Model } from '../model/model.js';
 import { isUsable, runPreflight, type Preflight } from './preflight.js';
 import { readRecords, type InstanceRecord } from './record.js';
 import { describeRunDirectoryError, trustRunDirectory } from './run-directory.js';
 import { selectInstances, selectTargets } from '../model/selection.js';
+import type { Target } from './target.js';
 import type { System } from './system.js';
-
-export interface PreparedTarget extends Target {
-  /** The declared pidfile even when the instance is unusable (to tell "stopped" from "unknown"). */
-  pidfile: string | null;
-  /** Why this declared instance cannot be acted on; null when it can. */
-  unusable: string | null;
-  /** php-fpm's error log file, for failure messages; null for syslog or unknown. */
-  errorLog: string | null;
-  pools: FpmPool[];
-}
 
 /**
  * The declaration file as a command sees it before it looks at the run directory: read (never
@@ -45,7 +34,7 @@ export interface Declared {
 export interface Prepared {
   declared: Declared;
   runDir: string;
-  targets: PreparedTarget[];
+  targets: Target[];
   /** Records that could not be read: reported, never trusted. */
   recordProblems: string[];
   /** Whole-run refusals found by the preflight (shared files, listen collisions); [] without it. */
@@ -67,11 +56,12 @@ function chooseRunDirUid(conf: string, uid: number): number {
 }
 
 /**
- * Reads the declaration file and chooses its run directory. With `tolerateUnusable` (stop,
- * status), a file refused as a whole does not throw: the run directory is then FPM_run_dir when
- * it could be read, else the default for the file's name, and `unusable` says why.
+ * Reads the declaration file and chooses its run directory. For a command that requires only the
+ * records (stop, status), a file refused as a whole does not throw: the run directory is then
+ * FPM_run_dir when it could be read, else the default for the file's name, and `unusable` says why.
  */
-export function loadDeclaration(context: CommandContext, tolerateUnusable: boolean): Declared {
+export function loadDeclaration(context: CommandContext, requirement: Requirement): Declared {
+  const tolerateUnusable = requirement === 'records';
   const { io, conf } = context;
   const uid = chooseRunDirUid(conf, io.uid);
   let model: Model | null = null;
@@ -96,18 +86,44 @@ export function describeUnusableFile(declared: Declared): string {
   return `warning: ${declared.conf} is unusable (${declared.unusable}); acting on the records in ${declared.runDir}`;
 }
 
-export interface PrepareOptions {
-  /**
-   * Without instance names, also act on whatever has a record: instances no longer declared
-   * (orphans) and disabled ones started by name. `stop` must reach everything that runs.
-   */
-  includeRecorded: boolean;
-  /** Instance names may name records too (stop, status): an orphan can be stopped by name. */
-  namesRecorded: boolean;
-  /** Read each instance's php-fpm config (start, restart, reload). */
-  readFpmConfigs: boolean;
-  /** With readFpmConfigs: only read them, without what refuses a start (health, status --pools). */
-  factsOnly?: boolean;
+/**
+ * What a command needs of the declaration before it acts, each level including the ones before:
+ * - 'records': nothing but the records (stop, status): an unusable file does not stop it, for a
+ *   typo must never block a shutdown, and nothing to act on is no failure;
+ * - 'declaration': a usable file that declares something to act on (reopen);
+ * - 'fpm-facts': and each instance's php-fpm config, only read (health, status --pools ask the
+ *   pools of what runs, whatever a start would refuse);
+ * - 'fpm-configs': and what refuses a start of an instance (reload, configtest);
+ * - 'no-collisions': and no two enabled instances sharing a config, pidfile or listen address
+ *   (start, restart: the commands that launch php-fpm).
+ */
+export type Requirement = 'records' | 'declaration' | 'fpm-facts' | 'fpm-configs' | 'no-collisions';
+
+const REQUIREMENT_ORDER: readonly Requirement[] = ['records', 'declaration', 'fpm-facts', 'fpm-configs', 'no-collisions'];
+
+/** Whether `requirement` includes `level`. */
+export function requires(requirement: Requirement, level: Requirement): boolean {
+  return REQUIREMENT_ORDER.indexOf(requirement) >= REQUIREMENT_ORDER.indexOf(level);
+}
+
+/**
+ * Which targets a command acts on (chooseTargets):
+ * - 'selected': the named instances, else every enabled one (start, reload, health …);
+ * - 'selected-and-recorded': and, without names, whatever else has a record: instances no longer
+ *   declared (orphans) and disabled ones started by name (restart: an orphan is stopped);
+ * - 'everything-recorded': and names may name records too (stop, status): an orphan can be
+ *   stopped by name, for stop must reach everything that runs.
+ */
+export type TargetChoice = 'selected' | 'selected-and-recorded' | 'everything-recorded';
+
+/** Whether instance names may name records: then they are checked once the records are read. */
+function namesRecords(choice: TargetChoice): boolean {
+  return choice === 'everything-recorded';
+}
+
+/** Whether a command acts on records beyond the declared instances it selects. */
+export function reachesRecords(choice: TargetChoice): boolean {
+  return choice !== 'selected';
 }
 
 /**
@@ -116,9 +132,9 @@ export interface PrepareOptions {
  * state of the run directory, so it may run before the lock is taken.
  */
 export async function runDeclaredPreflight(
-  system: System, declared: Declared, selection: readonly string[], options: PrepareOptions, path: string | undefined,
+  system: System, declared: Declared, selection: readonly string[], requirement: Requirement, path: string | undefined,
 ): Promise<Preflight | null> {
-  if (declared.model === null || declared.unusable !== null) return null;
+  if (!requires(requirement, 'fpm-facts') || declared.model === null || declared.unusable !== null) return null;
   // Loaded only here: status and stop never read php-fpm configs and need not parse this module.
   const { loadFpmConfig } = await import('../php-fpm/config.js');
   let named: Instance[] = [];
@@ -127,57 +143,62 @@ export async function runDeclaredPreflight(
   } catch (error) {
     if (!(error instanceof FpmMultiError)) throw error; // an unknown name is reported once the records are read
   }
-  return runPreflight(system, declared.model, named, { loadFpmConfig, path, factsOnly: options.factsOnly === true });
+  return runPreflight(system, declared.model, named, { loadFpmConfig, path, factsOnly: !requires(requirement, 'fpm-configs') });
 }
 
 /** Refuses a declaration that cannot be acted on before anything is read from its run directory. */
-export function checkSelection(declared: Declared, options: PrepareOptions, selection: readonly string[]): void {
+export function checkSelection(declared: Declared, choice: TargetChoice, selection: readonly string[]): void {
   // Names that may be recorded are checked once the records are read (under the lock).
-  if (!options.namesRecorded && declared.model !== null) selectInstances(declared.model.instances, selection);
+  if (!namesRecords(choice) && declared.model !== null) selectInstances(declared.model.instances, selection);
+}
+
+/** Why a declared instance cannot be acted on; null when it can. */
+function describeUnusable(instance: Instance): string {
+  return instance.problems.join('; ') || 'its php-fpm binary, config or pidfile is unknown';
 }
 
 /**
- * The targets of a command from the declaration and the records read from its run directory
- * (after the lock was taken, for commands that take it: a record written by a command that held
- * the lock must be seen). With an unusable file, only the records are targets.
+ * The targets a command chooses (see TargetChoice) from the declaration and the records read from
+ * its run directory (after the lock was taken, for commands that take it: a record written by a
+ * command that held the lock must be seen). With an unusable file, only the records are targets.
  */
-export function buildTargets(
-  declared: Declared, read: RecordsRead, selection: readonly string[], options: PrepareOptions, preflight: Preflight | null = null,
+export function chooseTargets(
+  declared: Declared, read: RecordsRead, selection: readonly string[], choice: TargetChoice, preflight: Preflight | null = null,
 ): Prepared {
   const { records, problems: recordProblems } = read;
   const { runDir } = declared;
   const instances = declared.unusable === null && declared.model !== null ? declared.model.instances : [];
   const recordedNames = records.map((record) => record.name);
-  const chosen = options.namesRecorded
+  const chosen = namesRecords(choice)
     ? selectTargets(instances, recordedNames, selection)
     : { instances: selectInstances(instances, selection), recorded: [] };
   const recordFor = (name: string): InstanceRecord | null => records.find((record) => record.name === name) ?? null;
-  const targets: PreparedTarget[] = chosen.instances.map((instance) => {
+  const targets: Target[] = chosen.instances.map((instance): Target => {
     const record = recordFor(instance.name);
-    if (!isUsable(instance)) {
-      const unusable = instance.problems.join('; ') || 'its php-fpm binary, config or pidfile is unknown';
-      return { name: instance.name, declared: true, instance: null, record, pidfile: instance.pidfile, unusable, errorLog: null, pools: [] };
-    }
+    if (!isUsable(instance)) return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: describeUnusable(instance), record };
     const checked = preflight?.instances.get(instance.name);
     if (checked !== undefined && checked.problems.length > 0) {
       // Refused before anything is touched: not started, and a restart leaves the running one as it is.
-      return { name: instance.name, declared: true, instance: null, record, pidfile: instance.pidfile, unusable: checked.problems.join('; '), errorLog: null, pools: [] };
+      return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: checked.problems.join('; '), record };
     }
     const facts = checked?.facts ?? { pools: [], errorLog: null };
-    return { name: instance.name, declared: true, instance, record, pidfile: instance.pidfile, unusable: null, errorLog: facts.errorLog, pools: facts.pools };
+    return { kind: 'declared', name: instance.name, instance, record, errorLog: facts.errorLog, pools: facts.pools };
   });
   // With an unusable file nobody knows what is declared: every record is taken as declared, so
   // that status counts it (running: 0, stopped: 3) and names it `running`, not `orphan`.
   const fileKnown = declared.unusable === null;
   const recordedTargets = selection.length === 0
-    ? (options.includeRecorded || !fileKnown ? records.filter((record) => !targets.some((target) => target.name === record.name)) : [])
+    ? (reachesRecords(choice) || !fileKnown ? records.filter((record) => !targets.some((target) => target.name === record.name)) : [])
     : records.filter((record) => chosen.recorded.includes(record.name));
   for (const record of recordedTargets) {
     const disabled = instances.find((instance) => instance.name === record.name);
-    if (disabled && isUsable(disabled)) {
-      targets.push({ name: disabled.name, declared: true, instance: disabled, record, pidfile: disabled.pidfile, unusable: null, errorLog: null, pools: [] });
+    if (disabled === undefined) {
+      targets.push({ kind: 'orphan', name: record.name, record, why: fileKnown ? 'undeclared' : 'file-unusable' });
+    } else if (isUsable(disabled)) {
+      targets.push({ kind: 'declared', name: disabled.name, instance: disabled, record, errorLog: null, pools: [] });
     } else {
-      targets.push({ name: record.name, declared: !fileKnown || disabled !== undefined, instance: null, record, pidfile: record.pidfile, unusable: null, errorLog: null, pools: [] });
+      // Its record is what can be acted on; status shows the recorded pidfile.
+      targets.push({ kind: 'unusable', name: disabled.name, pidfile: record.pidfile, reason: describeUnusable(disabled), record });
     }
   }
   return { declared, runDir, targets, recordProblems, collisions: preflight?.collisions ?? [] };
@@ -205,25 +226,22 @@ export async function readRunDirectoryRecords(system: System, runDir: string): P
  * Reads what a read-only command (status, health, status --pools) needs: the declaration, the
  * run directory's trust (before anything in it is read), its records, and the targets.
  */
-export async function prepareTargets(system: System, context: CommandContext, options: PrepareOptions & { tolerateUnusable: boolean }): Promise<Prepared> {
-  const declared = loadDeclaration(context, options.tolerateUnusable);
-  checkSelection(declared, options, context.selection);
-  const preflight = options.readFpmConfigs ? await runDeclaredPreflight(system, declared, context.selection, options, context.io.env['PATH']) : null;
+export async function prepareTargets(system: System, context: CommandContext, choice: TargetChoice, requirement: Requirement): Promise<Prepared> {
+  const declared = loadDeclaration(context, requirement);
+  checkSelection(declared, choice, context.selection);
+  const preflight = await runDeclaredPreflight(system, declared, context.selection, requirement, context.io.env['PATH']);
   const exists = await trustRunDirectory(system, declared.runDir, false);
   const read = exists ? await readRunDirectoryRecords(system, declared.runDir) : { records: [], problems: [] };
-  return buildTargets(declared, read, context.selection, options, preflight);
+  return chooseTargets(declared, read, context.selection, choice, preflight);
 }
 
 /**
  * A command that acts on instances refuses a declaration without any: starting or checking
  * nothing must not look like success (a lost declaration would look healthy forever).
  */
-export function requireInstances(prepared: Prepared, whatNotDone: string): void {
+export function requireInstances(prepared: { declared: Declared; targets: readonly Target[] }, whatNotDone: string): void {
   if (prepared.targets.length > 0) return;
   throw new NotConfiguredError(
     `${prepared.declared.conf} declares no enabled instance, so nothing was ${whatNotDone}; declare one, e.g. FPM_slot_1="slot=php8.2 config=/etc/php/fpm-php8.2/php-fpm.conf"`,
   );
 }
-
-// Moved to src/process/preflight.ts, which `check` shares: start and check can never disagree.
-export { refuseCollisions } from './preflight.js';

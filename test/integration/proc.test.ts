@@ -15,7 +15,7 @@ import {
   ProcFormatError,
   readBootTimeSeconds,
   readProcess,
-  resolveBinary,
+  resolveExecutablePath,
   startTimeEpochMs,
   verifyIdentity,
   type ExpectedIdentity,
@@ -250,10 +250,10 @@ describe('verifyIdentity', () => {
     expect(verdict.ok ? '' : verdict.reason).toContain(`pid ${proc.pid}`);
   });
 
-  test('resolveBinary resolves symlinks and keeps a missing path as given', async () => {
+  test('resolveExecutablePath resolves symlinks and keeps a missing path as given', async () => {
     const system = new FakeSystem().addDirectories('/usr/sbin').addFile('/usr/sbin/php-fpm8.2', '').addSymlink('/usr/sbin/php-fpm', 'php-fpm8.2');
-    expect(await resolveBinary(system, '/usr/sbin/php-fpm')).toBe('/usr/sbin/php-fpm8.2');
-    expect(await resolveBinary(system, '/usr/sbin/php-fpm8.1')).toBe('/usr/sbin/php-fpm8.1');
+    expect(await resolveExecutablePath(system, '/usr/sbin/php-fpm')).toBe('/usr/sbin/php-fpm8.2');
+    expect(await resolveExecutablePath(system, '/usr/sbin/php-fpm8.1')).toBe('/usr/sbin/php-fpm8.1');
   });
 });
 
@@ -398,7 +398,7 @@ describe('a real php-fpm master', () => {
       exeDeleted: false,
       cmdline: [title],
     });
-    const expected = { binary: await resolveBinary(system, binary), config, startTimeTicks: master?.startTimeTicks ?? -1 };
+    const expected = { binary: await resolveExecutablePath(system, binary), config, startTimeTicks: master?.startTimeTicks ?? -1 };
     expect(verifyIdentity(master as ProcessInfo, expected)).toEqual({ ok: true });
     expect(verifyIdentity(master as ProcessInfo, { ...expected, config: join(dir, 'other.conf') }).ok).toBe(false);
     expect(verifyIdentity(master as ProcessInfo, { ...expected, startTimeTicks: expected.startTimeTicks + 1 }).ok).toBe(false);
@@ -447,7 +447,7 @@ describe('a real php-fpm master', () => {
     const { result, pid } = await launch(binary, config, pidfile);
     expect(result.exitCode).toBe(0);
     const oldPid = pid ?? -1;
-    const expected = { binary: await resolveBinary(system, binary), config };
+    const expected = { binary: await resolveExecutablePath(system, binary), config };
     expect((await signalVerified(system, oldPid, 'SIGUSR2', expected)).outcome).toBe('sent');
     const newPid = await until('a new pid in the pidfile', async () => {
       const content = existsSync(pidfile) ? readFileSync(pidfile, 'utf8') : '';
@@ -466,7 +466,7 @@ describe('a real php-fpm master', () => {
     const pidfile = join(dir, 'killed.pid');
     const { pid } = await launch(binary, config, pidfile);
     const masterPid = pid ?? -1;
-    const expected = { binary: await resolveBinary(system, binary), config };
+    const expected = { binary: await resolveExecutablePath(system, binary), config };
     await until('two workers', async () => findChildren(await listProcesses(system), masterPid).length === 2);
     expect((await signalVerified(system, masterPid, 'SIGKILL', expected)).outcome).toBe('sent');
     await until('the master to be gone', async () => (await readProcess(system, masterPid)) === null);
@@ -492,6 +492,6 @@ describe('a real php-fpm master', () => {
     renameSync(`${copy}.new`, copy); // as dpkg does: a new file renamed over the old one
     const master = await readProcess(system, pid ?? -1);
     expect(master).toMatchObject({ exe: copy, exeDeleted: true, cmdline: [masterTitle(config)] });
-    expect(verifyIdentity(master as ProcessInfo, { binary: await resolveBinary(system, copy), config })).toEqual({ ok: true });
+    expect(verifyIdentity(master as ProcessInfo, { binary: await resolveExecutablePath(system, copy), config })).toEqual({ ok: true });
   });
 });

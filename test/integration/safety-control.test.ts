@@ -450,11 +450,15 @@ test('issue 10: an unprivileged start meeting a root-owned stale pidfile is a na
 });
 
 test('case 1, for check: describeUnownedMaster names a master of the config that the declaration did not start, and only that', async () => {
-  const { describeUnownedMaster } = await import('../../src/process/controller.js');
+  const { describeUnownedMaster } = await import('../../src/process/lifecycle.js');
+  const { ProcessTable } = await import('../../src/process/terminate.js');
   const config = scratch.writeConfig('a');
   const instance = { name: 'a', binary: PHP_FPM, config, pidfile: join(scratch.runDir, 'a.pid') } as UsableInstance;
-  const ctx = () => ({ system: createRealSystem(), runDir: scratch.runDir, path: process.env['PATH'], conf: scratch.decl });
-  const target = { name: 'a', declared: true, instance, record: null };
+  const ctx = () => {
+    const system = createRealSystem();
+    return { system, runDir: scratch.runDir, path: process.env['PATH'], conf: scratch.decl, processes: new ProcessTable(system) };
+  };
+  const target = { kind: 'declared' as const, name: 'a', instance, record: null, errorLog: null, pools: [] };
   expect(await describeUnownedMaster(ctx(), target)).toBeNull();
   const hand = startByHand(config, join(scratch.dir, 'hand.pid'));
   expect(await describeUnownedMaster(ctx(), target)).toBe(

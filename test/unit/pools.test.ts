@@ -12,7 +12,8 @@ import {
 import {
   buildPoolMetrics, escapeHelp, escapeLabelValue, formatExposition, formatSampleValue, type MetricFamily,
 } from '../../src/php-fpm/prometheus.js';
-import type { PreparedTarget } from '../../src/process/targets.js';
+import type { UsableInstance } from '../../src/model/invocation.js';
+import type { Target } from '../../src/process/target.js';
 
 function makePool(name: string, overrides: Partial<FpmPool> = {}): FpmPool {
   return {
@@ -22,8 +23,9 @@ function makePool(name: string, overrides: Partial<FpmPool> = {}): FpmPool {
   };
 }
 
-function makeTarget(name: string, overrides: Partial<PreparedTarget> = {}): PreparedTarget {
-  return { name, declared: true, instance: null, record: null, pidfile: `/run/${name}.pid`, unusable: null, errorLog: null, pools: [], ...overrides };
+function makeTarget(name: string, overrides: { unusable?: string } = {}): Target {
+  if (overrides.unusable !== undefined) return { kind: 'unusable', name, pidfile: `/run/${name}.pid`, reason: overrides.unusable, record: null };
+  return { kind: 'declared', name, instance: { name, pidfile: `/run/${name}.pid` } as UsableInstance, record: null, errorLog: null, pools: [] };
 }
 
 const FIGURES: PoolFigures = {

@@ -1,7 +1,8 @@
 // Identity rules of the controller on a fake system: the owner, the start-time floor, and the
 // states inspectTarget derives from a record and a pidfile (issue 9 cases 5 and 10, issue 10).
 import { describe, expect, test } from 'vitest';
-import { inspectTarget, type Target } from '../../src/process/inspect.js';
+import { inspectTarget } from '../../src/process/inspect.js';
+import type { Target } from '../../src/process/target.js';
 import type { UsableInstance } from '../../src/model/invocation.js';
 import { masterTitle, parseStatusUids, readProcess, verifyIdentity } from '../../src/process/proc.js';
 import type { InstanceRecord } from '../../src/process/record.js';
@@ -23,14 +24,14 @@ function master(pid: number, startTimeTicks: number, extra: { uid?: number; exe?
 function systemWith(...processes: ReturnType<typeof master>[]): FakeSystem {
   const system = new FakeSystem().addDirectories(RUN);
   for (const process of processes) system.addProcess(process);
-  // resolveBinary: both binaries exist as themselves.
+  // resolveExecutablePath: both binaries exist as themselves.
   system.addDirectories('/usr/sbin').addFile(OLD_BINARY, '', { mode: 0o755 }).addFile(NEW_BINARY, '', { mode: 0o755 });
   return system;
 }
 
 function target(record: InstanceRecord | null, binary = OLD_BINARY): Target {
   const instance = { name: 'web', binary, config: CONFIG, pidfile: PIDFILE } as UsableInstance;
-  return { name: 'web', declared: true, instance, record };
+  return { kind: 'declared', name: 'web', instance, record, errorLog: null, pools: [] };
 }
 
 const record = (pid: number, startTimeTicks: number, extra: Partial<InstanceRecord> = {}): InstanceRecord => ({

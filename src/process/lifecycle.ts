@@ -1,0 +1,403 @@
+// Start, stop, reload and reopen one instance, and adoption of a master of ours found without
+// its record. Every signal goes through signalVerified (identity checked against /proc right
+// before it); the system is injected. Each takes the kind of target it can act on.
+import { FpmMultiError } from '../errors.js';
+import { DEFAULT_STOP_TIMEOUT_S } from '../model/model.js';
+import { buildLaunch, type UsableInstance } from '../model/invocation.js';
+import {
+  bestEffort, describeExit, describeWriteFailure, explainWriteFailure, fail, guarded, measureLog, quoteOutput, readLogSince, succeed, testConfig,
+  type ControlContext, type Outcome,
+} from './control.js';
+import {
+  declaredIdentity, inspectTarget, type CrashedInspection, type RunningInspection, type StoppedInspection,
+} from './inspect.js';
+import { checkPidfileTrust } from './pidfile.js';
+import { CLOCK_TICKS_PER_SECOND, listStats, readLiveStat, readProcess, readUptimeTicks, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
+import { describeNotReady, describeReady, waitForMaster, waitUntilPoolsAnswer } from './readiness.js';
+import {
+  launchIntentPath, readLaunchIntent, recordPath, removeLaunchIntent, removeRecord, writeLaunchIntent, writeRecord, type InstanceRecord,
+} from './record.js';
+import { signalVerified, type FpmSignal } from './signal.js';
+import { errnoCode, type System } from './system.js';
+import type { DeclaredTarget, OrphanTarget, UnusableTarget } from './target.js';
+import { describeEscalation, endOrphanWorkers, isGone, removePidfileOf, stopMaster, stopMastersOfLaunch } from './terminate.js';
+
+/** What stop can act on: anything with a record or a usable declaration (an unusable one alone has nothing to verify). */
+export type StoppableTarget = DeclaredTarget | OrphanTarget | (UnusableTarget & { record: InstanceRecord });
+
+/** The pidfile inspectTarget reads: the recorded master's (the file may name another since). */
+function recordedPidfile(target: StoppableTarget): string {
+  return target.kind === 'declared' ? (target.record?.pidfile ?? target.instance.pidfile) : target.record.pidfile;
+}
+
+/** The pidfile the instance has now: the declared one, else the record's. */
+function currentPidfile(target: StoppableTarget): string {
+  return target.kind === 'declared' ? target.instance.pidfile : target.record.pidfile;
+}
+
+/**
+ * How long an empty pidfile must stay empty before start removes it: php-fpm writes its pidfile
+ * by unlink + creat + write, so an empty one is either that instant or a write that failed.
+ */
+const EMPTY_PIDFILE_SETTLE_MS = 500;
+
+/** The record of a master of ours: what it is and who runs it. */
+function recordOf(name: string, identity: ExpectedMaster, pidfile: string, master: ProcessInfo, uid: number): InstanceRecord {
+  return { name, binary: identity.binary, config: identity.config, pidfile, pid: master.pid, startTimeTicks: master.startTimeTicks, uid: identity.uid ?? uid };
+}
+
+/** Forgets a dead master: its orphaned workers, its pidfile and its record. */
+async function cleanUpCrashed(ctx: ControlContext, target: StoppableTarget, inspection: CrashedInspection | StoppedInspection): Promise<string> {
+  const binary = inspection.identity?.binary ?? target.record?.binary;
+  // The recorded start time bounds the workers when the dead pid is the recorded one.
+  const masterStart = target.record !== null && target.record.pid === inspection.pid ? target.record.startTimeTicks : undefined;
+  const ended = inspection.pid !== null && binary !== undefined ? await endOrphanWorkers(ctx.system, ctx.processes, binary, inspection.pid, masterStart) : 0;
+  // Best effort: on a full or read-only run directory, stop still succeeds for what is not running.
+  const pidfile = recordedPidfile(target);
+  const notes = (await bestEffort(pidfile, () => removePidfileOf(ctx.system, pidfile, inspection.pid))) +
+    (await bestEffort(recordPath(ctx.runDir, target.name), () => removeRecord(ctx.system, ctx.runDir, target.name)));
+  return `${ended > 0 ? `; ended ${ended} orphaned worker${ended === 1 ? '' : 's'}` : ''}${notes}`;
+}
+
+/**
+ * Graceful stop of a target; a stopped or crashed one succeeds (and is cleaned up). What is
+ * stopped is what the record names (binary, config, start time), whatever the file says now.
+ */
+async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget): Promise<Outcome> {
+  const { system } = ctx;
+  const inspection = await inspectTarget(system, target);
+  const record = recordPath(ctx.runDir, target.name);
+  switch (inspection.state) {
+    case 'stopped': {
+      if (!inspection.interruptedStop) return succeed(target.name, 'not running');
+      // The pidfile may still name the master that stop ended (php-fpm removes it only on a clean exit).
+      const pidfile = recordedPidfile(target);
+      const notes = (await bestEffort(pidfile, () => removePidfileOf(system, pidfile, inspection.pid))) +
+        (await bestEffort(record, () => removeRecord(system, ctx.runDir, target.name)));
+      return succeed(target.name, `not running (${inspection.detail}); cleaned up${notes}`);
+    }
+    case 'unknown':
+      return fail(target.name, `not stopped: ${inspection.detail}`);
+    case 'stale': {
+      const notes = await bestEffort(record, () => removeRecord(system, ctx.runDir, target.name));
+      return succeed(target.name, `not running; ${inspection.detail}; nothing was signalled${notes}`);
+    }
+    case 'crashed':
+      return succeed(target.name, `was not running (${inspection.detail})${await cleanUpCrashed(ctx, target, inspection)}`);
+    case 'running':
+    case 'orphan': {
+      const stopTimeoutMs = target.kind === 'declared' ? target.instance.stopTimeoutMs : DEFAULT_STOP_TIMEOUT_S * 1000;
+      const pidfile = recordedPidfile(target);
+      // The intent first, so that a controller killed mid-stop leaves "stopped", not "crashed".
+      // Best effort: a full or read-only run directory must never keep an instance from stopping.
+      const running = recordOf(target.name, inspection.identity, pidfile, inspection.master, system.uid);
+      await bestEffort(record, () => writeRecord(system, ctx.runDir, { ...running, stopping: true }));
+      let signal: FpmSignal;
+      try {
+        signal = await stopMaster(system, await ctx.processes.stats(), inspection.master, inspection.identity, stopTimeoutMs);
+      } catch (error) {
+        // Not stopped: a later death of this master is a crash again, not the end of a stop.
+        await bestEffort(record, () => writeRecord(system, ctx.runDir, running));
+        throw error;
+      }
+      const current = currentPidfile(target);
+      const notes = (await bestEffort(pidfile, () => removePidfileOf(system, pidfile, inspection.pid))) +
+        (pidfile === current ? '' : await bestEffort(current, () => removePidfileOf(system, current, inspection.pid))) +
+        (await bestEffort(record, () => removeRecord(system, ctx.runDir, target.name)));
+      return succeed(target.name, `stopped (pid ${inspection.pid})${describeEscalation(signal, stopTimeoutMs)}${notes}`);
+    }
+  }
+}
+
+/** Masters of this binary, config and owner that run now (as the command's process table saw them). */
+async function findRunningMasters(ctx: ControlContext, expected: ExpectedMaster): Promise<ProcessInfo[]> {
+  const live = await Promise.all((await ctx.processes.leaders()).map(async (proc) => (isGone(proc, await readLiveStat(ctx.system, proc.pid)) ? null : proc)));
+  return live.filter((proc): proc is ProcessInfo => proc !== null && verifyIdentity(proc, expected).ok);
+}
+
+function describeUnowned(ctx: ControlContext, instance: UsableInstance, running: readonly ProcessInfo[]): string {
+  const pids = running.map((proc) => proc.pid).join(', ');
+  return `a php-fpm master of ${instance.config} already runs (pid ${pids}), not started by ${ctx.conf ?? 'this declaration file'}; ` +
+    'stop it first or remove the duplicate.';
+}
+
+/**
+ * What `start` would refuse for a master of this instance's binary, config and owner that this
+ * declaration did not start (no record, its pidfile does not name it), or null: for `check`, which
+ * reports whatever start would refuse. (A master that an interrupted launch of ours left is
+ * reported too; start adopts it.)
+ */
+export async function describeUnownedMaster(ctx: ControlContext, target: DeclaredTarget): Promise<string | null> {
+  const inspection = await inspectTarget(ctx.system, target);
+  if (inspection.state === 'running' || inspection.state === 'orphan') return null;
+  const running = await findRunningMasters(ctx, await declaredIdentity(ctx.system, target.instance));
+  return running.length === 0 ? null : describeUnowned(ctx, target.instance, running);
+}
+
+/** Writes the record of a master found running without one (adoption); returns a note or a failure. */
+async function adopt(ctx: ControlContext, target: DeclaredTarget, inspection: RunningInspection, how: string): Promise<Outcome> {
+  const pidfile = recordedPidfile(target);
+  const record = recordPath(ctx.runDir, target.name);
+  try {
+    await writeRecord(ctx.system, ctx.runDir, recordOf(target.name, inspection.identity, pidfile, inspection.master, ctx.system.uid));
+  } catch (error) {
+    return fail(target.name, `already running (pid ${inspection.pid}), but ${describeWriteFailure(error, record, ctx.runDir)}; it was left running`);
+  }
+  // Its record now names it: an intent left by the launch that brought it up has served.
+  await removeLaunchIntent(ctx.system, ctx.runDir, target.name);
+  return succeed(target.name, `already running (pid ${inspection.pid}); ${how}, its record was written`);
+}
+
+/**
+ * After a failed launch: an empty pidfile is what php-fpm leaves when it created the file but
+ * could not write the pid (ENOSPC). Before the launch there was none (start removed a stale,
+ * crashed or empty one), and what the launch started is stopped, so it names nothing: removed,
+ * for it would make the instance's state unknown until then. Returns a note for the message.
+ */
+async function removeEmptyPidfileOfLaunch(system: System, pidfile: string): Promise<string> {
+  try {
+    if ((await system.readFile(pidfile)) !== '') return '';
+    await system.unlink(pidfile);
+    return `; removed the empty pidfile ${pidfile} its php-fpm left`;
+  } catch (error) {
+    if (errnoCode(error) === undefined) throw error;
+    return '';
+  }
+}
+
+/** Whether an empty pidfile stays empty: one that php-fpm failed to write, not one being written. */
+async function staysEmpty(system: System, pidfile: string): Promise<boolean> {
+  await system.sleep(EMPTY_PIDFILE_SETTLE_MS);
+  try {
+    return (await system.readFile(pidfile)) === '';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Idempotent start: config test, launch, verify the master the pidfile names, then wait until
+ * every pool with a ping.path answers. A master whose pools never answer is stopped: a failed
+ * start leaves nothing half-started, and the next start tries again from scratch.
+ *
+ * Only what this declaration started (its record), what its pidfile names, or what its own launch
+ * created is ever acted on. A master of the same binary, config and owner running without any of
+ * those (started by hand, by a per-slot init script, or by another declaration file) makes start
+ * refuse before launching: it is reported, never signalled.
+ */
+async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarget): Promise<Outcome> {
+  const { system } = ctx;
+  const { instance, errorLog, pools } = target;
+  const inspection = await inspectTarget(system, target);
+  let note = '';
+  let emptyPidfile = false;
+  switch (inspection.state) {
+    case 'running':
+      // Found by its pidfile (a record lost, or a controller killed mid-start): adopted, not restarted.
+      if (!inspection.recorded) return adopt(ctx, target, inspection, `${instance.pidfile} names it`);
+      return succeed(instance.name, `already running (pid ${inspection.pid})`);
+    case 'unknown':
+      if (!inspection.emptyPidfile || target.record !== null) return fail(instance.name, `not started: ${inspection.detail}`);
+      emptyPidfile = true; // decided below, once no master of ours is known to run
+      break;
+    case 'stale':
+      await system.unlink(recordedPidfile(target));
+      note = `; removed the stale pidfile (${inspection.detail})`;
+      break;
+    case 'crashed':
+      note = `; it had crashed (${inspection.detail})${await cleanUpCrashed(ctx, target, inspection)}`;
+      break;
+    case 'stopped':
+      if (inspection.interruptedStop) note = `; cleaned up after an interrupted stop${await cleanUpCrashed(ctx, target, inspection)}`;
+      break;
+    case 'orphan':
+      break;
+  }
+  const identity = await declaredIdentity(system, instance);
+  const running = await findRunningMasters(ctx, identity);
+  // A launch of ours that its controller did not live to finish: its master is adopted.
+  const intent = await readLaunchIntent(system, ctx.runDir, instance.name);
+  if (intent !== null) {
+    const launched = running.filter(
+      (proc) => intent.binary === identity.binary && intent.config === identity.config && intent.uid === identity.uid &&
+        intent.pidfile === instance.pidfile && proc.startTimeTicks >= intent.launchTicks && proc.startTimeTicks <= intent.deadlineTicks,
+    );
+    const [master] = launched;
+    if (launched.length === 1 && master !== undefined) {
+      const found: RunningInspection = {
+        state: 'running', pid: master.pid, master, identity: { ...identity, startTimeTicks: master.startTimeTicks }, detail: '', recorded: false,
+      };
+      return adopt(ctx, target, found, 'an interrupted start had launched it');
+    }
+    await removeLaunchIntent(system, ctx.runDir, instance.name);
+  }
+  if (running.length > 0) return fail(instance.name, `not started: ${describeUnowned(ctx, instance, running)} Nothing was signalled.`);
+  if (emptyPidfile) {
+    // Safe to remove: it is trusted (root-owned, in a root-only directory), holds no pid so it
+    // names no process, no record of ours names a master, no master of this binary, config and
+    // owner runs, and it stayed empty (not a pidfile php-fpm is writing at this instant). It is
+    // what a php-fpm that could not write it (ENOSPC) leaves, and it would block every start.
+    if (!(await staysEmpty(system, instance.pidfile))) return fail(instance.name, `not started: ${inspection.detail}`);
+    await system.unlink(instance.pidfile);
+    note = `; removed the empty pidfile ${instance.pidfile} (no master of it runs)`;
+  }
+  const test = await testConfig(ctx, instance);
+  if (!test.ok) return fail(instance.name, `not started: ${test.message}`);
+  await checkPidfileTrust(system, instance.pidfile);
+  const seconds = instance.startTimeoutMs / 1000;
+  const launchTicks = await readUptimeTicks(system);
+  // The launch's master starts after launchTicks: nothing that ran before can pass for it.
+  const launched: ExpectedMaster = { ...identity, startedAfterTicks: launchTicks };
+  const before = new Set(running.map((proc) => proc.pid));
+  const deadlineTicks = launchTicks + Math.ceil((instance.startTimeoutMs / 1000) * CLOCK_TICKS_PER_SECOND) + CLOCK_TICKS_PER_SECOND;
+  try {
+    await writeLaunchIntent(system, ctx.runDir, {
+      name: instance.name, binary: identity.binary, config: identity.config, pidfile: instance.pidfile, uid: system.uid, launchTicks, deadlineTicks,
+    });
+  } catch (error) {
+    return fail(instance.name, `not started: ${describeWriteFailure(error, launchIntentPath(ctx.runDir, instance.name), ctx.runDir)}. Nothing was launched`);
+  }
+  const deadline = system.now() + instance.startTimeoutMs;
+  const logOffset = await measureLog(system, errorLog);
+  const launch = buildLaunch(instance, ctx.path);
+  const result = await system.run(launch.program, launch.args, { env: launch.env, timeoutMs: instance.startTimeoutMs });
+  if (result.exitCode !== 0) {
+    const output = result.stderr.trim() !== '' ? result.stderr : await readLogSince(system, errorLog, logOffset);
+    const cleaned = await stopMastersOfLaunch(system, launched, before, instance.stopTimeoutMs);
+    await removeLaunchIntent(system, ctx.runDir, instance.name);
+    const removed = await removeEmptyPidfileOfLaunch(system, instance.pidfile);
+    const when = result.timedOut ? `did not confirm start-up within ${seconds} s (start_timeout) and was killed` : describeExit(result);
+    return fail(instance.name, `start failed: php-fpm ${when}${cleaned > 0 ? '; stopped the master it had left' : ''}${removed}${quoteOutput(output)}`);
+  }
+  const master = await waitForMaster(system, instance.pidfile, launched, null, deadline);
+  if (master === null) {
+    const cleaned = await stopMastersOfLaunch(system, launched, before, instance.stopTimeoutMs);
+    await removeLaunchIntent(system, ctx.runDir, instance.name);
+    const removed = await removeEmptyPidfileOfLaunch(system, instance.pidfile);
+    return fail(
+      instance.name,
+      `start failed: php-fpm reported start-up, but ${instance.pidfile} did not name a php-fpm master of ${instance.config} within ${seconds} s (start_timeout)` +
+        `${cleaned > 0 ? '; stopped the master it had left' : ''}${removed}${quoteOutput(await readLogSince(system, errorLog, logOffset))}`,
+    );
+  }
+  const pinned: ExpectedMaster = { ...identity, startTimeTicks: master.startTimeTicks };
+  /** Stops the master this launch created, for a start that cannot be completed; returns what happened. */
+  const undo = async (): Promise<string> => {
+    try {
+      await stopMaster(system, await listStats(system), master, pinned, instance.stopTimeoutMs);
+    } catch (error) {
+      if (!(error instanceof FpmMultiError)) throw error;
+      return `its master (pid ${master.pid}) could not be stopped (${error.message})`;
+    }
+    await bestEffort(instance.pidfile, () => removePidfileOf(system, instance.pidfile, master.pid));
+    await bestEffort(recordPath(ctx.runDir, instance.name), () => removeRecord(system, ctx.runDir, instance.name));
+    return `its master (pid ${master.pid}) was stopped`;
+  };
+  // Recorded before the readiness wait, so that a stop reaches it even if this controller dies.
+  // A master without a record would be invisible to stop: if it cannot be written, it is stopped.
+  try {
+    await writeRecord(system, ctx.runDir, recordOf(instance.name, identity, instance.pidfile, master, system.uid));
+  } catch (error) {
+    const { what, fix } = explainWriteFailure(error, `its record ${recordPath(ctx.runDir, instance.name)}`, ctx.runDir);
+    const undone = await undo();
+    await removeLaunchIntent(system, ctx.runDir, instance.name);
+    return fail(instance.name, `start failed: ${what}; ${undone}, for a master without a record would be invisible to stop. ${fix}`);
+  }
+  await removeLaunchIntent(system, ctx.runDir, instance.name);
+  const readiness = await waitUntilPoolsAnswer(system, pools, deadline);
+  if (readiness.failures.length > 0) {
+    const undone = await undo();
+    const stopped = undone.endsWith('was stopped') ? `so its master (pid ${master.pid}) was stopped` : `and ${undone}`;
+    return fail(instance.name, `start failed: ${describeNotReady(readiness, seconds, stopped)}`);
+  }
+  return succeed(instance.name, `started (pid ${master.pid})${describeReady(readiness)}${note}`);
+}
+
+/** Why a reload of the recorded master would not do what the file now says; null when it would. */
+function describeRecordChange(target: DeclaredTarget, declared: ExpectedMaster): string | null {
+  const { record, instance } = target;
+  if (record === null) return null;
+  const restart = `run php-fpm-multi restart ${target.name}`;
+  if (record.binary !== declared.binary) return `the binary changed (${record.binary} → ${declared.binary}): ${restart}`;
+  if (record.config !== declared.config) return `the config changed (${record.config} → ${declared.config}): ${restart}`;
+  if (record.pidfile !== instance.pidfile) return `the pidfile changed (${record.pidfile} → ${instance.pidfile}): ${restart}`;
+  return null;
+}
+
+/**
+ * Config test first (a broken config never reaches the running master), then SIGUSR2. php-fpm
+ * re-executes itself and, daemonized, comes back under a new pid: success means the pidfile
+ * names a new verified master; a master that died instead is a failed reload, reported as soon
+ * as the old master is gone with no new one. php-fpm re-executes the binary and config it was
+ * started with, so a reload after `binary=`, `slot`, `config=` or `pidfile=` was edited would not
+ * do what the file says: it is refused before any signal.
+ */
+async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarget): Promise<Outcome> {
+  const { system } = ctx;
+  const { instance, errorLog, pools } = target;
+  const inspection = await inspectTarget(system, target);
+  if (inspection.state !== 'running') {
+    return fail(instance.name, `not reloaded: not running (${inspection.state}${inspection.detail === '' ? '' : `: ${inspection.detail}`}); start it`);
+  }
+  const changed = describeRecordChange(target, await declaredIdentity(system, instance));
+  if (changed !== null) return fail(instance.name, `not reloaded, the running master (pid ${inspection.pid}) keeps serving: ${changed}`);
+  const test = await testConfig(ctx, instance);
+  if (!test.ok) return fail(instance.name, `not reloaded, the running master keeps serving: ${test.message}`);
+  const logOffset = await measureLog(system, errorLog);
+  const old = inspection.master;
+  const { startTimeTicks: _pinned, ...identity } = inspection.identity;
+  // The new master is the old one's successor: same binary, config and owner, started after it.
+  const expected: ExpectedMaster = { ...identity, startedAfterTicks: old.startTimeTicks };
+  const deadline = system.now() + instance.startTimeoutMs;
+  const sent = await signalVerified(system, old.pid, 'SIGUSR2', inspection.identity);
+  if (sent.outcome !== 'sent') return fail(instance.name, `not reloaded: ${sent.outcome === 'gone' ? 'its master exited' : sent.reason}`);
+  const master = await waitForMaster(system, instance.pidfile, expected, old, deadline);
+  const seconds = instance.startTimeoutMs / 1000;
+  if (master === null) {
+    const stillOld = !isGone(old, await readProcess(system, old.pid));
+    const what = stillOld ? `its master (pid ${old.pid}) did not come back from the reload` : `its master (pid ${old.pid}) died during the reload: the instance is down`;
+    return fail(instance.name, `reload failed: ${what} within ${seconds} s${quoteOutput(await readLogSince(system, errorLog, logOffset))}`);
+  }
+  let recordNote = '';
+  try {
+    await writeRecord(system, ctx.runDir, recordOf(instance.name, identity, instance.pidfile, master, system.uid));
+  } catch (error) {
+    recordNote = `; but ${describeWriteFailure(error, recordPath(ctx.runDir, instance.name), ctx.runDir)} (its pidfile still names it)`;
+  }
+  const readiness = await waitUntilPoolsAnswer(system, pools, deadline);
+  if (readiness.failures.length > 0) {
+    // A reload never takes an instance down: what still serves keeps serving, and the failure is reported.
+    return fail(
+      instance.name,
+      `reload failed: ${describeNotReady(readiness, seconds, `though its new master (pid ${old.pid} → ${master.pid}) runs; it was left running`)}`,
+    );
+  }
+  return { ...succeed(instance.name, `reloaded (pid ${old.pid} → ${master.pid})${describeReady(readiness)}${recordNote}`), ok: recordNote === '' };
+}
+
+/**
+ * Graceful stop of a target; a stopped or crashed one succeeds (and is cleaned up). What is
+ * stopped is what the record names (binary, config, start time), whatever the file says now.
+ */
+export function stopTarget(ctx: ControlContext, target: StoppableTarget): Promise<Outcome> {
+  return guarded(target.name, 'stopped', () => stopTargetUnguarded(ctx, target));
+}
+
+/** See startInstanceUnguarded. */
+export function startInstance(ctx: ControlContext, target: DeclaredTarget): Promise<Outcome> {
+  return guarded(target.name, 'started', () => startInstanceUnguarded(ctx, target));
+}
+
+/** See reloadInstanceUnguarded. */
+export function reloadInstance(ctx: ControlContext, target: DeclaredTarget): Promise<Outcome> {
+  return guarded(target.name, 'reloaded', () => reloadInstanceUnguarded(ctx, target));
+}
+
+/** SIGUSR1: php-fpm reopens its log files (after rotation). */
+export async function reopenInstance(ctx: ControlContext, target: DeclaredTarget): Promise<Outcome> {
+  const inspection = await inspectTarget(ctx.system, target);
+  if (inspection.state !== 'running') return fail(target.name, `logs not reopened: not running (${inspection.state})`);
+  const sent = await signalVerified(ctx.system, inspection.pid, 'SIGUSR1', inspection.identity);
+  if (sent.outcome !== 'sent') return fail(target.name, `logs not reopened: ${sent.outcome === 'gone' ? 'its master exited' : sent.reason}`);
+  return succeed(target.name, `log files reopened (pid ${inspection.pid})`);
+}

@@ -1,0 +1,82 @@
+// What a command can act on, as one discriminated union: a declared usable instance, a declared
+// instance that cannot be used, or the record of an instance the file no longer declares (or that
+// an unusable file cannot say anything about). Every command switches on `kind`.
+import type { UsableInstance } from '../model/invocation.js';
+import type { FpmPool } from '../php-fpm/config.js';
+import type { InstanceRecord } from './record.js';
+
+/** A declared instance that can be acted on, with the record of what was started, if any. */
+export interface DeclaredTarget {
+  kind: 'declared';
+  name: string;
+  instance: UsableInstance;
+  record: InstanceRecord | null;
+  /** php-fpm's error log file, for failure messages; null for syslog, unknown or not read. */
+  errorLog: string | null;
+  /** Its php-fpm pools; [] when the command did not read its php-fpm config. */
+  pools: FpmPool[];
+}
+
+/** A declared instance with problems (or refused by the preflight): only its record can be acted on. */
+export interface UnusableTarget {
+  kind: 'unusable';
+  name: string;
+  /** The pidfile to look at (to tell "stopped" from "unknown"); null when unknown. */
+  pidfile: string | null;
+  /** Why it cannot be acted on. */
+  reason: string;
+  record: InstanceRecord | null;
+}
+
+/** A record alone: of an instance no longer declared, or of any instance when the file is unusable. */
+export interface OrphanTarget {
+  kind: 'orphan';
+  name: string;
+  record: InstanceRecord;
+  /**
+   * 'undeclared': the file no longer declares it. 'file-unusable': nobody knows what the file
+   * declares, so the record counts as declared (status names it `running`, not `orphan`).
+   */
+  why: 'undeclared' | 'file-unusable';
+}
+
+export type Target = DeclaredTarget | UnusableTarget | OrphanTarget;
+
+/** For a `never` default: the compiler proves every kind was handled. */
+export function unhandled(value: never): never {
+  throw new Error(`unhandled case: ${JSON.stringify(value)}`);
+}
+
+/** Whether the target counts as declared (status counts it; a running master is `running`, not `orphan`). */
+export function isCountedAsDeclared(target: Target): boolean {
+  return target.kind !== 'orphan' || target.why === 'file-unusable';
+}
+
+/** The pidfile the declaration names, else the record's (status shows it). */
+export function pidfileOf(target: Target): string | null {
+  switch (target.kind) {
+    case 'declared':
+      return target.instance.pidfile;
+    case 'unusable':
+      return target.pidfile;
+    case 'orphan':
+      return target.record.pidfile;
+    default:
+      return unhandled(target);
+  }
+}
+
+/** An unusable instance with a record: what was started can still be stopped by its record. */
+export type RecordedUnusableTarget = UnusableTarget & { record: InstanceRecord };
+
+export function hasRecord(target: UnusableTarget): target is RecordedUnusableTarget {
+  return target.record !== null;
+}
+
+/**
+ * The target as a successful stop leaves it: without a record (stop removed it), so that a start
+ * that follows (restart) does not take the master the old record names, now gone, for a crash.
+ */
+export function afterStop(target: DeclaredTarget): DeclaredTarget {
+  return { ...target, record: null };
+}
