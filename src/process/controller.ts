@@ -1,7 +1,7 @@
 // Start, stop, reload, reopen and test one instance. Every signal goes through signalVerified
 // (identity checked against /proc right before it); the system is injected.
 import { FpmMultiError } from '../errors.js';
-import { describeFastCgiAddress } from '../fastcgi/fastcgi.js';
+import { describeFastCgiAddress } from '../fastcgi/client.js';
 import type { FpmPool } from '../php-fpm/config.js';
 import { DEFAULT_STOP_TIMEOUT_S } from '../model/model.js';
 import { declaredIdentity, inspectedPidfile, inspectTarget, pidfileOf, type Inspection, type RunningInspection, type Target } from './inspect.js';
@@ -400,7 +400,7 @@ async function waitUntilPoolAnswers(system: System, pool: FpmPool, deadline: num
   for (;;) {
     const remainingMs = deadline - system.now();
     try {
-      await pingPool(pool, Math.min(READINESS_PING_TIMEOUT_MS, Math.max(READINESS_MIN_PING_TIMEOUT_MS, remainingMs)));
+      await pingPool(system, pool, Math.min(READINESS_PING_TIMEOUT_MS, Math.max(READINESS_MIN_PING_TIMEOUT_MS, remainingMs)));
       return null;
     } catch (error) {
       if (!(error instanceof FpmMultiError)) throw error;

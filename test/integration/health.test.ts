@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, chmodSync, realpathSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { buildGetParams, requestFastCgi, type FastCgiAddress } from '../../src/fastcgi/fastcgi.js';
+import { buildGetParams } from '../../src/fastcgi/params.js';
+import { requestFastCgi, type FastCgiAddress } from '../../src/fastcgi/client.js';
 import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
 import {
