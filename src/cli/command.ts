@@ -5,10 +5,11 @@ export interface Io {
   stdout(text: string): void;
   stderr(text: string): void;
   env: Readonly<Record<string, string | undefined>>;
-  /** Real uid of the controller: decides the default run directory and the trust checks. */
-  uid: number;
-  /** The processes and files that process control acts on; tests inject one, else the real one. */
-  system?: System;
+  /**
+   * The processes, files and sockets every command acts on, built once by the entry point (a
+   * fake in unit tests). Its uid decides the default run directory and the trust checks.
+   */
+  system: System;
 }
 
 export interface CommandContext {

@@ -14,11 +14,12 @@ import { mapBounded, MAX_PARALLEL_OPERATIONS } from '../process/parallel.js';
 import { removeStartFailure, writeStartFailure } from '../process/record.js';
 import { inspectUnusable } from '../process/inspect.js';
 import { describeErrno, refuseRootRunDirectory, trustRunDirectory } from '../process/run-directory.js';
-import { createRealSystem, errnoCode, type System } from '../process/system.js';
+import { errnoCode, type System } from '../process/system.js';
 import {
   buildTargets, checkSelection, describeUnusableFile, loadDeclaration, readRunDirectoryRecords, refuseCollisions, runDeclaredPreflight,
   requireInstances, type Declared, type PrepareOptions, type PreparedTarget,
 } from '../process/targets.js';
+import { reportWarning } from '../cli/reporter.js';
 
 type Operate = (control: ControlContext, target: PreparedTarget) => Promise<Outcome>;
 
@@ -119,11 +120,11 @@ function tolerateReadOnlyCleanUp(system: System, warnings: string[]): System {
  */
 async function runOperation(context: CommandContext, spec: OperationSpec): Promise<Outcome[]> {
   const { io } = context;
-  const real = io.system ?? createRealSystem();
+  const real = io.system;
   const warnings: string[] = [];
   const system = spec.tolerateUnusable ? tolerateReadOnlyCleanUp(real, warnings) : real;
   const declared = loadDeclaration(context, spec.tolerateUnusable);
-  if (declared.unusable !== null) io.stderr(`php-fpm-multi: ${describeUnusableFile(declared)}\n`);
+  if (declared.unusable !== null) reportWarning(io, describeUnusableFile(declared));
   checkSelection(declared, spec, context.selection);
   const preflight = spec.readFpmConfigs ? await runDeclaredPreflight(system, declared, context.selection, spec, io.env['PATH']) : null;
   const noRecords = { records: [], problems: [] };
@@ -138,7 +139,7 @@ async function runOperation(context: CommandContext, spec: OperationSpec): Promi
   try {
     const prepared = buildTargets(declared, await readRunDirectoryRecords(system, declared.runDir), context.selection, spec, preflight);
     if (spec.needsInstances) requireInstances(prepared, spec.verb);
-    for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
+    for (const problem of prepared.recordProblems) reportWarning(io, problem);
     const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'], conf: context.conf };
     return await mapBounded(prepared.targets, spec.concurrency ?? MAX_PARALLEL_OPERATIONS, async (target) => {
       const outcome = await operateSafely(spec, control, target);
@@ -147,7 +148,7 @@ async function runOperation(context: CommandContext, spec: OperationSpec): Promi
     });
   } finally {
     await lock.release();
-    for (const warning of warnings) io.stderr(`php-fpm-multi: warning: ${warning}\n`);
+    for (const warning of warnings) reportWarning(io, warning);
   }
 }
 

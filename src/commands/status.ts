@@ -5,9 +5,9 @@ import { EXIT_CRASHED, EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNKNOWN } f
 import { inspectTarget, inspectUnusable, type Inspection, type InstanceState } from '../process/inspect.js';
 import { processAgeMs, readBootTimeSeconds } from '../process/proc.js';
 import { readStartFailure } from '../process/record.js';
-import { createRealSystem } from '../process/system.js';
 import { formatTable } from '../cli/table.js';
 import { describeUnusableFile, prepareTargets, type PreparedTarget } from '../process/targets.js';
+import { reportWarning } from '../cli/reporter.js';
 
 interface Row {
   target: PreparedTarget;
@@ -48,9 +48,9 @@ function formatUptime(seconds: number): string {
 
 export async function status(context: CommandContext): Promise<number> {
   const { io } = context;
-  const system = io.system ?? createRealSystem();
+  const system = io.system;
   const prepared = await prepareTargets(system, context, { includeRecorded: true, namesRecorded: true, readFpmConfigs: false, tolerateUnusable: true });
-  if (prepared.declared.unusable !== null) io.stderr(`php-fpm-multi: ${describeUnusableFile(prepared.declared)}\n`);
+  if (prepared.declared.unusable !== null) reportWarning(io, describeUnusableFile(prepared.declared));
   const instances = prepared.declared.unusable === null ? (prepared.declared.model?.instances ?? []) : [];
   const rows: Row[] = await Promise.all(
     prepared.targets.map(async (target) => {
@@ -87,6 +87,6 @@ export async function status(context: CommandContext): Promise<number> {
       if (row.inspection.detail !== '') io.stdout(`  ${row.target.name}: ${row.inspection.detail}\n`);
     }
   }
-  for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
+  for (const problem of prepared.recordProblems) reportWarning(io, problem);
   return chooseExitCode(shown.map((row) => ({ declared: row.target.declared, enabled: row.enabled, state: row.inspection.state })));
 }

@@ -4,8 +4,8 @@
 // so a test can answer with a fake stream; the client owns the deadline, which covers connecting
 // as well as waiting for the reply.
 
-import { FpmMultiError } from '../errors.js';
-import { connectSocket, errnoCode, type Connection, type SocketAddress } from '../process/system.js';
+import { errnoCode, FpmMultiError } from '../errors.js';
+import { connectSocket, type Connection, type SocketAddress } from '../process/system.js';
 import { encodeFastCgiRequest, type FastCgiParams } from './params.js';
 import { FcgiProtocolStatus, FastCgiProtocolError, nameProtocolStatus } from './records.js';
 import { CgiResponseError, FASTCGI_MAX_RESPONSE_BYTES, FastCgiResponseDecoder, parseCgiResponse, type CgiResponse, type DecodedFastCgiResponse } from './response.js';
@@ -71,12 +71,8 @@ export interface FastCgiResponse extends CgiResponse {
   appStatus: number;
 }
 
-function readErrno(error: unknown): string | null {
-  return errnoCode(error) ?? null;
-}
-
 function describeConnectError(address: FastCgiAddress, error: unknown): FastCgiError {
-  const errno = readErrno(error);
+  const errno = errnoCode(error) ?? null;
   const detail = error instanceof Error ? error.message : String(error);
   const running = 'Check that the pool is running and that its listen directive is this address';
   if (address.kind === 'unix') {
@@ -152,7 +148,7 @@ function exchangeRecords(
     };
     const failClosed = (error?: unknown): void => {
       if (settled) return;
-      const errno = error === undefined ? null : readErrno(error);
+      const errno = error === undefined ? null : errnoCode(error) ?? null;
       const how = errno === null ? 'closed the connection' : `broke the connection (${errno})`;
       fail(
         new FastCgiError(

@@ -14,7 +14,7 @@ import { createConnection } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { FpmMultiError } from '../errors.js';
+import { errnoCode, FpmMultiError } from '../errors.js';
 import { PROC_FILE_LIMITS, readRegularFile, readRegularFileBytes, type ReadLimits } from './files.js';
 
 export {
@@ -146,23 +146,7 @@ export class SpawnError extends FpmMultiError {
   }
 }
 
-/** The errno code ('ENOENT', ...) of an error thrown by a System fs method, if any. */
-export function errnoCode(error: unknown): string | undefined {
-  if (typeof error === 'object' && error !== null && 'code' in error) {
-    const code = (error as { code: unknown }).code;
-    return typeof code === 'string' ? code : undefined;
-  }
-  return undefined;
-}
-
-/** Builds an error shaped like node:fs's, for fakes and for our own checks. */
-export function errnoError(code: string, syscall: string, path: string): NodeJS.ErrnoException {
-  const error: NodeJS.ErrnoException = new Error(`${code}: ${syscall} '${path}'`);
-  error.code = code;
-  error.syscall = syscall;
-  error.path = path;
-  return error;
-}
+export { errnoCode, errnoError } from '../errors.js';
 
 
 /** After the child exits, how long we keep reading pipes a daemonized grandchild may hold open. */

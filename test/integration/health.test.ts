@@ -206,7 +206,7 @@ describe('readiness with a fake master, its pool played by the test', () => {
     const real = createRealSystem();
     return { ...real, realpath: async (path) => (path.startsWith(FAKES) ? NODE : real.realpath(path)) };
   }
-  const fakeCli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args], {}, 0, systemForFakes());
+  const fakeCli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args], {}, systemForFakes());
   const fakeMasters = () => listProcessesUnder(scratch.dir).filter((p) => p.title.startsWith('php-fpm: master'));
 
   function declareFake(poolLines: string, keys: string): void {
