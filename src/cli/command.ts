@@ -1,3 +1,5 @@
+// What a command receives and returns: the contract between src/cli/main.ts and src/commands/*.
+
 import type { System } from '../process/system.js';
 
 /** What every command receives: its output streams, environment and parsed command line. */
