@@ -7,14 +7,19 @@ import type { Io } from './command.js';
 
 export const PROGRAM_NAME = 'php-fpm-multi';
 
-/** `php-fpm-multi: <message>` on stderr: a refusal or a failure the exit code goes with. */
+/** `php-fpm-multi: <message>` and a line feed: every line the controller writes about itself. */
+export function formatLine(message: string): string {
+  return `${PROGRAM_NAME}: ${message}\n`;
+}
+
+/** formatLine on stderr: a refusal or a failure the exit code goes with. */
 export function reportError(io: Pick<Io, 'stderr'>, message: string): void {
-  io.stderr(`${PROGRAM_NAME}: ${message}\n`);
+  io.stderr(formatLine(message));
 }
 
 /** `php-fpm-multi: warning: <message>` on stderr: something noticed that does not change the outcome. */
 export function reportWarning(io: Pick<Io, 'stderr'>, message: string): void {
-  io.stderr(`${PROGRAM_NAME}: warning: ${message}\n`);
+  io.stderr(formatLine(`warning: ${message}`));
 }
 
 /** `1 instance`, `2 instances`; `plural` for nouns that do not just take an s. */

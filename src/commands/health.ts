@@ -8,7 +8,7 @@ import { NEEDS_ROOT_DETAIL } from '../process/inspect.js';
 import { describeHealthFailures, POOL_PROBE_TIMEOUT_MS, surveyTargets, type InstanceSurvey } from '../php-fpm/pools.js';
 import { buildPoolMetrics, formatExposition } from '../php-fpm/prometheus.js';
 import { prepareTargets, requireInstances } from '../process/targets.js';
-import { reportWarning } from '../cli/reporter.js';
+import { formatLine, reportWarning } from '../cli/reporter.js';
 
 interface HealthReport {
   surveys: InstanceSurvey[];
@@ -49,7 +49,7 @@ async function surveyHealth(context: CommandContext): Promise<HealthReport> {
 }
 
 function reportFailures(write: Io['stdout'], { failures, blind }: HealthReport): number {
-  for (const failure of failures) write(`php-fpm-multi: ${failure}\n`);
+  for (const failure of failures) write(formatLine(failure));
   if (blind) return EXIT_UNKNOWN;
   return failures.length === 0 ? EXIT_OK : EXIT_FAILURE;
 }

@@ -19,7 +19,7 @@ import {
   buildTargets, checkSelection, describeUnusableFile, loadDeclaration, readRunDirectoryRecords, refuseCollisions, runDeclaredPreflight,
   requireInstances, type Declared, type PrepareOptions, type PreparedTarget,
 } from '../process/targets.js';
-import { reportWarning } from '../cli/reporter.js';
+import { formatLine, reportError, reportWarning } from '../cli/reporter.js';
 
 type Operate = (control: ControlContext, target: PreparedTarget) => Promise<Outcome>;
 
@@ -43,8 +43,8 @@ interface OperationSpec extends PrepareOptions {
 }
 
 function reportOutcome(io: Io, outcome: Outcome): void {
-  if (outcome.ok) io.stdout(`php-fpm-multi: ${outcome.name}: ${outcome.message}\n`);
-  else io.stderr(`php-fpm-multi: ${outcome.name}: ${outcome.message}\n`);
+  if (outcome.ok) io.stdout(formatLine(`${outcome.name}: ${outcome.message}`));
+  else reportError(io, `${outcome.name}: ${outcome.message}`);
 }
 
 /** A declared instance with problems and no record: stopping it succeeds only if it is not running. */
@@ -162,7 +162,7 @@ async function rememberStart(control: ControlContext, outcome: Outcome): Promise
 function summarize(io: Io, verb: string, outcomes: readonly Outcome[]): number {
   const failed = outcomes.filter((outcome) => !outcome.ok);
   if (failed.length === 0) return EXIT_OK;
-  io.stderr(`php-fpm-multi: not ${verb}: ${failed.map((o) => o.name).join(', ')} (${failed.length} of ${outcomes.length})\n`);
+  reportError(io, `not ${verb}: ${failed.map((o) => o.name).join(', ')} (${failed.length} of ${outcomes.length})`);
   return EXIT_FAILURE;
 }
 
