@@ -49,3 +49,43 @@ export class NotConfiguredError extends FpmMultiError {
     super(message, EXIT_NOT_CONFIGURED);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Error causes: the one place that reads an errno code and says it in words.
+
+/** The errno code ('ENOENT', ...) of an error thrown by a System method (fs, connect) or node:fs, if any. */
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const code = (error as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+/** Builds an error shaped like node:fs's, for fakes and for our own checks. */
+export function errnoError(code: string, syscall: string, path: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(`${code}: ${syscall} '${path}'`);
+  error.code = code;
+  error.syscall = syscall;
+  error.path = path;
+  return error;
+}
+
+const ERRNO_WORDS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ENOTDIR: 'a component of the path is not a directory',
+  ELOOP: 'too many symlinks',
+  EIO: 'input/output error',
+};
+
+/** "read-only file system (EROFS)" for an errno error; the plain message otherwise. */
+export function describeErrno(error: unknown): string {
+  const code = errnoCode(error);
+  if (code === undefined) return error instanceof Error ? error.message : String(error);
+  return `${ERRNO_WORDS[code] ?? 'failed'} (${code})`;
+}
+

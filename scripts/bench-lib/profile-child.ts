@@ -163,7 +163,7 @@ async function runCommand(command: ProfiledCommand, decl: string) {
   let out = 0;
   let err = '';
   const io: Io = {
-    stdout: (t) => void (out += t.length), stderr: (t) => void (err += t), env: { PATH: process.env['PATH'] }, uid: system.uid, system,
+    stdout: (t) => void (out += t.length), stderr: (t) => void (err += t), env: { PATH: process.env['PATH'] }, system,
   };
   const started = performance.now();
   const code = await module[command]({ io, conf: decl, json: false, selection: [], partial: false });
@@ -193,8 +193,8 @@ async function pieces(decl: string, scratchDir: string) {
   const { loadFpmConfig } = await load<typeof import('../../src/php-fpm/config.js')>('php-fpm/config.js');
   const system = createRealSystem();
   const env = { PATH: process.env['PATH'] };
-  const [model, loadModelMs] = await timeCold(() => loadModel(decl, env, system.uid));
-  const [, loadModelWarmMs] = await timeCold(() => loadModel(decl, env, system.uid));
+  const [model, loadModelMs] = await timeCold(() => loadModel(system, decl, env));
+  const [, loadModelWarmMs] = await timeCold(() => loadModel(system, decl, env));
   // One scan of /proc as the controller does it (the stat of every process).
   const [processes, scanMs] = await timeCold(() => proc.listStats(system));
   const [, scanWarmMs] = await timeCold(() => proc.listStats(system));

@@ -1,3 +1,5 @@
+// What a command receives and returns: the contract between src/cli/main.ts and src/commands/*.
+
 import type { System } from '../process/system.js';
 
 /** What every command receives: its output streams, environment and parsed command line. */
@@ -5,10 +7,11 @@ export interface Io {
   stdout(text: string): void;
   stderr(text: string): void;
   env: Readonly<Record<string, string | undefined>>;
-  /** Real uid of the controller: decides the default run directory and the trust checks. */
-  uid: number;
-  /** The processes and files that process control acts on; tests inject one, else the real one. */
-  system?: System;
+  /**
+   * The processes, files and sockets every command acts on, built once by the entry point (a
+   * fake in unit tests). Its uid decides the default run directory and the trust checks.
+   */
+  system: System;
 }
 
 export interface CommandContext {

@@ -5,9 +5,9 @@ import { EXIT_NOT_CONFIGURED, EXIT_OK } from '../exit-codes.js';
 import { loadModel } from '../model/load.js';
 import type { Instance, Model } from '../model/model.js';
 import { runPreflight, type InstancePreflight } from '../process/preflight.js';
-import { createRealSystem } from '../process/system.js';
 import { selectInstances } from '../model/selection.js';
 import { formatStringForm } from '../declaration/string-form.js';
+import { countOf } from '../cli/reporter.js';
 
 /** The shell OpenRC sources conf.d files with; null when it cannot be determined. */
 function findSystemShell(eprefix: string): string | null {
@@ -52,10 +52,10 @@ function ownProblems(model: Model, instance: Instance, found: InstancePreflight 
  * Whatever start would refuse is a problem here: the same preflight decides both (read-only).
  */
 export async function check({ io, conf, selection }: CommandContext): Promise<number> {
-  const model = loadModel(conf, io.env, io.uid);
+  const model = loadModel(io.system, conf, io.env);
   const selected = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
   const { loadFpmConfig } = await import('../php-fpm/config.js');
-  const preflight = await runPreflight(io.system ?? createRealSystem(), model, selected, { loadFpmConfig, path: io.env['PATH'] });
+  const preflight = await runPreflight(io.system, model, selected, { loadFpmConfig, path: io.env['PATH'] });
   const describe = (i: Instance): string => `${i.variable} (line ${i.line})`;
   const failures = [
     ...model.problems,
@@ -78,10 +78,10 @@ export async function check({ io, conf, selection }: CommandContext): Promise<nu
   for (const warning of warnings) io.stderr(`${conf}: ${warning}\n`);
   if (failures.length > 0) {
     for (const failure of failures) io.stderr(`${conf}: ${failure}\n`);
-    io.stderr(`${conf}: ${failures.length} problem${failures.length === 1 ? '' : 's'}; fix them and run php-fpm-multi check again\n`);
+    io.stderr(`${conf}: ${countOf(failures.length, 'problem')}; fix them and run php-fpm-multi check again\n`);
     return EXIT_NOT_CONFIGURED;
   }
   const enabled = selected.filter((i) => i.enabled).length;
-  io.stdout(`${conf}: ${enabled} enabled instance${enabled === 1 ? '' : 's'} usable\n`);
+  io.stdout(`${conf}: ${countOf(enabled, 'enabled instance')} usable\n`);
   return EXIT_OK;
 }

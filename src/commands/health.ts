@@ -7,8 +7,8 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes.js';
 import { NEEDS_ROOT_DETAIL } from '../process/inspect.js';
 import { describeHealthFailures, POOL_PROBE_TIMEOUT_MS, surveyTargets, type InstanceSurvey } from '../php-fpm/pools.js';
 import { buildPoolMetrics, formatExposition } from '../php-fpm/prometheus.js';
-import { createRealSystem } from '../process/system.js';
 import { prepareTargets, requireInstances } from '../process/targets.js';
+import { formatLine, reportWarning } from '../cli/reporter.js';
 
 interface HealthReport {
   surveys: InstanceSurvey[];
@@ -39,17 +39,17 @@ function describeFailures(survey: InstanceSurvey, uid: number): string[] {
 
 async function surveyHealth(context: CommandContext): Promise<HealthReport> {
   const { io } = context;
-  const system = io.system ?? createRealSystem();
+  const system = io.system;
   const prepared = await prepareTargets(system, context, 'selected', 'fpm-facts');
   requireInstances(prepared, 'checked');
-  for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
+  for (const problem of prepared.recordProblems) reportWarning(io, problem);
   const surveys = await surveyTargets(system, prepared.targets, { ping: true, status: true, timeoutMs: POOL_PROBE_TIMEOUT_MS });
   const blind = surveys.some((survey) => isBlind(survey) || isDeniedPool(survey, system.uid));
   return { surveys, failures: surveys.flatMap((survey) => describeFailures(survey, system.uid)), blind };
 }
 
 function reportFailures(write: Io['stdout'], { failures, blind }: HealthReport): number {
-  for (const failure of failures) write(`php-fpm-multi: ${failure}\n`);
+  for (const failure of failures) write(formatLine(failure));
   if (blind) return EXIT_UNKNOWN;
   return failures.length === 0 ? EXIT_OK : EXIT_FAILURE;
 }

@@ -15,13 +15,14 @@ import { refuseCollisions } from '../process/preflight.js';
 import { removeStartFailure, writeStartFailure } from '../process/record.js';
 import { inspectUnusable } from '../process/inspect.js';
 import { describeErrno, refuseRootRunDirectory, trustRunDirectory } from '../process/run-directory.js';
-import { createRealSystem, errnoCode, type System } from '../process/system.js';
+import { errnoCode, type System } from '../process/system.js';
 import { afterStop, hasRecord, unhandled, type DeclaredTarget, type Target, type UnusableTarget } from '../process/target.js';
 import {
   checkSelection, chooseTargets, describeUnusableFile, loadDeclaration, reachesRecords, readRunDirectoryRecords, requireInstances, requires,
   runDeclaredPreflight, type Declared, type Requirement, type TargetChoice,
 } from '../process/targets.js';
 import { ProcessTable } from '../process/terminate.js';
+import { formatLine, reportError, reportWarning } from '../cli/reporter.js';
 
 /** A command that acts on instances: what it needs, which targets, at what pace, and what it does to one. */
 interface Operation {
@@ -35,8 +36,8 @@ interface Operation {
 }
 
 function reportOutcome(io: Io, outcome: Outcome): void {
-  if (outcome.ok) io.stdout(`php-fpm-multi: ${outcome.name}: ${outcome.message}\n`);
-  else io.stderr(`php-fpm-multi: ${outcome.name}: ${outcome.message}\n`);
+  if (outcome.ok) io.stdout(formatLine(`${outcome.name}: ${outcome.message}`));
+  else reportError(io, `${outcome.name}: ${outcome.message}`);
 }
 
 /** A declared instance with problems and no record: stopping it succeeds only if it is not running. */
@@ -124,12 +125,12 @@ function tolerateReadOnlyCleanUp(system: System, warnings: string[]): System {
 async function runOperation(context: CommandContext, operation: Operation): Promise<Outcome[]> {
   const { io } = context;
   const { verb, requirement, choice } = operation;
-  const real = io.system ?? createRealSystem();
+  const real = io.system;
   const warnings: string[] = [];
   // A command that needs only the records is a shutdown: a clean-up refused by a read-only file system does not undo it.
   const system = requires(requirement, 'declaration') ? real : tolerateReadOnlyCleanUp(real, warnings);
   const declared = loadDeclaration(context, requirement);
-  if (declared.unusable !== null) io.stderr(`php-fpm-multi: ${describeUnusableFile(declared)}\n`);
+  if (declared.unusable !== null) reportWarning(io, describeUnusableFile(declared));
   checkSelection(declared, choice, context.selection);
   const preflight = await runDeclaredPreflight(system, declared, context.selection, requirement, io.env['PATH']);
   if (requires(requirement, 'no-collisions')) refuseCollisions(preflight ?? { collisions: [] });
@@ -144,7 +145,7 @@ async function runOperation(context: CommandContext, operation: Operation): Prom
   try {
     const prepared = chooseTargets(declared, await readRunDirectoryRecords(system, declared.runDir), context.selection, choice, preflight);
     if (requires(requirement, 'declaration')) requireInstances(prepared, verb);
-    for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
+    for (const problem of prepared.recordProblems) reportWarning(io, problem);
     const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'], conf: context.conf, processes: new ProcessTable(system) };
     return await runAtPace(prepared.targets, operation.pace, async (target) => {
       const outcome = await actSafely(operation, control, target);
@@ -153,7 +154,7 @@ async function runOperation(context: CommandContext, operation: Operation): Prom
     });
   } finally {
     await lock.release();
-    for (const warning of warnings) io.stderr(`php-fpm-multi: warning: ${warning}\n`);
+    for (const warning of warnings) reportWarning(io, warning);
   }
 }
 
@@ -167,7 +168,7 @@ async function rememberStart(control: ControlContext, outcome: Outcome): Promise
 function summarize(io: Io, verb: string, outcomes: readonly Outcome[]): number {
   const failed = outcomes.filter((outcome) => !outcome.ok);
   if (failed.length === 0) return EXIT_OK;
-  io.stderr(`php-fpm-multi: not ${verb}: ${failed.map((o) => o.name).join(', ')} (${failed.length} of ${outcomes.length})\n`);
+  reportError(io, `not ${verb}: ${failed.map((o) => o.name).join(', ')} (${failed.length} of ${outcomes.length})`);
   return EXIT_FAILURE;
 }
 

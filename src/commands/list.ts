@@ -4,6 +4,7 @@ import { loadModel } from '../model/load.js';
 import type { Instance } from '../model/model.js';
 import { selectInstances } from '../model/selection.js';
 import { formatTable } from '../cli/table.js';
+import { countOf } from '../cli/reporter.js';
 
 /** The JSON shape tools rely on: keep it exactly as documented in the README. */
 function toJson(instance: Instance): object {
@@ -23,7 +24,7 @@ function toJson(instance: Instance): object {
 
 /** Every declared instance (disabled ones too, unless names are given), problems included; exits 0. */
 export async function list({ io, conf, json, selection }: CommandContext): Promise<number> {
-  const model = loadModel(conf, io.env, io.uid);
+  const model = loadModel(io.system, conf, io.env);
   const instances = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
   if (json) {
     io.stdout(`${JSON.stringify({ conf: model.conf, instances: instances.map(toJson) }, null, 2)}\n`);
@@ -31,9 +32,9 @@ export async function list({ io, conf, json, selection }: CommandContext): Promi
   }
   const rows = instances.map((i) => [
     i.name, i.slot ?? '-', i.enabled ? 'yes' : 'no', i.binary ?? '-', i.config ?? '-', i.pidfile ?? '-',
-    i.problems.length === 0 ? 'ok' : `${i.problems.length} problem${i.problems.length === 1 ? '' : 's'}`,
+    i.problems.length === 0 ? 'ok' : countOf(i.problems.length, 'problem'),
   ]);
-  io.stdout(`${model.conf}: ${instances.length} instance${instances.length === 1 ? '' : 's'}\n`);
+  io.stdout(`${model.conf}: ${countOf(instances.length, 'instance')}\n`);
   if (rows.length > 0) {
     io.stdout(formatTable(['NAME', 'SLOT', 'ENABLED', 'BINARY', 'CONFIG', 'PIDFILE', 'STATE'], rows));
   }

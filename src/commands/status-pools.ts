@@ -4,21 +4,21 @@ import type { CommandContext } from '../cli/command.js';
 import {
   describeStatusHint, POOL_PROBE_TIMEOUT_MS, surveyTargets, type InstanceSurvey, type PoolFigures, type PoolProbe,
 } from '../php-fpm/pools.js';
-import { createRealSystem } from '../process/system.js';
 import { formatTable } from '../cli/table.js';
 import { isCountedAsDeclared } from '../process/target.js';
 import { prepareTargets } from '../process/targets.js';
 import { chooseExitCode } from './status.js';
+import { reportWarning } from '../cli/reporter.js';
 
 /** `status --pools`: one row per pool of every selected instance, from each pool's status page. */
 export async function showPoolStatus(context: CommandContext): Promise<number> {
   const { io } = context;
-  const system = io.system ?? createRealSystem();
+  const system = io.system;
   const prepared = await prepareTargets(system, context, 'selected', 'fpm-facts');
   const surveys = await surveyTargets(system, prepared.targets, { ping: false, status: true, timeoutMs: POOL_PROBE_TIMEOUT_MS });
   if (context.json) io.stdout(`${JSON.stringify({ pools: surveys.flatMap(describePoolsAsJson) }, null, 2)}\n`);
   else io.stdout(formatPoolTable(surveys));
-  for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
+  for (const problem of prepared.recordProblems) reportWarning(io, problem);
   const enabled = new Set((prepared.declared.model?.instances ?? []).filter((instance) => instance.enabled).map((instance) => instance.name));
   return chooseExitCode(surveys.map((survey) => ({ declared: isCountedAsDeclared(survey.target), enabled: enabled.has(survey.target.name), state: survey.state })));
 }

@@ -5,11 +5,11 @@ import { EXIT_CRASHED, EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK, EXIT_UNKNOWN } f
 import { inspectTarget, type Inspection, type InstanceState } from '../process/inspect.js';
 import { processAgeMs, readBootTimeSeconds } from '../process/proc.js';
 import { readStartFailure } from '../process/record.js';
-import { createRealSystem } from '../process/system.js';
 import { formatTable } from '../cli/table.js';
 import { runAtPace } from '../process/parallel.js';
 import { isCountedAsDeclared, pidfileOf, type Target } from '../process/target.js';
 import { describeUnusableFile, prepareTargets } from '../process/targets.js';
+import { reportWarning } from '../cli/reporter.js';
 
 interface Row {
   target: Target;
@@ -50,9 +50,9 @@ function formatUptime(seconds: number): string {
 
 export async function status(context: CommandContext): Promise<number> {
   const { io } = context;
-  const system = io.system ?? createRealSystem();
+  const system = io.system;
   const prepared = await prepareTargets(system, context, 'everything-recorded', 'records');
-  if (prepared.declared.unusable !== null) io.stderr(`php-fpm-multi: ${describeUnusableFile(prepared.declared)}\n`);
+  if (prepared.declared.unusable !== null) reportWarning(io, describeUnusableFile(prepared.declared));
   const instances = prepared.declared.unusable === null ? (prepared.declared.model?.instances ?? []) : [];
   const rows: Row[] = await runAtPace(prepared.targets, 'waits', async (target) => {
       const declared = isCountedAsDeclared(target) ? instances.find((instance) => instance.name === target.name) : undefined;
@@ -87,6 +87,6 @@ export async function status(context: CommandContext): Promise<number> {
       if (row.inspection.detail !== '') io.stdout(`  ${row.target.name}: ${row.inspection.detail}\n`);
     }
   }
-  for (const problem of prepared.recordProblems) io.stderr(`php-fpm-multi: warning: ${problem}\n`);
+  for (const problem of prepared.recordProblems) reportWarning(io, problem);
   return chooseExitCode(shown.map((row) => ({ declared: isCountedAsDeclared(row.target), enabled: row.enabled, state: row.inspection.state })));
 }

@@ -1,48 +1,50 @@
-import { accessSync, constants, readdirSync, statSync } from 'node:fs';
-import { NotConfiguredError } from '../errors.js';
+// The model's edge: reads the declaration file and looks at the files it names, through the
+// System (src/process/system.ts), then hands both to the pure build (src/model/model.ts). A fake
+// System gives the build a fake file tree.
+
 import { buildModel, type FileProbe, type Model } from './model.js';
 import { readDeclaration } from '../declaration/reader.js';
-import { DECLARATION_MAX_BYTES, readRegularFileBytes, UnsafeFileError } from '../process/system.js';
+import { errnoCode, NotConfiguredError } from '../errors.js';
+import { DECLARATION_MAX_BYTES, UnsafeFileError, type System } from '../process/system.js';
 
 /** `--conf`, else $PHP_FPM_MULTI_CONF, else the conf.d file OpenRC reads for the service. */
 export function resolveConfPath(option: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
   return option ?? env['PHP_FPM_MULTI_CONF'] ?? `${env['EPREFIX'] ?? ''}/etc/conf.d/php-fpm`;
 }
 
-function isFile(file: string): boolean {
-  try {
-    return statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
-
-export const realFileProbe: FileProbe = {
-  isFile,
-  listDirectory(dir) {
+/**
+ * The model's FileProbe over the System. The build is pure and synchronous and asks while it
+ * derives each instance, so the probe uses the System's synchronous lookups (System.sync);
+ * every failure (missing, unreadable) is a plain "no", which the build reports as a problem.
+ */
+export function probeFilesOf(system: System): FileProbe {
+  const isFile = (file: string): boolean => {
     try {
-      return readdirSync(dir);
-    } catch {
-      return [];
-    }
-  },
-  isExecutable(file) {
-    try {
-      accessSync(file, constants.X_OK);
-      return isFile(file);
+      return system.sync.stat(file).kind === 'file';
     } catch {
       return false;
     }
-  },
-};
+  };
+  return {
+    isFile,
+    listDirectory(dir) {
+      try {
+        return system.sync.readdir(dir);
+      } catch {
+        return [];
+      }
+    },
+    isExecutable: (file) => system.sync.isExecutable(file) && isFile(file),
+  };
+}
 
 /**
  * The declaration's bytes: a regular file (a symlink to one is followed) of at most
  * DECLARATION_MAX_BYTES. A FIFO would hang the read and /dev/zero fill memory: refused before.
  */
-function readConf(conf: string): Buffer {
+function readConf(system: System, conf: string): Buffer {
   try {
-    return readRegularFileBytes(conf, { maxBytes: DECLARATION_MAX_BYTES });
+    return system.sync.readFileBytes(conf, { maxBytes: DECLARATION_MAX_BYTES });
   } catch (error) {
     if (error instanceof UnsafeFileError && error.reason === 'not-regular') {
       throw new NotConfiguredError(
@@ -54,7 +56,7 @@ function readConf(conf: string): Buffer {
         `${error.message} for a declaration file; a thousand instances take about 100 KiB: check that --conf or $PHP_FPM_MULTI_CONF names the declaration file, or split it into one file per service (/etc/conf.d/php-fpm.NAME)`,
       );
     }
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errnoCode(error);
     if (code === 'ENOENT') {
       throw new NotConfiguredError(
         `${conf}: no such file; copy the example (conf.d/php-fpm of php-fpm-multi) there, or name another file with --conf FILE or $PHP_FPM_MULTI_CONF`,
@@ -64,8 +66,11 @@ function readConf(conf: string): Buffer {
   }
 }
 
-/** Reads the declaration file (never executing it) and builds the instance model. */
-export function loadModel(conf: string, env: Readonly<Record<string, string | undefined>>, uid: number): Model {
-  const declaration = readDeclaration(readConf(conf), { file: conf, env });
-  return buildModel(declaration, { env, uid, probe: realFileProbe });
+/**
+ * Reads the declaration file (never executing it) and builds the instance model. `runDirUid`
+ * chooses the default run directory (root's or the caller's, see src/process/targets.ts).
+ */
+export function loadModel(system: System, conf: string, env: Readonly<Record<string, string | undefined>>, runDirUid: number = system.uid): Model {
+  const declaration = readDeclaration(readConf(system, conf), { file: conf, env });
+  return buildModel(declaration, { env, uid: runDirUid, probe: probeFilesOf(system) });
 }

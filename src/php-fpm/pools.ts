@@ -18,10 +18,11 @@
 // - A bare port and `[::]:port` bind the IPv6 wildcard without IPV6_V6ONLY, so 127.0.0.1 and ::1
 //   both reach them; `0.0.0.0:port` binds IPv4 only.
 // Layout: the address mapping and the status parser are pure; pingPool, readPoolStatus and
-// surveyTargets do the IO.
+// surveyTargets do the IO, over the System's connections (System.connect).
 
 import { FpmMultiError } from '../errors.js';
-import { buildGetParams, describeFastCgiAddress, requestFastCgi, type FastCgiAddress, type FastCgiResponse } from '../fastcgi/fastcgi.js';
+import { describeFastCgiAddress, requestFastCgi, type FastCgiAddress, type FastCgiResponse } from '../fastcgi/client.js';
+import { buildGetParams } from '../fastcgi/params.js';
 import { normalizeListen, type FpmPool } from './config.js';
 import { inspectTarget, type InstanceState } from '../process/inspect.js';
 import type { System } from '../process/system.js';
@@ -182,16 +183,19 @@ function describeReply(response: FastCgiResponse): string {
   return `${response.status} ${response.statusText} ${JSON.stringify(shown)}`;
 }
 
+/** What a pool request needs of the System: its connections (a fake's in unit tests). */
+export type PoolConnector = Pick<System, 'connect'>;
+
 /**
  * Resolves when the pool answers its ping page with its ping.response; throws FastCgiError
  * (unreachable, too slow, …) or PoolAnswerError (something else answered). The pool must have a
  * ping.path and a listen.
  */
-export async function pingPool(pool: FpmPool, timeoutMs: number): Promise<void> {
+export async function pingPool(system: PoolConnector, pool: FpmPool, timeoutMs: number): Promise<void> {
   if (pool.pingPath === null || pool.pingResponse === null) throw new RangeError(`pool ${pool.name} has no ping.path`);
   if (pool.listen === null) throw new PoolAddressError('(unset)', 'the pool has no listen directive');
   const address = resolvePoolAddress(pool.listen);
-  const response = await requestFastCgi(address, { params: buildGetParams(pool.pingPath), timeoutMs });
+  const response = await requestFastCgi(address, { params: buildGetParams(pool.pingPath), timeoutMs, connect: (to) => system.connect(to) });
   if (response.status !== 200 || response.body.toString('utf8') !== pool.pingResponse) {
     throw new PoolAnswerError(
       address,
@@ -207,12 +211,12 @@ export async function pingPool(pool: FpmPool, timeoutMs: number): Promise<void> 
  * The pool's figures from `<pm.status_path>?json` on its status listener; throws FastCgiError,
  * PoolAnswerError (not a status page, or another pool's). The pool must have a pm.status_path.
  */
-export async function readPoolStatus(pool: FpmPool, timeoutMs: number): Promise<PoolFigures> {
+export async function readPoolStatus(system: PoolConnector, pool: FpmPool, timeoutMs: number): Promise<PoolFigures> {
   if (pool.statusPath === null) throw new RangeError(`pool ${pool.name} has no pm.status_path`);
   const listen = findStatusListen(pool);
   if (listen === null) throw new PoolAddressError('(unset)', 'the pool has no listen directive');
   const address = resolvePoolAddress(listen);
-  const response = await requestFastCgi(address, { params: buildGetParams(`${pool.statusPath}?json`), timeoutMs });
+  const response = await requestFastCgi(address, { params: buildGetParams(`${pool.statusPath}?json`), timeoutMs, connect: (to) => system.connect(to) });
   if (response.status !== 200) {
     throw new PoolAnswerError(
       address,
@@ -287,13 +291,13 @@ async function runCheck<T>(what: string, check: () => Promise<T>): Promise<Check
  * other, so that the figures count no worker busy with our own ping; a pm.status_listen has its
  * own worker, so there both run at once.
  */
-export async function probePool(pool: FpmPool, options: SurveyOptions): Promise<PoolProbe> {
+export async function probePool(system: PoolConnector, pool: FpmPool, options: SurveyOptions): Promise<PoolProbe> {
   const notChecked = { kind: 'not-checked' } as const;
   const notConfigured = { kind: 'not-configured' } as const;
   const askStatus = async (): Promise<Check<PoolFigures>> =>
-    !options.status ? notChecked : pool.statusPath === null ? notConfigured : runCheck(`status page ${pool.statusPath} failed`, () => readPoolStatus(pool, options.timeoutMs));
+    !options.status ? notChecked : pool.statusPath === null ? notConfigured : runCheck(`status page ${pool.statusPath} failed`, () => readPoolStatus(system, pool, options.timeoutMs));
   const askPing = async (): Promise<Check<null>> =>
-    !options.ping ? notChecked : pool.pingPath === null ? notConfigured : runCheck(`ping ${pool.pingPath} failed`, async () => pingPool(pool, options.timeoutMs).then(() => null));
+    !options.ping ? notChecked : pool.pingPath === null ? notConfigured : runCheck(`ping ${pool.pingPath} failed`, async () => pingPool(system, pool, options.timeoutMs).then(() => null));
   if (pool.statusListen !== null) {
     const [status, ping] = await Promise.all([askStatus(), askPing()]);
     return { pool, ping, status };
@@ -308,7 +312,7 @@ async function surveyTarget(system: System, target: Target, options: SurveyOptio
   const inspection = await inspectTarget(system, target);
   const running = inspection.state === 'running' || inspection.state === 'orphan';
   const known = target.kind === 'declared' ? target.pools : [];
-  const pools = running ? await Promise.all(known.map((pool) => probePool(pool, options))) : known.map(notChecked);
+  const pools = running ? await Promise.all(known.map((pool) => probePool(system, pool, options))) : known.map(notChecked);
   return { target, state: inspection.state, detail: inspection.detail, pools };
 }
 

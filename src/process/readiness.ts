@@ -2,7 +2,7 @@
 // (waitForMaster), and every pool with a ping.path answers it (waitUntilPoolsAnswer), for a live
 // master does not mean PHP is served.
 import { FpmMultiError } from '../errors.js';
-import { describeFastCgiAddress } from '../fastcgi/fastcgi.js';
+import { describeFastCgiAddress } from '../fastcgi/client.js';
 import type { FpmPool } from '../php-fpm/config.js';
 import { pingPool, PoolAddressError, resolvePoolAddress } from '../php-fpm/pools.js';
 import { PidfileContentError, readTrustedPidfile } from './pidfile.js';
@@ -65,7 +65,7 @@ async function waitUntilPoolAnswers(system: System, pool: FpmPool, deadline: num
   for (;;) {
     const remainingMs = deadline - system.now();
     try {
-      await pingPool(pool, Math.min(READINESS_PING_TIMEOUT_MS, Math.max(READINESS_MIN_PING_TIMEOUT_MS, remainingMs)));
+      await pingPool(system, pool, Math.min(READINESS_PING_TIMEOUT_MS, Math.max(READINESS_MIN_PING_TIMEOUT_MS, remainingMs)));
       return null;
     } catch (error) {
       if (!(error instanceof FpmMultiError)) throw error;

@@ -2,10 +2,12 @@
 // command is refused with a named error. Every command goes through here before it reads a
 // record, a failure note or the lock, so a hostile FPM_run_dir (another user's, writable by
 // others) never gets a FIFO, a device or a forged record in front of the controller.
-import { FpmMultiError } from '../errors.js';
+import { describeErrno, FpmMultiError } from '../errors.js';
 import { EXIT_NEEDS_ROOT, EXIT_NOT_CONFIGURED } from '../exit-codes.js';
 import { checkRunDirectory, ensureRunDirectory, UntrustedPathError } from './pidfile.js';
 import { errnoCode, type System } from './system.js';
+
+export { describeErrno } from '../errors.js';
 
 /** The run directory cannot be used (untrusted, not a directory, not creatable): nothing in it was read. */
 export class RunDirectoryError extends FpmMultiError {
@@ -19,24 +21,6 @@ export class NeedsRootError extends FpmMultiError {
   constructor(message: string) {
     super(message, EXIT_NEEDS_ROOT);
   }
-}
-
-const ERRNO_WORDS: Record<string, string> = {
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EROFS: 'read-only file system',
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-  ENOTDIR: 'a component of the path is not a directory',
-  ELOOP: 'too many symlinks',
-  EIO: 'input/output error',
-};
-
-/** "read-only file system (EROFS)" for an errno error; the plain message otherwise. */
-export function describeErrno(error: unknown): string {
-  const code = errnoCode(error);
-  if (code === undefined) return error instanceof Error ? error.message : String(error);
-  return `${ERRNO_WORDS[code] ?? 'failed'} (${code})`;
 }
 
 /** A typed, named error for anything that went wrong with the run directory itself. */

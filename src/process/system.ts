@@ -1,20 +1,26 @@
-// The operating system as process control sees it. Everything in src/process/pidfile.ts, src/process/proc.ts,
-// src/process/signal.ts and src/process/lock.ts does its IO through this interface, so higher layers can be
-// tested against a fake and the real implementation stays a thin layer over `node:` modules.
+// The operating system as the controller sees it: processes, files and sockets. Built once in the
+// entry point (src/cli.ts) and handed to every command in its Io, so every layer above can be
+// tested against a fake (test/fixtures/fake-system.ts) and the real implementation stays a thin
+// layer over `node:` modules. The bounded file reading primitive lives in src/process/files.ts.
 //
 // Conventions a fake must follow too:
 // - fs methods reject with an Error carrying the errno `code` ('ENOENT', 'EACCES', ...), like
 //   node:fs does; callers test it with `errnoCode()`.
 // - `kill` never throws for the two expected failures: it returns 'ESRCH' or 'EPERM'.
 
-import {
-  closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync,
-  realpathSync, statSync, type Stats,
-} from 'node:fs';
+import { accessSync, constants as fsConstants, lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { basename, dirname, join, resolve as resolvePath } from 'node:path';
+import { createConnection } from 'node:net';
+import { basename, dirname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { FpmMultiError } from '../errors.js';
+import { errnoCode, FpmMultiError } from '../errors.js';
+import { PROC_FILE_LIMITS, readRegularFile, readRegularFileBytes, type ReadLimits } from './files.js';
+
+export {
+  DECLARATION_MAX_BYTES, ERROR_LOG_TAIL_MAX_BYTES, FPM_CONFIG_MAX_BYTES, PIDFILE_MAX_BYTES, PROC_FILE_MAX_BYTES, RECORD_MAX_BYTES,
+  START_FAILURE_MAX_BYTES, readRegularFile, readRegularFileBytes, UnsafeFileError, type ReadLimits,
+} from './files.js';
 
 export type FileKind = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -61,6 +67,32 @@ export interface OpenFile {
   close(): Promise<void>;
 }
 
+/** Where a stream socket connects: a unix socket's path, or a TCP host and port. */
+export type SocketAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
+
+/**
+ * A stream socket on its way to being connected (a node:net Socket, or a fake's stream). It emits
+ * 'connect' once connected, then 'data', 'end' and 'close'; 'error' carries an errno `code`
+ * (ENOENT, ECONNREFUSED, EACCES, …) as node:net's errors do. Its user destroys it when done.
+ */
+export type Connection = Duplex;
+
+/**
+ * Synchronous lookups, for the one caller that cannot wait: the model is built by a pure,
+ * synchronous function (src/model/model.ts) that asks, while it derives each instance, whether a
+ * file exists or is executable and what a directory holds (a FileProbe, src/model/load.ts). They
+ * run once per command, before any concurrency, and cost microseconds. Errors are thrown with the
+ * errno `code`, like the asynchronous methods reject.
+ */
+export interface SyncFiles {
+  stat(path: string): FileStat;
+  readdir(path: string): string[];
+  /** access(2) with X_OK for this process: false when it is not executable or not there. */
+  isExecutable(path: string): boolean;
+  /** readFile's bytes (the declaration is decoded by its reader, not as UTF-8 here). */
+  readFileBytes(path: string, limits: ReadLimits): Buffer;
+}
+
 export interface System {
   /** Runs `program` (an absolute path) to completion; rejects with SpawnError when it cannot start. */
   run(program: string, args: readonly string[], options: RunOptions): Promise<RunResult>;
@@ -86,6 +118,15 @@ export interface System {
    * `readOnly`: an existing file, O_RDONLY (flock works on it; a read-only run directory).
    */
   openLockFile(path: string, options?: { readOnly?: boolean }): Promise<OpenFile>;
+  /**
+   * Starts connecting at once and returns the connection; a unix socket's connect(2) happens
+   * before this returns, with the process's credentials of that moment. No timeout here: the
+   * caller's deadline covers connecting and the exchange together (src/fastcgi/client.ts), so one
+   * timer tells "not even connected" from "connected, no reply".
+   */
+  connect(address: SocketAddress): Connection;
+  /** See SyncFiles: for the model's file probe and the declaration's read. */
+  readonly sync: SyncFiles;
   /** Milliseconds since the epoch. */
   now(): number;
   sleep(ms: number): Promise<void>;
@@ -105,192 +146,8 @@ export class SpawnError extends FpmMultiError {
   }
 }
 
-/** The errno code ('ENOENT', ...) of an error thrown by a System fs method, if any. */
-export function errnoCode(error: unknown): string | undefined {
-  if (typeof error === 'object' && error !== null && 'code' in error) {
-    const code = (error as { code: unknown }).code;
-    return typeof code === 'string' ? code : undefined;
-  }
-  return undefined;
-}
+export { errnoCode, errnoError } from '../errors.js';
 
-/** Builds an error shaped like node:fs's, for fakes and for our own checks. */
-export function errnoError(code: string, syscall: string, path: string): NodeJS.ErrnoException {
-  const error: NodeJS.ErrnoException = new Error(`${code}: ${syscall} '${path}'`);
-  error.code = code;
-  error.syscall = syscall;
-  error.path = path;
-  return error;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading files others may be able to write: one bounded, checked primitive for every file the
-// controller reads (the declaration, php-fpm configs and their includes, records, pidfiles, the
-// lock's pid, /proc). A FIFO would block the open or the read forever, /dev/zero never ends, a
-// huge file exhausts memory: each is refused with the path and what it is, before it is read.
-
-const KIB = 1024;
-const MIB = 1024 * KIB;
-/** The declaration file (`--conf`): a thousand instances take about 100 KiB. */
-export const DECLARATION_MAX_BYTES = 1 * MIB;
-/** Each php-fpm config file, the main one and each included one. */
-export const FPM_CONFIG_MAX_BYTES = 1 * MIB;
-/** `<name>.record.json`: a few paths and numbers. */
-export const RECORD_MAX_BYTES = 64 * KIB;
-/** `<name>.failure.json`: php-fpm's last lines of output, quoted. */
-export const START_FAILURE_MAX_BYTES = 1 * MIB;
-/** A pidfile, and the lock file's pid: a decimal number; a bit more, so that a message can quote it. */
-export const PIDFILE_MAX_BYTES = 4 * KIB;
-/** What php-fpm added to its error log during one operation. */
-export const ERROR_LOG_TAIL_MAX_BYTES = 1 * MIB;
-/**
- * /proc files (stat, cmdline, /proc/stat). They report st_size 0, so they are read up to this in
- * a loop; the largest, a cmdline, is bounded by the kernel's argument limit (ARG_MAX, at most
- * 6 MiB with the largest stack limit it honours).
- */
-export const PROC_FILE_MAX_BYTES = 8 * MIB;
-
-export interface ReadLimits {
-  /** More than this is refused (never truncated): UnsafeFileError with the size found. */
-  maxBytes: number;
-  /**
-   * Refuse a symlink as the last component (O_NOFOLLOW): for the files the controller writes
-   * itself in a trusted directory (records, pidfiles, the lock). The declaration and php-fpm
-   * configs may be symlinks: they are followed, and what they lead to must be a regular file.
-   */
-  noFollow?: boolean;
-  /** Start reading here (bytes); the limit applies to what follows. For a log's new lines. */
-  offset?: number;
-  /**
-   * The file is in /proc, which holds no device nodes: the path is not looked at before the open
-   * (the open descriptor still is). That saves a stat per read, a quarter of its cost (about
-   * 9 instead of 12 µs for /proc/self/stat, as fast as readFileSync); `status` reads hundreds.
-   */
-  procfs?: boolean;
-}
-
-/** What a file is, as a message says it: "a FIFO". */
-function describeFileType(mode: number): string {
-  switch (mode & fsConstants.S_IFMT) {
-    case fsConstants.S_IFIFO: return 'a FIFO';
-    case fsConstants.S_IFCHR: return 'a character device';
-    case fsConstants.S_IFBLK: return 'a block device';
-    case fsConstants.S_IFSOCK: return 'a socket';
-    case fsConstants.S_IFDIR: return 'a directory';
-    case fsConstants.S_IFLNK: return 'a symlink';
-    default: return 'not a plain file';
-  }
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes >= MIB) return `${Number((bytes / MIB).toFixed(1))} MiB`;
-  if (bytes >= KIB) return `${Number((bytes / KIB).toFixed(1))} KiB`;
-  return `${bytes} bytes`;
-}
-
-/**
- * A file the controller refuses to read: not a regular file, or larger than its limit. The
- * message is `<path> <problem>`; callers add what the file is for and the fix.
- */
-export class UnsafeFileError extends FpmMultiError {
-  readonly path: string;
-  readonly problem: string;
-  readonly reason: 'not-regular' | 'too-large';
-
-  constructor(path: string, reason: 'not-regular' | 'too-large', problem: string) {
-    super(`${path} ${problem}`);
-    this.path = path;
-    this.reason = reason;
-    this.problem = problem;
-  }
-}
-
-function notRegular(path: string, mode: number, followed: boolean): UnsafeFileError {
-  let leadsTo = '';
-  if (followed) {
-    // Only on this error path: say where a symlink led ("it leads to /dev/zero").
-    try {
-      const real = realpathSync(path);
-      if (real !== resolvePath(path)) leadsTo = ` (it leads to ${real})`;
-    } catch {
-      // gone meanwhile: the type found is still the answer
-    }
-  }
-  return new UnsafeFileError(path, 'not-regular', `is ${describeFileType(mode)}, not a regular file${leadsTo}`);
-}
-
-function tooLarge(path: string, limit: number, found: string): UnsafeFileError {
-  return new UnsafeFileError(path, 'too-large', `is larger than the limit of ${formatBytes(limit)} (found ${found})`);
-}
-
-/**
- * The first reads of a small file go here: no allocation per read. Safe because reads are
- * synchronous and every caller copies or decodes the bytes before returning.
- */
-const SCRATCH = Buffer.allocUnsafe(64 * KIB);
-/** O_NONBLOCK: opening a FIFO never waits for a writer (it is refused after fstat anyway). */
-const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY;
-
-/**
- * Reads a regular file into a buffer (SCRATCH when it fits), at most `limits.maxBytes`.
- * The path is looked at first, so that a device is never even opened (opening one can have
- * effects: a watchdog starts, a tape rewinds); the open descriptor is checked again, because the
- * path can be replaced in between. A file at the limit is read; one byte more is refused.
- */
-function readBounded(path: string, limits: ReadLimits): { buffer: Buffer; length: number } {
-  const { maxBytes, noFollow = false, offset = 0, procfs = false } = limits;
-  if (!procfs) {
-    const seen = noFollow ? lstatSync(path) : statSync(path);
-    if (!seen.isFile()) throw notRegular(path, seen.mode, !noFollow);
-    if (seen.size - offset > maxBytes) throw tooLarge(path, maxBytes, formatBytes(seen.size - offset));
-  }
-  const fd = openSync(path, READ_FLAGS | (noFollow ? fsConstants.O_NOFOLLOW : 0));
-  try {
-    const opened = fstatSync(fd);
-    if (!opened.isFile()) throw notRegular(path, opened.mode, !noFollow);
-    const expected = opened.size - offset;
-    if (expected > maxBytes) throw tooLarge(path, maxBytes, formatBytes(expected));
-    // One byte more than allowed tells "larger" from "exactly the limit". /proc files say size 0:
-    // the loop grows the buffer until the end of the file or the limit, never trusting st_size.
-    const capacity = maxBytes + 1;
-    const wanted = Math.min(Math.max(expected + 1, 4 * KIB), capacity);
-    let buffer = wanted <= SCRATCH.length ? SCRATCH : Buffer.allocUnsafe(wanted);
-    let length = 0;
-    let position = offset;
-    for (;;) {
-      if (length === buffer.length) {
-        if (length >= capacity) throw tooLarge(path, maxBytes, `more than ${formatBytes(maxBytes)}`);
-        const grown = Buffer.allocUnsafe(Math.min(buffer.length * 2, capacity));
-        buffer.copy(grown, 0, 0, length);
-        buffer = grown;
-      }
-      const count = readSync(fd, buffer, length, buffer.length - length, position);
-      if (count === 0) break;
-      length += count;
-      position += count;
-      // All that fstat announced (as readFileSync stops); /proc files announce 0 and read to the end.
-      if (length === expected) break;
-    }
-    if (length > maxBytes) throw tooLarge(path, maxBytes, `more than ${formatBytes(maxBytes)}`);
-    return { buffer, length };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** readBounded's bytes, copied out: the caller may keep them. */
-export function readRegularFileBytes(path: string, limits: ReadLimits): Buffer {
-  const { buffer, length } = readBounded(path, limits);
-  return buffer === SCRATCH ? Buffer.from(buffer.subarray(0, length)) : buffer.subarray(0, length);
-}
-
-/** readBounded's bytes as UTF-8 text (invalid sequences become U+FFFD, as readFileSync does). */
-export function readRegularFile(path: string, limits: ReadLimits): string {
-  const { buffer, length } = readBounded(path, limits);
-  return buffer.toString('utf8', 0, length);
-}
-
-const PROC_FILE_LIMITS: ReadLimits = { maxBytes: PROC_FILE_MAX_BYTES, procfs: true };
 
 /** After the child exits, how long we keep reading pipes a daemonized grandchild may hold open. */
 const STDIO_DRAIN_AFTER_EXIT_MS = 250;
@@ -415,6 +272,25 @@ async function openLockFile(path: string, options: { readOnly?: boolean } = {}):
   };
 }
 
+/** System.connect of the real system: a node:net socket, connecting as soon as it is made. */
+export function connectSocket(address: SocketAddress): Connection {
+  return address.kind === 'unix' ? createConnection({ path: address.path }) : createConnection({ host: address.host, port: address.port });
+}
+
+const realSyncFiles: SyncFiles = {
+  stat: (path) => toFileStat(statSync(path)),
+  readdir: (path) => readdirSync(path),
+  isExecutable(path) {
+    try {
+      accessSync(path, fsConstants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  readFileBytes: (path, limits) => readRegularFileBytes(path, limits),
+};
+
 export function createRealSystem(): System {
   const uid = process.getuid?.();
   if (uid === undefined) throw new FpmMultiError('process.getuid() is unavailable: php-fpm-multi runs on Linux only.');
@@ -447,6 +323,8 @@ export function createRealSystem(): System {
       await fs.chmod(path, mode);
     },
     openLockFile,
+    connect: connectSocket,
+    sync: realSyncFiles,
     now: () => Date.now(),
     sleep: (ms) => delay(ms),
     uid,

@@ -3,7 +3,6 @@
 // directory is trusted, and under the lock for the commands that take it), each instance's
 // php-fpm config (listen addresses, pid, error log), and the refusal of a run whose instances
 // would collide.
-import { statSync } from 'node:fs';
 import type { CommandContext } from '../cli/command.js';
 import { FpmMultiError, NotConfiguredError } from '../errors.js';
 import { loadModel } from '../model/load.js';
@@ -46,10 +45,11 @@ export interface Prepared {
  * service's file in /etc/conf.d), so that an ordinary user (a monitoring agent) looks where root
  * keeps its records and pidfiles, not in its own $XDG_RUNTIME_DIR; else the caller's own.
  */
-function chooseRunDirUid(conf: string, uid: number): number {
+function chooseRunDirUid(system: System, conf: string): number {
+  const uid = system.uid;
   if (uid === 0) return 0;
   try {
-    return statSync(conf).uid === 0 ? 0 : uid;
+    return system.sync.stat(conf).uid === 0 ? 0 : uid;
   } catch {
     return uid; // missing or unreachable: the caller's own default, and the file's problem is reported
   }
@@ -63,11 +63,11 @@ function chooseRunDirUid(conf: string, uid: number): number {
 export function loadDeclaration(context: CommandContext, requirement: Requirement): Declared {
   const tolerateUnusable = requirement === 'records';
   const { io, conf } = context;
-  const uid = chooseRunDirUid(conf, io.uid);
+  const uid = chooseRunDirUid(io.system, conf);
   let model: Model | null = null;
   let problems: string[];
   try {
-    model = loadModel(conf, io.env, uid);
+    model = loadModel(io.system, conf, io.env, uid);
     problems = [...model.problems];
   } catch (error) {
     if (!(error instanceof FpmMultiError) || !tolerateUnusable) throw error;
@@ -81,9 +81,9 @@ export function loadDeclaration(context: CommandContext, requirement: Requiremen
   return { conf, model, runDir, unusable: problems.join('; ') };
 }
 
-/** The warning `stop` and `status` print when they act on the records alone. */
+/** The warning `stop` and `status` print when they act on the records alone (src/cli/reporter.ts adds the prefix). */
 export function describeUnusableFile(declared: Declared): string {
-  return `warning: ${declared.conf} is unusable (${declared.unusable}); acting on the records in ${declared.runDir}`;
+  return `${declared.conf} is unusable (${declared.unusable}); acting on the records in ${declared.runDir}`;
 }
 
 /**

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli.js';
-import type { System } from '../../src/process/system.js';
+import { createRealSystem, type System } from '../../src/process/system.js';
 
 export interface CliResult {
   code: number;
@@ -10,18 +10,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the CLI in-process with captured output. */
-export async function runCli(
-  argv: string[], env: Record<string, string | undefined> = {}, uid = 0, system?: System,
-): Promise<CliResult> {
+/** Runs the CLI in-process with captured output, over `system` (default: the real one). */
+export async function runCli(argv: string[], env: Record<string, string | undefined> = {}, system: System = createRealSystem()): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   const code = await main(argv, {
     stdout: (text) => void (stdout += text),
     stderr: (text) => void (stderr += text),
     env: { PATH: process.env['PATH'], ...env },
-    uid,
-    ...(system === undefined ? {} : { system }),
+    system,
   });
   return { code, stdout, stderr };
 }

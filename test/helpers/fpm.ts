@@ -5,7 +5,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { decodeNameValuePairs, encodeRecord, FastCgiRecordReader, FcgiRecordType } from '../../src/fastcgi/fastcgi.js';
+import { encodeRecord, FastCgiRecordReader, FcgiRecordType } from '../../src/fastcgi/records.js';
+import { decodeNameValuePairs } from '../../src/fastcgi/params.js';
 
 export const PHP_FPM = '/usr/sbin/php-fpm8.2';
 export const CGI_FCGI = '/usr/bin/cgi-fcgi';

@@ -25,7 +25,7 @@ afterEach(() => scratch.remove());
 function declareFake(fake: string, keys: string): void {
   scratch.declare(`FPM_slot_x="binary=${join(FAKES, fake)} config=${scratch.writeConfig('x')} ${keys}"`);
 }
-const cli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args], {}, 0, systemForFakes());
+const cli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args], {}, systemForFakes());
 const fakeMasters = () => listProcessesUnder(scratch.dir).filter((p) => p.title.startsWith('php-fpm: master'));
 
 test('a master that ignores SIGQUIT is stopped with SIGTERM after stop_timeout', async () => {

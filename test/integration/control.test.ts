@@ -105,11 +105,11 @@ describe('with real php-fpm', () => {
       mkdirSync(scratch.runDir, { recursive: true, mode: 0o755 });
       writeFileSync(join(scratch.runDir, 'a.pid'), String(sleeper.pid));
       const { system, sent } = recordSignals();
-      const status = await runCli(['--conf', scratch.decl, 'status'], {}, 0, system);
+      const status = await runCli(['--conf', scratch.decl, 'status'], {}, system);
       expect(status.code).toBe(32);
       expect(status.stdout).toMatch(/^a +8\.2 +stale/m);
       expect(status.stdout).toContain('names a process that is not this instance');
-      const stopped = await runCli(['--conf', scratch.decl, 'stop'], {}, 0, system);
+      const stopped = await runCli(['--conf', scratch.decl, 'stop'], {}, system);
       expect(stopped.code).toBe(0);
       expect(stopped.stdout).toContain('nothing was signalled');
       expect(sent).toEqual([]);
@@ -137,11 +137,11 @@ describe('with real php-fpm', () => {
     unlinkSync(join(scratch.runDir, 'a.record.json'));
     writeFileSync(pidfile, content);
     const { system, sent } = recordSignals();
-    const status = await runCli(['--conf', scratch.decl, 'status'], {}, 0, system);
+    const status = await runCli(['--conf', scratch.decl, 'status'], {}, system);
     expect(status.code).toBe(4);
     expect(status.stdout).toMatch(/^a +8\.2 +unknown/m);
     expect(status.stdout).toContain(`pidfile ${pidfile} does not contain a process id: found ${JSON.stringify(content)}`);
-    const stop = await runCli(['--conf', scratch.decl, 'stop'], {}, 0, system);
+    const stop = await runCli(['--conf', scratch.decl, 'stop'], {}, system);
     expect(stop.code).toBe(1);
     expect(stop.stderr).toContain(`a: not stopped: pidfile ${pidfile} does not contain a process id`);
     expect(stop.stderr).toContain(`If no php-fpm of this instance is running, remove ${pidfile}`);
@@ -291,16 +291,16 @@ test('a launch that fails after the config test shows the lines php-fpm added to
 test('an instance with problems and no record: stopped when its pidfile is absent, unknown otherwise; never signalled', async () => {
   scratch.declare(`FPM_slot_a="slot=8.2 config=${scratch.dir}/missing.conf"`);
   const { system, sent } = recordSignals();
-  const status = await runCli(['--conf', scratch.decl, 'status'], {}, 0, system);
+  const status = await runCli(['--conf', scratch.decl, 'status'], {}, system);
   expect(status.code).toBe(3);
   expect(status.stdout).toContain(`a: unusable: config=${scratch.dir}/missing.conf: no such file`);
-  const stop = await runCli(['--conf', scratch.decl, 'stop'], {}, 0, system);
+  const stop = await runCli(['--conf', scratch.decl, 'stop'], {}, system);
   expect(stop.code).toBe(0);
   expect(stop.stdout).toContain('a: not running (and unusable: config=');
   mkdirSync(scratch.runDir, { recursive: true, mode: 0o755 });
   writeFileSync(join(scratch.runDir, 'a.pid'), '4242');
-  expect((await runCli(['--conf', scratch.decl, 'status'], {}, 0, system)).code).toBe(4);
-  const blind = await runCli(['--conf', scratch.decl, 'stop'], {}, 0, system);
+  expect((await runCli(['--conf', scratch.decl, 'status'], {}, system)).code).toBe(4);
+  const blind = await runCli(['--conf', scratch.decl, 'stop'], {}, system);
   expect(blind.code).toBe(1);
   expect(blind.stderr).toContain('a: cannot be checked: config=');
   expect(sent).toEqual([]);

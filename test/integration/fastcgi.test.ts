@@ -1,4 +1,4 @@
-// Tests of src/fastcgi/fastcgi.ts, in three layers:
+// Tests of src/fastcgi/ (records, params, response, client), in three layers:
 // 1. framing: the decoder on replies captured from a real php-fpm 8.2 (test/fixtures/fastcgi/,
 //    see its README for how they were made), re-chunked at every split point; the encoder against
 //    hand-computed bytes and against requests captured from libfcgi's cgi-fcgi;
@@ -16,35 +16,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FpmMultiError } from '../../src/errors.js';
 import { EXIT_FAILURE } from '../../src/exit-codes.js';
-import {
-  CgiResponseError,
-  FASTCGI_MAX_RESPONSE_BYTES,
-  FCGI_MAX_ALIGNED_CONTENT_BYTES,
-  FastCgiError,
-  FastCgiProtocolError,
-  FastCgiRecordReader,
-  FastCgiResponseDecoder,
-  FcgiProtocolStatus,
-  FcgiRecordType,
-  buildGetParams,
-  decodeFastCgiResponse,
-  decodeNameValuePairs,
-  decodeRecords,
-  describeFastCgiAddress,
-  encodeBeginRequest,
-  encodeFastCgiRequest,
-  encodeNameValuePair,
-  encodeNameValuePairs,
-  encodeRecord,
-  encodeStream,
-  parseCgiResponse,
-  requestFastCgi,
-  type DecodedFastCgiResponse,
-  type FastCgiAddress,
-  type FastCgiFailure,
-  type FastCgiParams,
-  type FastCgiResponse,
-} from '../../src/fastcgi/fastcgi.js';
+import { FCGI_MAX_ALIGNED_CONTENT_BYTES, FastCgiProtocolError, FastCgiRecordReader, FcgiProtocolStatus, FcgiRecordType, decodeRecords, encodeBeginRequest, encodeRecord, encodeStream } from '../../src/fastcgi/records.js';
+import { buildGetParams, decodeNameValuePairs, encodeFastCgiRequest, encodeNameValuePair, encodeNameValuePairs, type FastCgiParams } from '../../src/fastcgi/params.js';
+import { CgiResponseError, FASTCGI_MAX_RESPONSE_BYTES, FastCgiResponseDecoder, decodeFastCgiResponse, parseCgiResponse, type DecodedFastCgiResponse } from '../../src/fastcgi/response.js';
+import { FastCgiError, describeFastCgiAddress, requestFastCgi, type FastCgiAddress, type FastCgiFailure, type FastCgiResponse } from '../../src/fastcgi/client.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/fastcgi/', import.meta.url));
 const PHP_FPM = '/usr/sbin/php-fpm8.2';

@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, chmodSync, realpathSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { buildGetParams, requestFastCgi, type FastCgiAddress } from '../../src/fastcgi/fastcgi.js';
+import { buildGetParams } from '../../src/fastcgi/params.js';
+import { requestFastCgi, type FastCgiAddress } from '../../src/fastcgi/client.js';
 import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
 import {
@@ -205,7 +206,7 @@ describe('readiness with a fake master, its pool played by the test', () => {
     const real = createRealSystem();
     return { ...real, realpath: async (path) => (path.startsWith(FAKES) ? NODE : real.realpath(path)) };
   }
-  const fakeCli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args], {}, 0, systemForFakes());
+  const fakeCli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args], {}, systemForFakes());
   const fakeMasters = () => listProcessesUnder(scratch.dir).filter((p) => p.title.startsWith('php-fpm: master'));
 
   function declareFake(poolLines: string, keys: string): void {

@@ -70,7 +70,7 @@ test('case 1: a master started by hand with the same config survives start, whic
   declareInstances(scratch, ['a']);
   const hand = startByHand(join(scratch.dir, 'a', 'php-fpm.conf'), join(scratch.dir, 'hand.pid'));
   const { system, sent } = recordSignals();
-  const started = await runCli(['--conf', scratch.decl, 'start'], {}, 0, system);
+  const started = await runCli(['--conf', scratch.decl, 'start'], {}, system);
   expect(started.code).toBe(1);
   expect(started.stderr).toContain(
     `a: not started: a php-fpm master of ${scratch.dir}/a/php-fpm.conf already runs (pid ${hand}), not started by ${scratch.decl}; stop it first or remove the duplicate`,
@@ -79,7 +79,7 @@ test('case 1: a master started by hand with the same config survives start, whic
   expect(isAlive(hand)).toBe(true);
   expect(requestPhp(scratch, 'a')).toBe('hello from a');
   // stop does not reach it either: it was never ours.
-  expect((await runCli(['--conf', scratch.decl, 'stop'], {}, 0, system)).code).toBe(0);
+  expect((await runCli(['--conf', scratch.decl, 'stop'], {}, system)).code).toBe(0);
   expect(sent).toEqual([]);
   expect(isAlive(hand)).toBe(true);
 });
@@ -91,7 +91,7 @@ test('case 1: a second declaration file declaring the same config does not stop 
   const web = join(scratch.dir, 'php-fpm.web');
   writeFileSync(web, `FPM_slot_a="slot=8.2 config=${scratch.dir}/a/php-fpm.conf"\nFPM_run_dir=${scratch.dir}/run-web\n`);
   const { system, sent } = recordSignals();
-  const second = await runCli(['--conf', web, 'start'], {}, 0, system);
+  const second = await runCli(['--conf', web, 'start'], {}, system);
   expect(second.code).toBe(1);
   expect(second.stderr).toContain(`already runs (pid ${first}), not started by ${web}; stop it first or remove the duplicate`);
   expect(sent).toEqual([]);
@@ -112,14 +112,14 @@ test('case 5: with binary= edited, reload refuses before signalling, status says
   chmodSync(copy, 0o755);
   scratch.declare(`FPM_slot_a="binary=${copy} config=${config}"`);
   const { system, sent } = recordSignals();
-  const reloaded = await runCli(['--conf', scratch.decl, 'reload'], {}, 0, system);
+  const reloaded = await runCli(['--conf', scratch.decl, 'reload'], {}, system);
   expect(reloaded.code).toBe(1);
   expect(reloaded.stderr).toContain(`a: not reloaded, the running master (pid ${master}) keeps serving: the binary changed (${PHP_FPM} → ${copy}): run php-fpm-multi restart a`);
   expect(sent).toEqual([]);
-  const status = await runCli(['--conf', scratch.decl, 'status'], {}, 0, system);
+  const status = await runCli(['--conf', scratch.decl, 'status'], {}, system);
   expect(status.code).toBe(0);
   expect(status.stdout).toMatch(new RegExp(`^a +- +running +${master} `, 'm'));
-  const stopped = await runCli(['--conf', scratch.decl, 'stop'], {}, 0, system);
+  const stopped = await runCli(['--conf', scratch.decl, 'stop'], {}, system);
   expect(stopped.code, stopped.stderr).toBe(0);
   expect(stopped.stdout).toContain(`a: stopped (pid ${master})`);
   expect(listFpmProcesses(scratch.dir)).toEqual([]);
@@ -159,7 +159,7 @@ test('case 8: a record naming another instance’s master (a recycled pid): star
   // a "crashed", and its pid was then handed to b's master.
   writeFileSync(recordFile('a'), JSON.stringify({ ...recordA, pid: b }));
   const { system, sent } = recordSignals();
-  const started = await runCli(['--conf', scratch.decl, 'start', 'a'], {}, 0, system);
+  const started = await runCli(['--conf', scratch.decl, 'start', 'a'], {}, system);
   expect(started.code, started.stderr).toBe(0);
   expect(started.stdout).not.toContain('orphaned worker');
   expect(sent.filter(([pid]) => pid === b || bWorkers.includes(pid))).toEqual([]);
@@ -174,7 +174,7 @@ test('cases 9a and 10a: record lost, pidfile kept: start adopts the master (reco
   const master = masterPid(scratch, 'b');
   unlinkSync(recordFile('b'));
   const { system, sent } = recordSignals();
-  const started = await runCli(['--conf', scratch.decl, 'start'], {}, 0, system);
+  const started = await runCli(['--conf', scratch.decl, 'start'], {}, system);
   expect(started.code, started.stderr).toBe(0);
   expect(started.stdout).toContain(`b: already running (pid ${master}); ${scratch.runDir}/b.pid names it, its record was written`);
   expect(sent).toEqual([]);
@@ -195,7 +195,7 @@ test('case 9a: pidfile and record both removed while the master runs: start neit
   unlinkSync(recordFile('a'));
   unlinkSync(join(scratch.runDir, 'a.pid'));
   const { system, sent } = recordSignals();
-  const started = await runCli(['--conf', scratch.decl, 'start'], {}, 0, system);
+  const started = await runCli(['--conf', scratch.decl, 'start'], {}, system);
   expect(started.code).toBe(1);
   expect(started.stderr).toContain(`already runs (pid ${master}), not started by ${scratch.decl}`);
   expect(sent).toEqual([]);
@@ -217,7 +217,7 @@ test('case 9b: the master of a launch whose controller was killed before the pid
   const master = startByHand(join(scratch.dir, 'a', 'php-fpm.conf'), pidfile);
   unlinkSync(pidfile);
   const { system, sent } = recordSignals();
-  const started = await runCli(['--conf', scratch.decl, 'start'], {}, 0, system);
+  const started = await runCli(['--conf', scratch.decl, 'start'], {}, system);
   expect(started.code, started.stderr).toBe(0);
   expect(started.stdout).toContain(`a: already running (pid ${master}); an interrupted start had launched it, its record was written`);
   expect(sent).toEqual([]);
@@ -235,7 +235,7 @@ test('case 9c: a `pid =` line added to a running instance’s config: restart re
   const config = join(scratch.dir, 'a', 'php-fpm.conf');
   writeFileSync(config, readFileSync(config, 'utf8').replace('[global]', `[global]\npid = ${scratch.dir}/elsewhere.pid`));
   const { system, sent } = recordSignals();
-  const restarted = await runCli(['--conf', scratch.decl, 'restart'], {}, 0, system);
+  const restarted = await runCli(['--conf', scratch.decl, 'restart'], {}, system);
   expect(restarted.code).toBe(1);
   expect(restarted.stderr).toContain(`a: not restarted, left as it was: ${config} sets "pid = ${scratch.dir}/elsewhere.pid"`);
   expect(sent).toEqual([]);
@@ -316,7 +316,7 @@ test('issue 10: a php-fpm of another user with the same binary and config is nev
   const foreign = startByHand(join(scratch.dir, 'a', 'php-fpm.conf'), join(scratch.dir, 'a', 'nobody.pid'), 'nobody');
   expect(readFileSync(`/proc/${foreign}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\s+${uid}\\s`, 'm'));
   const { system, sent } = recordSignals();
-  const started = await runCli(['--conf', scratch.decl, 'start'], {}, 0, system);
+  const started = await runCli(['--conf', scratch.decl, 'start'], {}, system);
   // Its socket is taken by nobody's master: our launch fails, and the clean-up leaves nobody's alone.
   expect(started.code).toBe(1);
   expect(started.stderr).toMatch(/a: start failed: php-fpm exited with status \d+/);
@@ -325,11 +325,11 @@ test('issue 10: a php-fpm of another user with the same binary and config is nev
   // Our pidfile naming it does not make it ours either.
   mkdirSync(scratch.runDir, { recursive: true, mode: 0o755 });
   writeFileSync(join(scratch.runDir, 'a.pid'), String(foreign));
-  const status = await runCli(['--conf', scratch.decl, 'status'], {}, 0, system);
+  const status = await runCli(['--conf', scratch.decl, 'status'], {}, system);
   expect(status.stdout).toMatch(/^a +8\.2 +stale/m);
   expect(status.stdout).toContain(`runs as uid ${uid}`);
-  expect((await runCli(['--conf', scratch.decl, 'start'], {}, 0, system)).code).toBe(1);
-  expect((await runCli(['--conf', scratch.decl, 'stop'], {}, 0, system)).code).toBe(0);
+  expect((await runCli(['--conf', scratch.decl, 'start'], {}, system)).code).toBe(1);
+  expect((await runCli(['--conf', scratch.decl, 'stop'], {}, system)).code).toBe(0);
   expect(sent.filter(([pid]) => pid === foreign)).toEqual([]);
   expect(isAlive(foreign)).toBe(true);
   expect(existsSync(recordFile('a'))).toBe(false);
@@ -377,7 +377,7 @@ test('issue 10: a full run directory (tmpfs, ENOSPC): a named failure, no master
     };
     // One instance at a time: a second launch filling the disk could otherwise meet the first's
     // php-fpm writing its pidfile (the other failure, tested below).
-    const started = await runCli(['--conf', scratch.decl, 'start', 'a'], {}, 0, system);
+    const started = await runCli(['--conf', scratch.decl, 'start', 'a'], {}, system);
     expect(started.code).toBe(1);
     expect(started.stderr).toMatch(new RegExp(
       `a: start failed: cannot write its record ${scratch.runDir}/a.record.json: ENOSPC; its master \\(pid \\d+\\) was stopped, ` +
@@ -396,7 +396,7 @@ test('issue 10: a full run directory (tmpfs, ENOSPC): a named failure, no master
         return real.run(program, args, options);
       },
     };
-    const failed = await runCli(['--conf', scratch.decl, 'start', 'b'], {}, 0, early);
+    const failed = await runCli(['--conf', scratch.decl, 'start', 'b'], {}, early);
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(/b: start failed: php-fpm exited with status \d+.*\n.*Unable to write to the PID file.*No space left on device/);
     expect(failed.stderr).not.toContain('internal error');

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { decodeFastCgiResponse, parseCgiResponse } from '../../src/fastcgi/fastcgi.js';
+import { decodeFastCgiResponse, parseCgiResponse } from '../../src/fastcgi/response.js';
 import type { FpmPool } from '../../src/php-fpm/config.js';
 import {
   describeHealthFailures, describeStatusHint, findStatusListen, isSamePoolName, parsePoolStatus, PoolAddressError,
