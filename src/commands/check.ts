@@ -54,8 +54,8 @@ function ownProblems(model: Model, instance: Instance, found: InstancePreflight 
 export async function check({ io, conf, selection }: CommandContext): Promise<number> {
   const model = loadModel(conf, io.env, io.uid);
   const selected = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
-  const { loadFpmConfig } = await import('../php-fpm/config.js');
-  const preflight = await runPreflight(io.system ?? createRealSystem(), model, selected, { loadFpmConfig, path: io.env['PATH'] });
+  const { readFpmConfig } = await import('../php-fpm/config/load.js');
+  const preflight = await runPreflight(io.system ?? createRealSystem(), model, selected, { readFpmConfig, path: io.env['PATH'] });
   const describe = (i: Instance): string => `${i.variable} (line ${i.line})`;
   const failures = [
     ...model.problems,

@@ -22,7 +22,8 @@
 
 import { FpmMultiError } from '../errors.js';
 import { buildGetParams, describeFastCgiAddress, requestFastCgi, type FastCgiAddress, type FastCgiResponse } from '../fastcgi/fastcgi.js';
-import { normalizeListen, type FpmPool } from './config.js';
+import type { FpmPool } from './config/types.js';
+import { normalizeListen } from './listen.js';
 import { inspectTarget, type InstanceState } from '../process/inspect.js';
 import type { System } from '../process/system.js';
 import type { PreparedTarget } from '../process/targets.js';

@@ -2,7 +2,7 @@
 // (identity checked against /proc right before it); the system is injected.
 import { FpmMultiError } from '../errors.js';
 import { describeFastCgiAddress } from '../fastcgi/fastcgi.js';
-import type { FpmPool } from '../php-fpm/config.js';
+import type { FpmPool } from '../php-fpm/config/types.js';
 import { DEFAULT_STOP_TIMEOUT_S } from '../model/model.js';
 import { declaredIdentity, inspectedPidfile, inspectTarget, pidfileOf, type Inspection, type RunningInspection, type Target } from './inspect.js';
 import { buildConfigTest, buildLaunch, type UsableInstance } from '../model/invocation.js';

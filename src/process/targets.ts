@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import type { CommandContext } from '../cli/command.js';
 import { FpmMultiError, NotConfiguredError } from '../errors.js';
-import type { FpmPool } from '../php-fpm/config.js';
+import type { FpmPool } from '../php-fpm/config/types.js';
 import type { Target } from './inspect.js';
 import { loadModel } from '../model/load.js';
 import { defaultRunDir, type Instance, type Model } from '../model/model.js';
@@ -120,14 +120,14 @@ export async function runDeclaredPreflight(
 ): Promise<Preflight | null> {
   if (declared.model === null || declared.unusable !== null) return null;
   // Loaded only here: status and stop never read php-fpm configs and need not parse this module.
-  const { loadFpmConfig } = await import('../php-fpm/config.js');
+  const { readFpmConfig } = await import('../php-fpm/config/load.js');
   let named: Instance[] = [];
   try {
     named = selectInstances(declared.model.instances, selection);
   } catch (error) {
     if (!(error instanceof FpmMultiError)) throw error; // an unknown name is reported once the records are read
   }
-  return runPreflight(system, declared.model, named, { loadFpmConfig, path, factsOnly: options.factsOnly === true });
+  return runPreflight(system, declared.model, named, { readFpmConfig, path, factsOnly: options.factsOnly === true });
 }
 
 /** Refuses a declaration that cannot be acted on before anything is read from its run directory. */
