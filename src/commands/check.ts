@@ -3,7 +3,7 @@ import { posix as path } from 'node:path';
 import type { CommandContext } from '../cli/command.js';
 import { EXIT_NOT_CONFIGURED, EXIT_OK } from '../exit-codes.js';
 import { loadModel } from '../model/load.js';
-import type { Instance, Model } from '../model/model.js';
+import type { Instance, Model } from '../model/instance.js';
 import { runPreflight, type InstancePreflight } from '../process/preflight.js';
 import { createRealSystem } from '../process/system.js';
 import { selectInstances } from '../model/selection.js';

@@ -9,7 +9,7 @@ import {
 import { FpmMultiError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
-import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/model.js';
+import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
 import { mapBounded, MAX_PARALLEL_OPERATIONS } from '../process/parallel.js';
 import { removeStartFailure, writeStartFailure } from '../process/record.js';
 import { inspectUnusable } from '../process/inspect.js';

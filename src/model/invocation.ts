@@ -1,6 +1,6 @@
 // How php-fpm is run for an instance: the same flags for the config test and the launch, so
 // the test checks exactly what will start.
-import type { Instance } from './model.js';
+import type { Instance } from './instance.js';
 
 export interface Invocation {
   program: string;

@@ -1,6 +1,7 @@
 import { accessSync, constants, readdirSync, statSync } from 'node:fs';
 import { NotConfiguredError } from '../errors.js';
-import { buildModel, type FileProbe, type Model } from './model.js';
+import { buildModel, type FileProbe } from './build.js';
+import type { Model } from './instance.js';
 import { readDeclaration } from '../declaration/reader.js';
 import { DECLARATION_MAX_BYTES, readRegularFileBytes, UnsafeFileError } from '../process/system.js';
 

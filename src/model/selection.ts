@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import type { Instance } from './model.js';
+import type { Instance } from './instance.js';
 
 const RANGE_PATTERN = /^(\d+)-(\d+)$/;
 

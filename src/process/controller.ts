@@ -3,7 +3,7 @@
 import { FpmMultiError } from '../errors.js';
 import { describeFastCgiAddress } from '../fastcgi/fastcgi.js';
 import type { FpmPool } from '../php-fpm/config/types.js';
-import { DEFAULT_STOP_TIMEOUT_S } from '../model/model.js';
+import { DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
 import { declaredIdentity, inspectedPidfile, inspectTarget, pidfileOf, type Inspection, type RunningInspection, type Target } from './inspect.js';
 import { buildConfigTest, buildLaunch, type UsableInstance } from '../model/invocation.js';
 import { checkPidfileTrust, PidfileContentError, readTrustedPidfile } from './pidfile.js';

@@ -7,7 +7,7 @@ import { FpmMultiError, NotConfiguredError } from '../errors.js';
 import type { readFpmConfig as ReadFpmConfig } from '../php-fpm/config/load.js';
 import type { FpmConfig, FpmPool } from '../php-fpm/config/types.js';
 import { buildFpmEnvironment, DEFAULT_PATH, type UsableInstance } from '../model/invocation.js';
-import type { Instance, Model } from '../model/model.js';
+import type { Instance, Model } from '../model/instance.js';
 import { checkPidfileTrust, checkRunDirectory, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
 import { describeErrno } from './run-directory.js';

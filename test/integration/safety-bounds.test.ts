@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DeclarationError } from '../../src/errors.js';
 import { loadFpmConfig } from '../../src/php-fpm/config/load.js';
 import { FPM_CONFIG_TOTAL_MAX_BYTES } from '../../src/php-fpm/config/types.js';
-import { MAX_EXPANDED_TOTAL_CHARS, MAX_VALUE_CHARS, readDeclaration } from '../../src/declaration/reader.js';
+import { MAX_EXPANDED_TOTAL_CHARS, MAX_VALUE_CHARS } from '../../src/declaration/expansion.js';
+import { readDeclaration } from '../../src/declaration/reader.js';
 import {
   FPM_CONFIG_MAX_BYTES, readRegularFile, readRegularFileBytes, UnsafeFileError,
 } from '../../src/process/system.js';
