@@ -1,5 +1,6 @@
 // How php-fpm is run for an instance: the same flags for the config test and the launch, so
-// the test checks exactly what will start.
+// the test checks exactly what will start, and the clean environment both get (which the
+// php-fpm config reader also uses for `${VAR}`). Pure.
 import type { Instance } from './instance.js';
 
 export interface Invocation {
