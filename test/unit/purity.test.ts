@@ -1,6 +1,6 @@
 // The pure core does no IO: the declaration reader (src/declaration/), the instance model
-// (src/model/, except its loader load.ts) and the php-fpm config parser (src/php-fpm/config/,
-// except its edge load.ts) must not reach node:fs, node:net or node:child_process, directly or
+// (src/model/, except its loader load.ts), the php-fpm config parser (src/php-fpm/config/,
+// except its edge load.ts) and listen addresses (src/php-fpm/listen.ts) must not reach node:fs, node:net or node:child_process, directly or
 // through any module they import. The imports are read with TypeScript's own parser: static
 // imports, re-exports, dynamic import() and require(); `import type` is erased and not followed.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -11,6 +11,8 @@ import { describe, expect, test } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PURE_DIRECTORIES = ['src/declaration', 'src/model', 'src/php-fpm/config'];
+/** Pure modules outside those folders. */
+const PURE_FILES = ['src/php-fpm/listen.ts'];
 /** The IO edges inside the pure folders: each reads files for the pure modules beside it. */
 const EDGES = new Set(['src/model/load.ts', 'src/php-fpm/config/load.ts']);
 const FORBIDDEN = new Set([
@@ -83,11 +85,11 @@ function findImpurities(entries: readonly string[], readSource: (file: string) =
 }
 
 function pureFiles(): string[] {
-  return PURE_DIRECTORIES.flatMap((directory) => readdirSync(join(ROOT, directory))
+  const inDirectories = PURE_DIRECTORIES.flatMap((directory) => readdirSync(join(ROOT, directory))
     .filter((name) => name.endsWith('.ts'))
     .map((name) => `${directory}/${name}`)
-    .filter((path) => !EDGES.has(path))
-    .map((path) => join(ROOT, path)));
+    .filter((path) => !EDGES.has(path)));
+  return [...inDirectories, ...PURE_FILES].map((path) => join(ROOT, path));
 }
 
 function readFromDisk(file: string): string | undefined {
