@@ -1,7 +1,7 @@
 // The IO edge of the php-fpm config parser: the readers that answer its questions (a file's
 // text, an include pattern's matches) from the operating system. The controller reads through
 // the one System (readFpmConfig), with the environment php-fpm will really have; a synchronous
-// reader over node:fs (loadFpmConfig, globFs) serves tests and the benchmark's profile. Every
+// reader over node:fs (loadFpmConfig, globFs) serves the tests that read real files. Every
 // file is a regular file of at most FPM_CONFIG_MAX_BYTES (a FIFO would hang the read, /dev/zero
 // never end): System's bounded read refuses anything else, and the refusal is handed to the
 // parser as a RefusedFileError so that it names the fix.
@@ -84,7 +84,7 @@ export function readFpmConfig(system: ConfigSystem, path: string, commandLine: F
 export type LoadFpmConfigOptions = Omit<FpmConfigOptions, 'reader'> & { reader?: FpmConfigReader };
 
 /**
- * parseFpmConfig over the real filesystem, synchronously (tests, the benchmark's profile). `env`
+ * parseFpmConfig over the real filesystem, synchronously (tests of real files). `env`
  * defaults to this process's environment, which is what a php-fpm started by this process inherits.
  */
 export function loadFpmConfig(path: string, options: LoadFpmConfigOptions = {}): FpmConfig {
