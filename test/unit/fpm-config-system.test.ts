@@ -2,12 +2,16 @@
 // way to read a configuration, here against the fake System, so includes, globbing and refusals
 // are checked without a file system. The parser's own rules are tested against php-fpm itself
 // in test/integration/fpm-config.test.ts.
-import { describe, expect, test } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
 import { buildFpmEnvironment } from '../../src/model/invocation.js';
 import type { Instance } from '../../src/model/instance.js';
 import { readFpmConfig, systemConfigReader, type ConfigSystem } from '../../src/php-fpm/config/load.js';
 import { FpmConfigError } from '../../src/php-fpm/config/types.js';
-import { FPM_CONFIG_MAX_BYTES, UnsafeFileError, type ReadLimits } from '../../src/process/system.js';
+import { createRealSystem, FPM_CONFIG_MAX_BYTES, UnsafeFileError, type ReadLimits } from '../../src/process/system.js';
 import { FakeSystem } from '../fixtures/fake-system.js';
 
 function configTree(): FakeSystem {
@@ -87,5 +91,24 @@ describe('readFpmConfig through System', () => {
     ]);
     expect(await reader.glob('/etc/*/pool.d/a.conf')).toEqual(['/etc/fpm/pool.d/a.conf']);
     expect(await reader.glob('/etc/fpm/pool.d/*/')).toEqual(['/etc/fpm/pool.d/sub.conf/']);
+  });
+});
+
+describe('readFpmConfig through the real System', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fpm-config-system-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('reads includes from disk and refuses a FIFO among them without opening it for long', async () => {
+    mkdirSync(join(dir, 'pool.d'));
+    writeFileSync(join(dir, 'php-fpm.conf'), `[global]\ninclude = ${dir}/pool.d/*.conf\n`);
+    writeFileSync(join(dir, 'pool.d/a.conf'), '[a]\npm = static\nlisten = 9002\n');
+    const system = createRealSystem();
+    const config = await readFpmConfig(system, join(dir, 'php-fpm.conf'), {});
+    expect(config.pools.map((pool) => pool.listen)).toEqual(['9002']);
+    execFileSync('mkfifo', [join(dir, 'pool.d/b.conf')]);
+    const error = await readFpmConfig(system, join(dir, 'php-fpm.conf'), {}).catch((caught: unknown) => caught);
+    expect((error as FpmConfigError).message).toBe(
+      `${dir}/php-fpm.conf:2: cannot read '${dir}/pool.d/b.conf': is a FIFO, not a regular file. php-fpm-multi reads only regular files (a symlink to one is fine): remove it from the include pattern or replace it with a regular file.`,
+    );
   });
 });
