@@ -189,8 +189,8 @@ async function pieces(decl: string, scratchDir: string) {
   const proc = await load<typeof import('../../src/process/proc.js')>('process/proc.js');
   const { acquireLock } = await load<typeof import('../../src/process/lock.js')>('process/lock.js');
   const { readRecords } = await load<typeof import('../../src/process/record.js')>('process/record.js');
-  const [, fpmConfigImportMs] = await timeImport(url('php-fpm/config.js'));
-  const { loadFpmConfig } = await load<typeof import('../../src/php-fpm/config.js')>('php-fpm/config.js');
+  const [, fpmConfigImportMs] = await timeImport(url('php-fpm/config/load.js'));
+  const { readFpmConfig } = await load<typeof import('../../src/php-fpm/config/load.js')>('php-fpm/config/load.js');
   const system = createRealSystem();
   const env = { PATH: process.env['PATH'] };
   const [model, loadModelMs] = await timeCold(() => loadModel(system, decl, env));
@@ -201,9 +201,9 @@ async function pieces(decl: string, scratchDir: string) {
   const runDir = model.runDir;
   if (runDir === null) throw new Error(`profile-child: ${decl} has no run directory: ${model.problems.join('; ')}`);
   const [, recordsMs] = await timeCold(() => readRecords(system, runDir));
-  const [, fpmConfigsMs] = await timeCold(() => {
+  const [, fpmConfigsMs] = await timeCold(async () => {
     for (const instance of model.instances) {
-      if (instance.config !== null && instance.pidfile !== null) loadFpmConfig(instance.config, { env: instance.env, pidFile: instance.pidfile, forceDaemonize: true });
+      if (instance.config !== null && instance.pidfile !== null) await readFpmConfig(system, instance.config, { env: instance.env, pidFile: instance.pidfile, forceDaemonize: true });
     }
   });
   const lockFile = join(scratchDir, 'profile.lock');

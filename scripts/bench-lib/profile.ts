@@ -183,7 +183,7 @@ export async function profile({ scratch, filesFor, verifyRunning, verifyClean, l
     start_stop: importGraph(dist, 'commands/control.js'),
     list: importGraph(dist, 'commands/list.js'),
     cli: importGraph(dist, 'cli.js'),
-    fpm_config: importGraph(dist, 'fpm-config.js'),
+    fpm_config: importGraph(dist, 'php-fpm/config/load.js'),
   };
   const esmLoader = loaderCostPerModule(NODE, scratch.dir, ENV);
 

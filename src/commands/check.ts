@@ -3,7 +3,7 @@ import { posix as path } from 'node:path';
 import type { CommandContext } from '../cli/command.js';
 import { EXIT_NOT_CONFIGURED, EXIT_OK } from '../exit-codes.js';
 import { loadModel } from '../model/load.js';
-import type { Instance, Model } from '../model/model.js';
+import type { Instance, Model } from '../model/instance.js';
 import { runPreflight, type InstancePreflight } from '../process/preflight.js';
 import { selectInstances } from '../model/selection.js';
 import { formatStringForm } from '../declaration/string-form.js';
@@ -54,8 +54,8 @@ function ownProblems(model: Model, instance: Instance, found: InstancePreflight 
 export async function check({ io, conf, selection }: CommandContext): Promise<number> {
   const model = loadModel(io.system, conf, io.env);
   const selected = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
-  const { loadFpmConfig } = await import('../php-fpm/config.js');
-  const preflight = await runPreflight(io.system, model, selected, { loadFpmConfig, path: io.env['PATH'] });
+  const { readFpmConfig } = await import('../php-fpm/config/load.js');
+  const preflight = await runPreflight(io.system, model, selected, { readFpmConfig, path: io.env['PATH'] });
   const describe = (i: Instance): string => `${i.variable} (line ${i.line})`;
   const failures = [
     ...model.problems,

@@ -9,7 +9,7 @@ import { FpmMultiError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { reloadInstance, reopenInstance, startInstance, stopTarget } from '../process/lifecycle.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
-import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/model.js';
+import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
 import { runAtPace, type Pace } from '../process/parallel.js';
 import { refuseCollisions } from '../process/preflight.js';
 import { removeStartFailure, writeStartFailure } from '../process/record.js';

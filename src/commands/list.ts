@@ -1,7 +1,7 @@
 import type { CommandContext } from '../cli/command.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { loadModel } from '../model/load.js';
-import type { Instance } from '../model/model.js';
+import type { Instance } from '../model/instance.js';
 import { selectInstances } from '../model/selection.js';
 import { formatTable } from '../cli/table.js';
 import { countOf } from '../cli/reporter.js';

@@ -1,4 +1,5 @@
-// Types of what the reader yields. The reader itself lives in src/declaration/reader.ts.
+// Types of what the reader yields: the variables bash would hold after sourcing the declaration
+// file, with where each was first assigned. The reader itself lives in reader.ts. Pure.
 
 /** A bash variable's value as bash holds it after sourcing the file. */
 export type ShellValue =

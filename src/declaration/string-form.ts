@@ -1,3 +1,5 @@
+// The POSIX string form of an instance (`FPM_slot_web="w1 w2"`) and words quoted the way an
+// admin would type them: what messages show as the fix to copy. Pure.
 import { quote } from 'shell-quote';
 
 /** Words that read the same to every shell without quoting; `=` included, unlike shell-quote. */

@@ -1,6 +1,7 @@
 // How php-fpm is run for an instance: the same flags for the config test and the launch, so
-// the test checks exactly what will start.
-import type { Instance } from './model.js';
+// the test checks exactly what will start, and the clean environment both get (which the
+// php-fpm config reader also uses for `${VAR}`). Pure.
+import type { Instance } from './instance.js';
 
 export interface Invocation {
   program: string;
@@ -15,7 +16,7 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
  * php-fpm starts from a clean environment, as under OpenRC, whoever runs the controller: an
  * admin's interactive shell must not leak PHP_INI_SCAN_DIR or proxies into production pools.
  */
-function buildEnvironment(instance: Instance, path: string | undefined): Record<string, string> {
+export function buildFpmEnvironment(instance: Instance, path: string | undefined): Record<string, string> {
   const env: Record<string, string> = { PATH: path ?? DEFAULT_PATH };
   if (instance.iniScanDir !== null) env['PHP_INI_SCAN_DIR'] = instance.iniScanDir;
   return { ...env, ...instance.env };
@@ -39,7 +40,7 @@ export function buildConfigTest(instance: UsableInstance, path: string | undefin
   return {
     program: instance.binary,
     args: ['--test', ...buildFpmArgs(instance, instance.config)],
-    env: buildEnvironment(instance, path),
+    env: buildFpmEnvironment(instance, path),
   };
 }
 
@@ -56,5 +57,5 @@ export function buildLaunch(instance: UsableInstance, path: string | undefined):
     command = ['/bin/sh', '-c', 'echo "$1" >/proc/self/oom_score_adj && shift && exec "$@"', 'php-fpm-multi', String(instance.oomScoreAdj), ...command];
   }
   const [program, ...args] = command;
-  return { program: program!, args, env: buildEnvironment(instance, path) };
+  return { program: program!, args, env: buildFpmEnvironment(instance, path) };
 }

@@ -1,8 +1,9 @@
 // The model's edge: reads the declaration file and looks at the files it names, through the
-// System (src/process/system.ts), then hands both to the pure build (src/model/model.ts). A fake
+// System (src/process/system.ts), then hands both to the pure build (src/model/build.ts). A fake
 // System gives the build a fake file tree.
 
-import { buildModel, type FileProbe, type Model } from './model.js';
+import { buildModel, type FileProbe } from './build.js';
+import type { Model } from './instance.js';
 import { readDeclaration } from '../declaration/reader.js';
 import { errnoCode, NotConfiguredError } from '../errors.js';
 import { DECLARATION_MAX_BYTES, UnsafeFileError, type System } from '../process/system.js';

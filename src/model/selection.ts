@@ -1,5 +1,7 @@
+// Which instances a command line names (`1 web`, `1,3-5`): declared ones, and for commands that
+// reach what runs, recorded ones no longer declared. An unknown name is a usage error. Pure.
 import { UsageError } from '../errors.js';
-import type { Instance } from './model.js';
+import type { Instance } from './instance.js';
 
 const RANGE_PATTERN = /^(\d+)-(\d+)$/;
 

@@ -1,3 +1,6 @@
+// Slots: `slot=php8.2` names a PHP version, and the places distributions install its php-fpm
+// (Gentoo, Debian, Alpine, Remi, $PATH) are tried in order. Pure: whether a candidate is
+// executable comes from the caller's probe.
 import { posix as path } from 'node:path';
 
 /** `php8.2` or `8.2`: the major and minor version of PHP that a slot names. */

@@ -1,3 +1,4 @@
+// "Did you mean …?" for misspelt keys and variable names, by edit distance. Pure.
 /** Edit distance (insertions, deletions, substitutions, adjacent transpositions). */
 export function measureEditDistance(a: string, b: string): number {
   const rows = a.length + 1;

@@ -23,7 +23,8 @@
 import { FpmMultiError } from '../errors.js';
 import { describeFastCgiAddress, requestFastCgi, type FastCgiAddress, type FastCgiResponse } from '../fastcgi/client.js';
 import { buildGetParams } from '../fastcgi/params.js';
-import { normalizeListen, type FpmPool } from './config.js';
+import type { FpmPool } from './config/types.js';
+import { normalizeListen } from './listen.js';
 import { inspectTarget, type InstanceState } from '../process/inspect.js';
 import type { System } from '../process/system.js';
 import type { Target } from '../process/target.js';

@@ -2,7 +2,7 @@
 // its record. Every signal goes through signalVerified (identity checked against /proc right
 // before it); the system is injected. Each takes the kind of target it can act on.
 import { FpmMultiError } from '../errors.js';
-import { DEFAULT_STOP_TIMEOUT_S } from '../model/model.js';
+import { DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
 import { buildLaunch, type UsableInstance } from '../model/invocation.js';
 import {
   bestEffort, describeExit, describeWriteFailure, explainWriteFailure, fail, guarded, measureLog, quoteOutput, readLogSince, succeed, testConfig,

@@ -4,9 +4,10 @@
 // must not create the run directory or anything else.
 import { posix as path } from 'node:path';
 import { FpmMultiError, NotConfiguredError } from '../errors.js';
-import type { FpmConfig, FpmPool, loadFpmConfig as LoadFpmConfig } from '../php-fpm/config.js';
-import { DEFAULT_PATH, type UsableInstance } from '../model/invocation.js';
-import type { Instance, Model } from '../model/model.js';
+import type { readFpmConfig as ReadFpmConfig } from '../php-fpm/config/load.js';
+import type { FpmConfig, FpmPool } from '../php-fpm/config/types.js';
+import { buildFpmEnvironment, DEFAULT_PATH, type UsableInstance } from '../model/invocation.js';
+import type { Instance, Model } from '../model/instance.js';
 import { checkPidfileTrust, checkRunDirectory, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
 import { describeErrno } from './run-directory.js';
@@ -27,11 +28,11 @@ export interface FpmFacts {
   config: FpmConfig | null;
 }
 
-/** Reads the instance's php-fpm config the way php-fpm will (its prefix and environment). */
-export function readFpmFacts(loadFpmConfig: typeof LoadFpmConfig, instance: UsableInstance): FpmFacts {
+/** Reads the instance's php-fpm config the way php-fpm will (its prefix and environment), through `system`. */
+export async function readFpmFacts(readFpmConfig: typeof ReadFpmConfig, system: System, instance: UsableInstance, path: string | undefined): Promise<FpmFacts> {
   try {
-    const config = loadFpmConfig(instance.config, {
-      env: instance.env,
+    const config = await readFpmConfig(system, instance.config, {
+      env: buildFpmEnvironment(instance, path),
       ...(instance.prefix === null ? {} : { prefix: instance.prefix }),
       pidFile: instance.pidfile,
       forceDaemonize: true,
@@ -67,7 +68,7 @@ export function isUsable(instance: Instance): instance is UsableInstance {
 
 /** The IO preflight needs beyond `System`, injectable for tests. */
 export interface PreflightOptions {
-  loadFpmConfig: typeof LoadFpmConfig;
+  readFpmConfig: typeof ReadFpmConfig;
   /** PATH for running `<binary> -v` (as for php-fpm itself). */
   path?: string | undefined;
   /**
@@ -176,7 +177,7 @@ function describeUnreadablePidfile(system: System, pidfile: string, error: unkno
 }
 
 async function checkInstance(probes: Probes, options: PreflightOptions, instance: UsableInstance): Promise<InstancePreflight> {
-  const facts = readFpmFacts(options.loadFpmConfig, instance);
+  const facts = await readFpmFacts(options.readFpmConfig, probes.system, instance, options.path);
   const problems: string[] = [];
   const warnings: string[] = [];
   if (options.factsOnly === true) return { facts, problems: facts.problem === null ? [] : [facts.problem], warnings };
@@ -282,7 +283,7 @@ export async function runPreflight(
       instances.set(instance.name, await checkInstance(probes, options, instance));
     }
   }
-  const { findListenConflicts } = await import('../php-fpm/config.js');
+  const { findListenConflicts } = await import('../php-fpm/listen.js');
   const resolved = await resolveSocketPaths(probes, instances);
   const enabledPools = model.instances.flatMap((instance) => {
     const checked = instance.enabled ? instances.get(instance.name) : undefined;

@@ -3,7 +3,7 @@
 // master does not mean PHP is served.
 import { FpmMultiError } from '../errors.js';
 import { describeFastCgiAddress } from '../fastcgi/client.js';
-import type { FpmPool } from '../php-fpm/config.js';
+import type { FpmPool } from '../php-fpm/config/types.js';
 import { pingPool, PoolAddressError, resolvePoolAddress } from '../php-fpm/pools.js';
 import { PidfileContentError, readTrustedPidfile } from './pidfile.js';
 import { readLiveStat, readProcess, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';

@@ -2,7 +2,7 @@
 // instance that cannot be used, or the record of an instance the file no longer declares (or that
 // an unusable file cannot say anything about). Every command switches on `kind`.
 import type { UsableInstance } from '../model/invocation.js';
-import type { FpmPool } from '../php-fpm/config.js';
+import type { FpmPool } from '../php-fpm/config/types.js';
 import type { InstanceRecord } from './record.js';
 
 /** A declared instance that can be acted on, with the record of what was started, if any. */

@@ -6,7 +6,8 @@
 import type { CommandContext } from '../cli/command.js';
 import { FpmMultiError, NotConfiguredError } from '../errors.js';
 import { loadModel } from '../model/load.js';
-import { defaultRunDir, type Instance, type Model } from '../model/model.js';
+import { defaultRunDir } from '../model/build.js';
+import type { Instance, Model } from '../model/instance.js';
 import { isUsable, runPreflight, type Preflight } from './preflight.js';
 import { readRecords, type InstanceRecord } from './record.js';
 import { describeRunDirectoryError, trustRunDirectory } from './run-directory.js';
@@ -136,14 +137,14 @@ export async function runDeclaredPreflight(
 ): Promise<Preflight | null> {
   if (!requires(requirement, 'fpm-facts') || declared.model === null || declared.unusable !== null) return null;
   // Loaded only here: status and stop never read php-fpm configs and need not parse this module.
-  const { loadFpmConfig } = await import('../php-fpm/config.js');
+  const { readFpmConfig } = await import('../php-fpm/config/load.js');
   let named: Instance[] = [];
   try {
     named = selectInstances(declared.model.instances, selection);
   } catch (error) {
     if (!(error instanceof FpmMultiError)) throw error; // an unknown name is reported once the records are read
   }
-  return runPreflight(system, declared.model, named, { loadFpmConfig, path, factsOnly: !requires(requirement, 'fpm-configs') });
+  return runPreflight(system, declared.model, named, { readFpmConfig, path, factsOnly: !requires(requirement, 'fpm-configs') });
 }
 
 /** Refuses a declaration that cannot be acted on before anything is read from its run directory. */

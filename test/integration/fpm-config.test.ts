@@ -1,4 +1,4 @@
-// Tests of src/php-fpm/config.ts. Expectations come from php-fpm 8.2 itself: the oracle tests at the
+// Tests of src/php-fpm/config/ and src/php-fpm/listen.ts. Expectations come from php-fpm 8.2 itself: the oracle tests at the
 // end run `/usr/sbin/php-fpm8.2 -tt` on scratch copies of the same fixtures and value snippets
 // and compare its configuration dump with the parser's result. They fail, never skip, when the
 // binary is missing.
@@ -11,21 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FpmMultiError } from '../../src/errors.js';
 import { EXIT_FAILURE } from '../../src/exit-codes.js';
-import {
-  FpmConfigError,
-  GlobAbortedError,
-  findListenConflicts,
-  globFs,
-  globSegmentToRegExp,
-  listensOverlap,
-  loadFpmConfig,
-  normalizeListen,
-  parseFpmConfig,
-  type FpmConfig,
-  type FpmConfigReader,
-  type FpmPool,
-  type ListenEndpoint,
-} from '../../src/php-fpm/config.js';
+import { GlobAbortedError, globSegmentToRegExp } from '../../src/php-fpm/config/glob.js';
+import { globFs, loadFpmConfig } from '../../src/php-fpm/config/load.js';
+import { parseFpmConfig } from '../../src/php-fpm/config/parse.js';
+import { FpmConfigError, type FpmConfig, type FpmConfigReader, type FpmPool } from '../../src/php-fpm/config/types.js';
+import { findListenConflicts, listensOverlap, normalizeListen, type ListenEndpoint } from '../../src/php-fpm/listen.js';
 
 const PHP_FPM = '/usr/sbin/php-fpm8.2';
 /** php-fpm -tt answers in well under a second; this only stops a hung binary. */

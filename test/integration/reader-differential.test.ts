@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { Declaration } from '../../src/declaration/declaration.js';
 import { DeclarationError } from '../../src/errors.js';
-import { readDeclaration, splitWords } from '../../src/declaration/reader.js';
+import { readDeclaration } from '../../src/declaration/reader.js';
+import { splitWords } from '../../src/declaration/words.js';
 import { type BashBatch, describeDifferences, FIXED_ENV, runBash } from '../helpers/bash.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/declarations/', import.meta.url));

@@ -6,7 +6,8 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { Declaration } from '../../src/declaration/declaration.js';
 import { DeclarationError } from '../../src/errors.js';
-import { readDeclaration, splitWords } from '../../src/declaration/reader.js';
+import { readDeclaration } from '../../src/declaration/reader.js';
+import { splitWords } from '../../src/declaration/words.js';
 import { describeDifferences, FIXED_ENV, requireBash, runBash } from '../helpers/bash.js';
 
 const FILE = 'fuzz.conf';

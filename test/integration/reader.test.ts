@@ -2,7 +2,8 @@ import { parse } from 'shell-quote';
 import { describe, expect, test } from 'vitest';
 import type { ShellValue } from '../../src/declaration/declaration.js';
 import { DeclarationError, type SourceLocation } from '../../src/errors.js';
-import { readDeclaration, splitWords } from '../../src/declaration/reader.js';
+import { readDeclaration } from '../../src/declaration/reader.js';
+import { splitWords } from '../../src/declaration/words.js';
 import { FIXED_ENV, runBash } from '../helpers/bash.js';
 
 const FILE = '/etc/conf.d/php-fpm';

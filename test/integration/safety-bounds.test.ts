@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DeclarationError } from '../../src/errors.js';
-import { FPM_CONFIG_TOTAL_MAX_BYTES, loadFpmConfig } from '../../src/php-fpm/config.js';
-import { MAX_EXPANDED_TOTAL_CHARS, MAX_VALUE_CHARS, readDeclaration } from '../../src/declaration/reader.js';
+import { loadFpmConfig } from '../../src/php-fpm/config/load.js';
+import { FPM_CONFIG_TOTAL_MAX_BYTES } from '../../src/php-fpm/config/types.js';
+import { MAX_EXPANDED_TOTAL_CHARS, MAX_VALUE_CHARS } from '../../src/declaration/expansion.js';
+import { readDeclaration } from '../../src/declaration/reader.js';
 import {
   FPM_CONFIG_MAX_BYTES, readRegularFile, readRegularFileBytes, UnsafeFileError,
 } from '../../src/process/system.js';
@@ -222,7 +224,7 @@ describe('php-fpm configs and their includes', () => {
   /** loadFpmConfig of each config, in a child (see inChild): its error message, or its pools. */
   function loadInChild(...configs: string[]): string[] {
     return inChild(`
-      const { loadFpmConfig } = await import(dist + '/php-fpm/config.js');
+      const { loadFpmConfig } = await import(dist + '/php-fpm/config/load.js');
       for (const config of process.argv.slice(1)) {
         try {
           console.log('pools ' + loadFpmConfig(config).pools.map((pool) => pool.name).join(','));

@@ -4,8 +4,9 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { findListenConflicts, type FpmPool } from '../../src/php-fpm/config.js';
-import { buildModel, type FileProbe, type ModelContext } from '../../src/model/model.js';
+import type { FpmPool } from '../../src/php-fpm/config/types.js';
+import { findListenConflicts } from '../../src/php-fpm/listen.js';
+import { buildModel, type FileProbe, type ModelContext } from '../../src/model/build.js';
 import { readDeclaration } from '../../src/declaration/reader.js';
 import { runCli } from '../helpers/cli.js';
 import {

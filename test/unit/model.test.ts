@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { Declaration, ShellValue, Variable } from '../../src/declaration/declaration.js';
-import { buildModel, type FileProbe, type Model, type ModelContext } from '../../src/model/model.js';
+import { buildModel, type FileProbe, type ModelContext } from '../../src/model/build.js';
+import type { Model } from '../../src/model/instance.js';
 
 const FILES = new Set(['/etc/php/a.conf', '/etc/php/b.conf', '/etc/php/c.conf']);
 const EXECUTABLES = new Set(['/usr/sbin/php-fpm8.2', '/usr/lib64/php8.3/bin/php-fpm', '/opt/php/bin/php-fpm']);

@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { FastCgiError } from '../../src/fastcgi/client.js';
 import { decodeNameValuePairs } from '../../src/fastcgi/params.js';
 import { encodeRecord, FastCgiRecordReader, FcgiRecordType } from '../../src/fastcgi/records.js';
-import type { FpmPool } from '../../src/php-fpm/config.js';
+import type { FpmPool } from '../../src/php-fpm/config/types.js';
 import { pingPool, PoolAnswerError, readPoolStatus } from '../../src/php-fpm/pools.js';
 import { FakeSystem, fakeConnection, refusedConnection, type FakePeer } from '../fixtures/fake-system.js';
 

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { decodeFastCgiResponse, parseCgiResponse } from '../../src/fastcgi/response.js';
-import type { FpmPool } from '../../src/php-fpm/config.js';
+import type { FpmPool } from '../../src/php-fpm/config/types.js';
 import {
   describeHealthFailures, describeStatusHint, findStatusListen, isSamePoolName, parsePoolStatus, PoolAddressError,
   PoolStatusFormatError, resolvePoolAddress, type InstanceSurvey, type PoolFigures, type PoolProbe,

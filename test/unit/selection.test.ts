@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import type { Instance } from '../../src/model/model.js';
+import type { Instance } from '../../src/model/instance.js';
 import { selectInstances } from '../../src/model/selection.js';
 
 function instance(name: string, enabled = true): Instance {

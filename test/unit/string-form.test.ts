@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest';
-import { readDeclaration, splitWords } from '../../src/declaration/reader.js';
+import { readDeclaration } from '../../src/declaration/reader.js';
+import { splitWords } from '../../src/declaration/words.js';
 import { formatStringForm, quoteWordForDisplay } from '../../src/declaration/string-form.js';
 
 test.each([

@@ -1,7 +1,7 @@
 // Which kind of target a command gets for each instance and record (chooseTargets), and the
 // process table a command reads once (ProcessTable).
 import { describe, expect, test } from 'vitest';
-import type { Instance, Model } from '../../src/model/model.js';
+import type { Instance, Model } from '../../src/model/instance.js';
 import type { InstanceRecord } from '../../src/process/record.js';
 import { chooseTargets, type Declared } from '../../src/process/targets.js';
 import { ProcessTable } from '../../src/process/terminate.js';
