@@ -180,7 +180,7 @@ export async function profile({ scratch, filesFor, verifyRunning, verifyClean, l
   log('profile: module graphs and the ESM loader');
   const modules = {
     status: importGraph(dist, 'commands/status.js'),
-    start_stop: importGraph(dist, 'commands/control.js'),
+    start_stop: importGraph(dist, 'commands/lifecycle.js'),
     list: importGraph(dist, 'commands/list.js'),
     cli: importGraph(dist, 'cli.js'),
     fpm_config: importGraph(dist, 'php-fpm/config/load.js'),

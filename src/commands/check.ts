@@ -1,4 +1,3 @@
-import { realpathSync } from 'node:fs';
 import { posix as path } from 'node:path';
 import type { CommandContext } from '../cli/command.js';
 import { EXIT_NOT_CONFIGURED, EXIT_OK } from '../exit-codes.js';
@@ -8,12 +7,13 @@ import { runPreflight, type InstancePreflight } from '../process/preflight.js';
 import { selectInstances } from '../model/selection.js';
 import { formatStringForm } from '../declaration/string-form.js';
 import { countOf } from '../cli/reporter.js';
+import type { System } from '../process/system.js';
 
 /** The shell OpenRC sources conf.d files with; null when it cannot be determined. */
-function findSystemShell(eprefix: string): string | null {
+async function findSystemShell(system: System, eprefix: string): Promise<string | null> {
   for (const candidate of [`${eprefix}/bin/sh`, '/bin/sh']) {
     try {
-      return realpathSync(candidate);
+      return await system.realpath(candidate);
     } catch {
       // try the next one
     }
@@ -71,7 +71,7 @@ export async function check({ io, conf, selection }: CommandContext): Promise<nu
     .flatMap((i) => ownProblems(model, i, preflight.instances.get(i.name)).map((p) => `note: ${i.variable} (line ${i.line}, disabled): ${p}`));
   const eprefix = io.env['EPREFIX'] ?? '';
   const fatalArrays = isSourcedByOpenRc(conf, eprefix);
-  const arrays = describeArrays(model, findSystemShell(eprefix), fatalArrays);
+  const arrays = describeArrays(model, await findSystemShell(io.system, eprefix), fatalArrays);
   for (const line of arrays) io.stderr(`${line}\n`);
   if (fatalArrays && arrays.length > 0) failures.push(`bash arrays cannot be sourced by /bin/sh: use the string form printed above`);
   for (const note of disabledNotes) io.stderr(`${conf}: ${note}\n`);

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FpmMultiError } from '../../src/errors.js';
 import { EXIT_FAILURE } from '../../src/exit-codes.js';
 import { GlobAbortedError, globSegmentToRegExp } from '../../src/php-fpm/config/glob.js';
-import { globFs, loadFpmConfig } from '../../src/php-fpm/config/load.js';
+import { globFs, loadFpmConfig } from '../helpers/fpm-config-fs.js';
 import { parseFpmConfig } from '../../src/php-fpm/config/parse.js';
 import { FpmConfigError, type FpmConfig, type FpmConfigReader, type FpmPool } from '../../src/php-fpm/config/types.js';
 import { findListenConflicts, listensOverlap, normalizeListen, type ListenEndpoint } from '../../src/php-fpm/listen.js';

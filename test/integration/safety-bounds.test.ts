@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DeclarationError } from '../../src/errors.js';
-import { loadFpmConfig } from '../../src/php-fpm/config/load.js';
+import { loadFpmConfig } from '../helpers/fpm-config-fs.js';
 import { FPM_CONFIG_TOTAL_MAX_BYTES } from '../../src/php-fpm/config/types.js';
 import { MAX_EXPANDED_TOTAL_CHARS, MAX_VALUE_CHARS } from '../../src/declaration/expansion.js';
 import { readDeclaration } from '../../src/declaration/reader.js';
@@ -221,13 +221,15 @@ describe('php-fpm configs and their includes', () => {
     return config;
   }
 
-  /** loadFpmConfig of each config, in a child (see inChild): its error message, or its pools. */
+  /** The controller's own reading of each config (through the real System), in a child (see inChild): its error message, or its pools. */
   function loadInChild(...configs: string[]): string[] {
     return inChild(`
-      const { loadFpmConfig } = await import(dist + '/php-fpm/config/load.js');
+      const { readFpmConfig } = await import(dist + '/php-fpm/config/load.js');
+      const { createRealSystem } = await import(dist + '/process/system.js');
+      const system = createRealSystem();
       for (const config of process.argv.slice(1)) {
         try {
-          console.log('pools ' + loadFpmConfig(config).pools.map((pool) => pool.name).join(','));
+          console.log('pools ' + (await readFpmConfig(system, config, { env: {} })).pools.map((pool) => pool.name).join(','));
         } catch (error) {
           console.log(error.constructor.name + ': ' + error.message);
         }

@@ -1,61 +1,31 @@
 // The IO edge of the php-fpm config parser: the readers that answer its questions (a file's
 // text, an include pattern's matches) from the operating system. The controller reads through
-// the one System (readFpmConfig), with the environment php-fpm will really have; a synchronous
-// reader over node:fs (loadFpmConfig, globFs) serves the tests that read real files. Every
+// the one System (readFpmConfig), with the environment php-fpm will really have. Every
 // file is a regular file of at most FPM_CONFIG_MAX_BYTES (a FIFO would hang the read, /dev/zero
 // never end): System's bounded read refuses anything else, and the refusal is handed to the
 // parser as a RefusedFileError so that it names the fix.
-import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
-import { FPM_CONFIG_MAX_BYTES, readRegularFile, UnsafeFileError, type System } from '../../process/system.js';
+import { FPM_CONFIG_MAX_BYTES, UnsafeFileError, type System } from '../../process/system.js';
 import { globSteps, type DirectoryAnswer, type DirectoryQuestion } from './glob.js';
-import { parseFpmConfig, parseFpmConfigAsync } from './parse.js';
-import { runSteps, runStepsAsync } from './steps.js';
+import { parseFpmConfigAsync } from './parse.js';
+import { runStepsAsync } from './steps.js';
 import {
-  RefusedFileError, type AsyncFpmConfigReader, type FpmCommandLine, type FpmConfig, type FpmConfigOptions, type FpmConfigReader,
+  RefusedFileError, type AsyncFpmConfigReader, type FpmCommandLine, type FpmConfig,
 } from './types.js';
 
 /** What reading a php-fpm configuration needs of System. */
 export type ConfigSystem = Pick<System, 'readFile' | 'readdir' | 'stat' | 'lstat'>;
 
-const CONFIG_FILE_LIMITS = { maxBytes: FPM_CONFIG_MAX_BYTES };
+/** What each php-fpm configuration file may weigh (tests' readers use it too). */
+export const CONFIG_FILE_LIMITS = { maxBytes: FPM_CONFIG_MAX_BYTES };
 
-function refusedFile(error: unknown): unknown {
+/** System's refusal of a file, as the parser reports it (with its fix). */
+export function refusedFile(error: unknown): unknown {
   return error instanceof UnsafeFileError ? new RefusedFileError(error.path, error.reason, error.problem, FPM_CONFIG_MAX_BYTES) : error;
-}
-
-function kindOf(stats: Stats): string {
-  return stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : 'other';
-}
-
-function answerFromFs(question: DirectoryQuestion): DirectoryAnswer {
-  switch (question.kind) {
-    case 'list': return readdirSync(question.directory);
-    case 'stat': return kindOf(statSync(question.path));
-    case 'lstat': return kindOf(lstatSync(question.path));
-    default: return unreachable(question);
-  }
 }
 
 function unreachable(question: never): never {
   throw new TypeError(`unknown question ${JSON.stringify(question)}`);
 }
-
-/** glob(3) as php-fpm calls it, over node:fs, synchronously (see glob.ts). */
-export function globFs(pattern: string): string[] {
-  return runSteps(globSteps(pattern), answerFromFs);
-}
-
-/** The synchronous reader over node:fs. */
-export const fsConfigReader: FpmConfigReader = {
-  readFile(path) {
-    try {
-      return readRegularFile(path, CONFIG_FILE_LIMITS);
-    } catch (error) {
-      throw refusedFile(error);
-    }
-  },
-  glob: globFs,
-};
 
 /** The reader over the one System: the controller's way to read a php-fpm configuration. */
 export function systemConfigReader(system: ConfigSystem): AsyncFpmConfigReader {
@@ -79,14 +49,4 @@ export function systemConfigReader(system: ConfigSystem): AsyncFpmConfigReader {
  */
 export function readFpmConfig(system: ConfigSystem, path: string, commandLine: FpmCommandLine): Promise<FpmConfig> {
   return parseFpmConfigAsync(path, { ...commandLine, reader: systemConfigReader(system) });
-}
-
-export type LoadFpmConfigOptions = Omit<FpmConfigOptions, 'reader'> & { reader?: FpmConfigReader };
-
-/**
- * parseFpmConfig over the real filesystem, synchronously (tests of real files). `env`
- * defaults to this process's environment, which is what a php-fpm started by this process inherits.
- */
-export function loadFpmConfig(path: string, options: LoadFpmConfigOptions = {}): FpmConfig {
-  return parseFpmConfig(path, { ...options, reader: options.reader ?? fsConfigReader, env: options.env ?? process.env });
 }
