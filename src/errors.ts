@@ -1,3 +1,5 @@
+// The controller's error classes: one base carrying the exit code, and the errno helpers every
+// layer uses to name what the operating system refused.
 import { EXIT_FAILURE, EXIT_NOT_CONFIGURED, EXIT_USAGE } from './exit-codes.js';
 
 /** Base of every error the controller reports on purpose; carries the process exit code. */

@@ -1,3 +1,6 @@
+// check: everything start would refuse, found without changing anything (the shared preflight,
+// src/process/preflight.ts), plus the bash-array trap of a conf.d file under a /bin/sh that is
+// not bash. Exit 0 when every selected enabled instance is usable, else 6 with each problem.
 import { posix as path } from 'node:path';
 import type { CommandContext } from '../cli/command.js';
 import { EXIT_NOT_CONFIGURED, EXIT_OK } from '../exit-codes.js';

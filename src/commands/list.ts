@@ -1,3 +1,5 @@
+// list: the declared instances as the model sees them (table or --json), problems included;
+// it reads only the declaration file and never looks at processes.
 import type { CommandContext } from '../cli/command.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { loadModel } from '../model/load.js';
