@@ -4,8 +4,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
+import { isAlive, recordSignals } from '../helpers/processes.js';
 import {
   CGI_FCGI, CLI, declareInstances, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms,
   runCliProcess, type FpmScratch,
@@ -19,22 +19,6 @@ beforeEach(() => {
 afterEach(() => scratch.remove());
 
 const cli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args]);
-
-/** The real system, recording every signal the controller sends. */
-function recordSignals(): { system: System; sent: Array<[number, string]> } {
-  const real = createRealSystem();
-  const sent: Array<[number, string]> = [];
-  return { sent, system: { ...real, kill: (pid, signal) => (sent.push([pid, signal]), real.kill(pid, signal)) } };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe('with real php-fpm', () => {
   test('three instances start in parallel, serve, reload while serving, and stop leaving nothing', async () => {

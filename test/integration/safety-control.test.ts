@@ -11,6 +11,7 @@ import { afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
 import type { UsableInstance } from '../../src/model/invocation.js';
 import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
+import { isAlive, recordSignals } from '../helpers/processes.js';
 import {
   CGI_FCGI, CLI, declareInstances, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms, type FpmScratch,
 } from '../helpers/fpm.js';
@@ -27,21 +28,6 @@ afterEach(() => scratch.remove());
 const WAIT_MS = 30_000;
 
 const cli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args]);
-
-/** The real system, recording every signal the controller sends. */
-function recordSignals(base: System = createRealSystem()): { system: System; sent: Array<[number, string]> } {
-  const sent: Array<[number, string]> = [];
-  return { sent, system: { ...base, kill: (pid, signal) => (sent.push([pid, signal]), base.kill(pid, signal)) } };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function workersOf(masterPid: number): number[] {
   return listFpmProcesses(scratch.dir)
