@@ -76,11 +76,11 @@ describe('finding 1: a pidfile outside the run directory proves nothing', () => 
     const web = join(scratch.dir, 'php-fpm.web');
     writeFileSync(web, `${line}\nFPM_run_dir=${scratch.dir}/run-web\n`);
     const { system, sent } = recordSignals();
-    const started = await runCli(['--conf', web, 'start'], {}, 0, system);
+    const started = await runCli(['--conf', web, 'start'], {}, system);
     expect(started.code, started.stdout).toBe(1);
     expect(started.stderr).toContain(`a: not started: ${withoutRecord(config, master, web)}`);
     expect(existsSync(join(scratch.dir, 'run-web', 'a.record.json'))).toBe(false);
-    const stopped = await runCli(['--conf', web, 'stop'], {}, 0, system);
+    const stopped = await runCli(['--conf', web, 'stop'], {}, system);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.stdout).toContain(`a: not running; ${withoutRecord(config, master, web)}`);
     expect(sent).toEqual([]);
@@ -99,15 +99,15 @@ describe('finding 1: a pidfile outside the run directory proves nothing', () => 
     const hand = startByHand(config, join(pids, 'hand.pid'));
     scratch.declare(`FPM_slot_hand="slot=8.2 config=${config} pidfile=${pids}/hand.pid"`);
     const { system, sent } = recordSignals();
-    const started = await runCli(['--conf', scratch.decl, 'start'], {}, 0, system);
+    const started = await runCli(['--conf', scratch.decl, 'start'], {}, system);
     expect(started.code).toBe(1);
     expect(started.stderr).toContain(`hand: not started: ${withoutRecord(config, hand, scratch.decl)}`);
     expect(existsSync(recordFile('hand'))).toBe(false);
-    const status = await runCli(['--conf', scratch.decl, 'status'], {}, 0, system);
+    const status = await runCli(['--conf', scratch.decl, 'status'], {}, system);
     expect(status.code, status.stdout).toBe(3);
     expect(status.stdout).toMatch(/^hand +8\.2 +stopped +- /m);
     expect(status.stdout).toContain(`hand: ${withoutRecord(config, hand, scratch.decl)}`);
-    const stopped = await runCli(['--conf', scratch.decl, 'stop', 'hand'], {}, 0, system);
+    const stopped = await runCli(['--conf', scratch.decl, 'stop', 'hand'], {}, system);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.stdout).toContain(`hand: not running; ${withoutRecord(config, hand, scratch.decl)}`);
     expect(sent).toEqual([]);
@@ -125,7 +125,7 @@ test('finding 2: reload refuses a listen collision that check reports, before an
   expect(checked.code).toBe(6);
   expect(checked.stderr).toContain(`both listen on ${scratch.socket('b')}`);
   const { system, sent } = recordSignals();
-  const reloaded = await runCli(['--conf', scratch.decl, 'reload', 'c'], {}, 0, system);
+  const reloaded = await runCli(['--conf', scratch.decl, 'reload', 'c'], {}, system);
   expect(reloaded.code, reloaded.stderr).toBe(6);
   expect(reloaded.stderr).toContain(`both listen on ${scratch.socket('b')}`);
   expect(reloaded.stderr).toContain('so none was reloaded');
@@ -179,7 +179,7 @@ describe('findings 3 and 4: a run directory php-fpm or the controller cannot wri
     const remount = spawnSync('mount', ['-o', 'remount,ro', scratch.runDir], { encoding: 'utf8' });
     expect(remount.status, remount.stderr).toBe(0);
     const { system, sent } = recordSignals();
-    const reloaded = await runCli(['--conf', scratch.decl, 'reload'], {}, 0, system);
+    const reloaded = await runCli(['--conf', scratch.decl, 'reload'], {}, system);
     expect(reloaded.code).toBe(1);
     for (const name of ['a', 'b']) {
       expect(reloaded.stderr).toContain(`${name}: not reloaded, the running master keeps serving: php-fpm could not rewrite its pidfile in ${scratch.runDir}: read-only file system (EROFS)`);
@@ -198,7 +198,7 @@ describe('findings 3 and 4: a run directory php-fpm or the controller cannot wri
     const a = masterPid(scratch, 'a');
     fill(join(scratch.runDir, 'filler'));
     const { system, sent } = recordSignals();
-    const restarted = await runCli(['--conf', scratch.decl, 'restart'], {}, 0, system);
+    const restarted = await runCli(['--conf', scratch.decl, 'restart'], {}, system);
     expect(restarted.code).toBe(1);
     expect(restarted.stderr).toContain(`a: not restarted, left as it was: php-fpm could not rewrite its pidfile in ${scratch.runDir}: no space left on the device (ENOSPC)`);
     expect(sent).toEqual([]);
@@ -206,7 +206,7 @@ describe('findings 3 and 4: a run directory php-fpm or the controller cannot wri
     expect(masterPid(scratch, 'a')).toBe(a);
     expect(requestPhp(scratch, 'a')).toBe('hello from a');
     // The reload is refused the same way.
-    const reloaded = await runCli(['--conf', scratch.decl, 'reload'], {}, 0, system);
+    const reloaded = await runCli(['--conf', scratch.decl, 'reload'], {}, system);
     expect(reloaded.code).toBe(1);
     expect(reloaded.stderr).toContain('(ENOSPC)');
     expect(sent).toEqual([]);
@@ -229,7 +229,7 @@ test('finding 5: a listen address another service’s instance holds: check name
   expect(checked.code).toBe(6);
   expect(checked.stderr).toContain(held);
   const { system, sent } = recordSignals();
-  const restarted = await runCli(['--conf', web, 'restart'], {}, 0, system);
+  const restarted = await runCli(['--conf', web, 'restart'], {}, system);
   expect(restarted.code).toBe(1);
   expect(restarted.stderr).toContain(`w: not restarted, left as it was: pool 'w'`);
   expect(restarted.stderr).toContain(held);
@@ -322,13 +322,13 @@ test('finding 8a: record and pidfile deleted while the master runs: start, statu
   unlinkSync(recordFile('a'));
   unlinkSync(join(scratch.runDir, 'a.pid'));
   const { system, sent } = recordSignals();
-  const started = await runCli(['--conf', scratch.decl, 'start'], {}, 0, system);
+  const started = await runCli(['--conf', scratch.decl, 'start'], {}, system);
   expect(started.code).toBe(1);
   expect(started.stderr).toContain(`a: not started: ${withoutRecord(configOf('a'), master, scratch.decl)}`);
   expect(started.stderr).not.toContain('not started by');
-  const status = await runCli(['--conf', scratch.decl, 'status'], {}, 0, system);
+  const status = await runCli(['--conf', scratch.decl, 'status'], {}, system);
   expect(status.stdout).toContain(`a: ${withoutRecord(configOf('a'), master, scratch.decl)}`);
-  const stopped = await runCli(['--conf', scratch.decl, 'stop'], {}, 0, system);
+  const stopped = await runCli(['--conf', scratch.decl, 'stop'], {}, system);
   expect(stopped.code, stopped.stderr).toBe(0);
   expect(stopped.stdout).toContain(`a: not running; ${withoutRecord(configOf('a'), master, scratch.decl)}`);
   expect(sent).toEqual([]);
@@ -343,11 +343,11 @@ test('finding 8b: a hand-started master of a declared config: check reports it, 
   expect(checked.code, checked.stdout).toBe(6);
   expect(checked.stderr).toContain(`FPM_slot_deb (line 1): ${expected}`);
   const { system, sent } = recordSignals();
-  const reloaded = await runCli(['--conf', scratch.decl, 'reload'], {}, 0, system);
+  const reloaded = await runCli(['--conf', scratch.decl, 'reload'], {}, system);
   expect(reloaded.code).toBe(1);
   expect(reloaded.stderr).toContain(`deb: not reloaded: ${expected}`);
   expect(reloaded.stderr).not.toContain('start it');
-  const stopped = await runCli(['--conf', scratch.decl, 'stop'], {}, 0, system);
+  const stopped = await runCli(['--conf', scratch.decl, 'stop'], {}, system);
   expect(stopped.code, stopped.stderr).toBe(0);
   expect(stopped.stdout).toContain(`deb: not running; ${expected}`);
   expect(sent).toEqual([]);
