@@ -4,7 +4,7 @@
 import { posix as path } from 'node:path';
 import type { CommandContext } from '../cli/command.js';
 import { EXIT_NOT_CONFIGURED, EXIT_OK } from '../exit-codes.js';
-import { loadModel } from '../model/load.js';
+import { chooseRunDirUid, loadModel } from '../model/load.js';
 import type { Instance, Model } from '../model/instance.js';
 import { runPreflight, type InstancePreflight } from '../process/preflight.js';
 import { selectInstances } from '../model/selection.js';
@@ -55,7 +55,8 @@ function ownProblems(model: Model, instance: Instance, found: InstancePreflight 
  * Whatever start would refuse is a problem here: the same preflight decides both (read-only).
  */
 export async function check({ io, conf, selection }: CommandContext): Promise<number> {
-  const model = loadModel(io.system, conf, io.env);
+  // The run directory (so the default pidfiles) exactly as status and start choose it.
+  const model = loadModel(io.system, conf, io.env, chooseRunDirUid(io.system, conf));
   const selected = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
   const { readFpmConfig } = await import('../php-fpm/config/load.js');
   const preflight = await runPreflight(io.system, model, selected, { readFpmConfig, path: io.env['PATH'] });

@@ -5,7 +5,7 @@
 // would collide.
 import type { CommandContext } from '../cli/command.js';
 import { FpmMultiError, NotConfiguredError } from '../errors.js';
-import { loadModel } from '../model/load.js';
+import { chooseRunDirUid, loadModel } from '../model/load.js';
 import { defaultRunDir } from '../model/build.js';
 import type { Instance, Model } from '../model/instance.js';
 import { isUsable, runPreflight, type Preflight } from './preflight.js';
@@ -39,21 +39,6 @@ export interface Prepared {
   recordProblems: string[];
   /** Whole-run refusals found by the preflight (shared files, listen collisions); [] without it. */
   collisions: string[];
-}
-
-/**
- * Whose default run directory a declaration file uses: root's when root owns the file (the
- * service's file in /etc/conf.d), so that an ordinary user (a monitoring agent) looks where root
- * keeps its records and pidfiles, not in its own $XDG_RUNTIME_DIR; else the caller's own.
- */
-function chooseRunDirUid(system: System, conf: string): number {
-  const uid = system.uid;
-  if (uid === 0) return 0;
-  try {
-    return system.sync.stat(conf).uid === 0 ? 0 : uid;
-  } catch {
-    return uid; // missing or unreachable: the caller's own default, and the file's problem is reported
-  }
 }
 
 /**
