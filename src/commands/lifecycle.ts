@@ -133,7 +133,7 @@ async function runOperation(context: CommandContext, operation: Operation): Prom
   if (declared.unusable !== null) reportWarning(io, describeUnusableFile(declared));
   checkSelection(declared, choice, context.selection);
   const preflight = await runDeclaredPreflight(system, declared, context.selection, requirement, io.env['PATH']);
-  if (requires(requirement, 'no-collisions')) refuseCollisions(preflight ?? { collisions: [] });
+  if (requires(requirement, 'no-collisions')) refuseCollisions(preflight ?? { collisions: [] }, verb);
   // Without records among its targets, nothing to act on is known before anything is touched.
   const noRecords = { records: [], problems: [] };
   if (requires(requirement, 'declaration') && !reachesRecords(choice)) requireInstances(chooseTargets(declared, noRecords, context.selection, choice, preflight), verb);
@@ -236,7 +236,9 @@ export async function restart(context: CommandContext): Promise<number> {
 
 export async function reload(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
-    ...ON_SELECTED, verb: 'reloaded', requirement: 'fpm-configs', act: onDeclared('reloaded', reloadInstance),
+    // Everything check reports refuses a reload before its signal, colliding instances included:
+    // a re-executed master that cannot bind its address exits, and the instance is down.
+    ...ON_SELECTED, verb: 'reloaded', requirement: 'no-collisions', act: onDeclared('reloaded', reloadInstance),
   });
   return summarize(context.io, 'reloaded', outcomes);
 }

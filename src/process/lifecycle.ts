@@ -355,8 +355,10 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
   const seconds = instance.startTimeoutMs / 1000;
   if (master === null) {
     const stillOld = !isGone(old, await readProcess(system, old.pid));
-    const what = stillOld ? `its master (pid ${old.pid}) did not come back from the reload` : `its master (pid ${old.pid}) died during the reload: the instance is down`;
-    return fail(instance.name, `reload failed: ${what} within ${seconds} s${quoteOutput(await readLogSince(system, errorLog, logOffset))}`);
+    const what = stillOld
+      ? `its master (pid ${old.pid}) did not come back from the reload within ${seconds} s (start_timeout)`
+      : `its master (pid ${old.pid}) died during the reload: the instance is down`;
+    return fail(instance.name, `reload failed: ${what}${quoteOutput(await readLogSince(system, errorLog, logOffset))}`);
   }
   let recordNote = '';
   try {

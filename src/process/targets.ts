@@ -79,9 +79,9 @@ export function describeUnusableFile(declared: Declared): string {
  * - 'declaration': a usable file that declares something to act on (reopen);
  * - 'fpm-facts': and each instance's php-fpm config, only read (health, status --pools ask the
  *   pools of what runs, whatever a start would refuse);
- * - 'fpm-configs': and what refuses a start of an instance (reload, configtest);
+ * - 'fpm-configs': and what refuses a start of an instance (configtest);
  * - 'no-collisions': and no two enabled instances sharing a config, pidfile or listen address
- *   (start, restart: the commands that launch php-fpm).
+ *   (start, restart, reload: the commands that launch or re-execute php-fpm).
  */
 export type Requirement = 'records' | 'declaration' | 'fpm-facts' | 'fpm-configs' | 'no-collisions';
 
