@@ -7,7 +7,7 @@ import type { ControlContext, Outcome } from '../process/control.js';
 import { testConfig } from '../process/control.js';
 import { FpmMultiError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
-import { reloadInstance, reopenInstance, startInstance, stopTarget } from '../process/lifecycle.js';
+import { describeRestartRefusal, reloadInstance, reopenInstance, startInstance, stopTarget } from '../process/lifecycle.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
 import { runAtPace, type Pace } from '../process/parallel.js';
@@ -218,6 +218,9 @@ async function restartTarget(control: ControlContext, target: Target): Promise<O
       // The config test comes first: a broken config never takes a running instance down.
       const test = await testConfig(control, target.instance);
       if (!test.ok) return { ...test, message: `not restarted, left as it was: ${test.message}` };
+      // What would make the start half fail once the stop is done: left serving instead.
+      const refusal = await describeRestartRefusal(control, target);
+      if (refusal !== null) return { name: target.name, ok: false, message: `not restarted, left as it was: ${refusal}` };
       const stopped = await stopTarget(control, target);
       if (!stopped.ok) return stopped;
       return rememberStart(control, await startInstance(control, afterStop(target)));

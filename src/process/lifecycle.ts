@@ -21,6 +21,7 @@ import { signalVerified, type FpmSignal } from './signal.js';
 import { errnoCode, type System } from './system.js';
 import type { DeclaredTarget, OrphanTarget, UnusableTarget } from './target.js';
 import { describeEscalation, endOrphanWorkers, isGone, removePidfileOf, stopMaster, stopMastersOfLaunch } from './terminate.js';
+import { describeUnwritable } from './write-probe.js';
 
 /** What stop can act on: anything with a record or a usable declaration (an unusable one alone has nothing to verify). */
 export type StoppableTarget = DeclaredTarget | OrphanTarget | (UnusableTarget & { record: InstanceRecord });
@@ -343,6 +344,10 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
   if (changed !== null) return fail(instance.name, `not reloaded, the running master (pid ${inspection.pid}) keeps serving: ${changed}`);
   const test = await testConfig(ctx, instance);
   if (!test.ok) return fail(instance.name, `not reloaded, the running master keeps serving: ${test.message}`);
+  // The re-executed php-fpm rewrites its pidfile, and exits when it cannot (a full or read-only
+  // file system): the instance would be down. Refused before the signal.
+  const unwritable = await describeUnwritable(system, recordedPidfile(target), ctx.runDir);
+  if (unwritable !== null) return fail(instance.name, `not reloaded, the running master keeps serving: ${unwritable}`);
   const logOffset = await measureLog(system, errorLog);
   const old = inspection.master;
   const { startTimeTicks: _pinned, ...identity } = inspection.identity;
@@ -375,6 +380,17 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
     );
   }
   return { ...succeed(instance.name, `reloaded (pid ${old.pid} → ${master.pid})${describeReady(readiness)}${recordNote}`), ok: recordNote === '' };
+}
+
+/**
+ * What must hold before restart's stop half, beyond what check reports: null when the start half
+ * can work. A running instance whose pidfile php-fpm could not rewrite, or whose record the
+ * controller could not write (a full or read-only file system), is left serving.
+ */
+export async function describeRestartRefusal(ctx: ControlContext, target: DeclaredTarget): Promise<string | null> {
+  const inspection = await inspectTarget(ctx.system, target);
+  if (inspection.state !== 'running' && inspection.state !== 'orphan') return null; // nothing to keep serving: start says what fails
+  return describeUnwritable(ctx.system, target.instance.pidfile, ctx.runDir);
 }
 
 /**
