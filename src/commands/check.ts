@@ -7,6 +7,7 @@ import { EXIT_NOT_CONFIGURED, EXIT_OK } from '../exit-codes.js';
 import { chooseRunDirUid, loadModel } from '../model/load.js';
 import type { Instance, Model } from '../model/instance.js';
 import { runPreflight, type InstancePreflight } from '../process/preflight.js';
+import { describeLockProblem } from '../process/lock.js';
 import { selectInstances } from '../model/selection.js';
 import { formatStringForm } from '../declaration/string-form.js';
 import { countOf } from '../cli/reporter.js';
@@ -60,10 +61,13 @@ export async function check({ io, conf, selection }: CommandContext): Promise<nu
   const selected = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
   const { readFpmConfig } = await import('../php-fpm/config/load.js');
   const preflight = await runPreflight(io.system, model, selected, { readFpmConfig, path: io.env['PATH'] });
+  // A lock start and stop would refuse (a FIFO planted there): the run directory is unusable.
+  const lockProblem = model.runDir === null || preflight.runDirProblem !== null ? null : await describeLockProblem(io.system, model.runDir);
   const describe = (i: Instance): string => `${i.variable} (line ${i.line})`;
   const failures = [
     ...model.problems,
     ...(preflight.runDirProblem === null ? [] : [preflight.runDirProblem]),
+    ...(lockProblem === null ? [] : [lockProblem]),
     ...preflight.collisions,
     ...selected.filter((i) => i.enabled).flatMap((i) => ownProblems(model, i, preflight.instances.get(i.name)).map((p) => `${describe(i)}: ${p}`)),
   ];

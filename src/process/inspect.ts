@@ -61,6 +61,8 @@ export interface UnknownInspection extends InspectionBase {
   identity: null;
   /** The pidfile exists, trusted, and is empty (php-fpm could not write it, e.g. ENOSPC). */
   emptyPidfile: boolean;
+  /** Unknown because its record cannot be read, and no master of it was found through its pidfile. */
+  unreadableRecord?: boolean;
 }
 
 export type Inspection = RunningInspection | StoppedInspection | CrashedInspection | StaleInspection | UnknownInspection;
@@ -85,6 +87,10 @@ function needsRoot(pid: number | null, why: string): UnknownInspection {
   return { state: 'unknown', pid, master: null, identity: null, detail: `${why}: ${NEEDS_ROOT_DETAIL}`, emptyPidfile: false };
 }
 
+function unreadableRecord(pid: number | null, detail: string): UnknownInspection {
+  return { state: 'unknown', pid, master: null, identity: null, detail, emptyPidfile: false, unreadableRecord: true };
+}
+
 function stopped(identity: ExpectedMaster | null, detail = '', pid: number | null = null, interruptedStop = false): StoppedInspection {
   return { state: 'stopped', pid, master: null, identity, detail, interruptedStop };
 }
@@ -100,10 +106,13 @@ function stopped(identity: ExpectedMaster | null, detail = '', pid: number | nul
  */
 export async function inspectTarget(system: System, target: Target): Promise<Inspection> {
   switch (target.kind) {
-    case 'declared':
-      return target.record === null
-        ? inspectMaster(system, { record: null, instance: target.instance }, 'running')
-        : inspectMaster(system, { record: target.record, instance: target.instance }, 'running');
+    case 'declared': {
+      if (target.record !== null) return inspectMaster(system, { record: target.record, instance: target.instance }, 'running');
+      const found = await inspectMaster(system, { record: null, instance: target.instance }, 'running');
+      // A record that cannot be read may name a master the pidfile does not: unknown, not "stopped".
+      if (target.recordProblem !== null && found.state !== 'running') return unreadableRecord(found.pid, target.recordProblem);
+      return found;
+    }
     case 'unusable':
       // Without its binary or config nothing but its record can be verified.
       if (target.record === null) return inspectUnusable(system, target.pidfile, target.reason);

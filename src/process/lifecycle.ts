@@ -78,6 +78,8 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
       return succeed(target.name, `not running (${inspection.detail}); cleaned up${notes}`);
     }
     case 'unknown':
+      // Nothing found through its pidfile, and its record cannot say more: stop must not fail on a planted file.
+      if (inspection.unreadableRecord === true) return succeed(target.name, `not running as far as its pidfile tells; ${inspection.detail}`);
       return fail(target.name, `not stopped: ${inspection.detail}`);
     case 'stale': {
       const notes = await bestEffort(record, () => removeRecord(system, ctx.runDir, target.name));
@@ -198,6 +200,7 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
       if (!inspection.recorded) return adopt(ctx, target, inspection, `${instance.pidfile} names it`);
       return succeed(instance.name, `already running (pid ${inspection.pid})`);
     case 'unknown':
+      if (inspection.unreadableRecord === true) break; // no master found through its pidfile: the new record replaces it
       if (!inspection.emptyPidfile || target.record !== null) return fail(instance.name, `not started: ${inspection.detail}`);
       emptyPidfile = true; // decided below, once no master of ours is known to run
       break;

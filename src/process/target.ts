@@ -11,6 +11,8 @@ export interface DeclaredTarget {
   name: string;
   instance: UsableInstance;
   record: InstanceRecord | null;
+  /** Why its record exists but cannot be read (a FIFO planted there); its state is then unknown unless its master is found. */
+  recordProblem: string | null;
   /** php-fpm's error log file, for failure messages; null for syslog, unknown or not read. */
   errorLog: string | null;
   /** Its php-fpm pools; [] when the command did not read its php-fpm config. */

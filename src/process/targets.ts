@@ -9,7 +9,7 @@ import { chooseRunDirUid, loadModel } from '../model/load.js';
 import { defaultRunDir } from '../model/build.js';
 import type { Instance, Model } from '../model/instance.js';
 import { isUsable, runPreflight, type Preflight } from './preflight.js';
-import { readRecords, type InstanceRecord } from './record.js';
+import { readRecords, type InstanceRecord, type RunDirectoryState } from './record.js';
 import { describeRunDirectoryError, trustRunDirectory } from './run-directory.js';
 import { selectInstances, selectTargets } from '../model/selection.js';
 import type { Target } from './target.js';
@@ -159,6 +159,7 @@ export function chooseTargets(
     ? selectTargets(instances, recordedNames, selection)
     : { instances: selectInstances(instances, selection), recorded: [] };
   const recordFor = (name: string): InstanceRecord | null => records.find((record) => record.name === name) ?? null;
+  const unreadableRecord = (name: string): string | null => read.unreadable?.get(name) ?? null;
   const targets: Target[] = chosen.instances.map((instance): Target => {
     const record = recordFor(instance.name);
     if (!isUsable(instance)) return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: describeUnusable(instance), record };
@@ -168,7 +169,7 @@ export function chooseTargets(
       return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: checked.problems.join('; '), record };
     }
     const facts = checked?.facts ?? { pools: [], errorLog: null };
-    return { kind: 'declared', name: instance.name, instance, record, errorLog: facts.errorLog, pools: facts.pools };
+    return { kind: 'declared', name: instance.name, instance, record, recordProblem: unreadableRecord(instance.name), errorLog: facts.errorLog, pools: facts.pools };
   });
   // With an unusable file nobody knows what is declared: every record is taken as declared, so
   // that status counts it (running: 0, stopped: 3) and names it `running`, not `orphan`.
@@ -181,7 +182,7 @@ export function chooseTargets(
     if (disabled === undefined) {
       targets.push({ kind: 'orphan', name: record.name, record, why: fileKnown ? 'undeclared' : 'file-unusable' });
     } else if (isUsable(disabled)) {
-      targets.push({ kind: 'declared', name: disabled.name, instance: disabled, record, errorLog: null, pools: [] });
+      targets.push({ kind: 'declared', name: disabled.name, instance: disabled, record, recordProblem: null, errorLog: null, pools: [] });
     } else {
       // Its record is what can be acted on; status shows the recorded pidfile.
       targets.push({ kind: 'unusable', name: disabled.name, pidfile: record.pidfile, reason: describeUnusable(disabled), record });
@@ -190,10 +191,8 @@ export function chooseTargets(
   return { declared, runDir, targets, recordProblems, collisions: preflight?.collisions ?? [] };
 }
 
-export interface RecordsRead {
-  records: InstanceRecord[];
-  problems: string[];
-}
+/** What a command read of the run directory (see RunDirectoryState); `unreadable` may be left out when none are. */
+export type RecordsRead = Pick<RunDirectoryState, 'records' | 'problems'> & Partial<Pick<RunDirectoryState, 'intents' | 'unreadable'>>;
 
 /**
  * The records of the run directory, once its trust was checked (the caller's job: before the
