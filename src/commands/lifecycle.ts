@@ -40,9 +40,13 @@ function reportOutcome(io: Io, outcome: Outcome): void {
   else reportError(io, `${outcome.name}: ${outcome.message}`);
 }
 
-/** A declared instance with problems and no record: stopping it succeeds only if it is not running. */
-async function stopUnusable(system: System, target: UnusableTarget): Promise<Outcome> {
-  const inspection = await inspectUnusable(system, target.pidfile, target.reason);
+/**
+ * A declared instance with problems and no record: stopping it succeeds only if it is not running.
+ * With its pidfile outside the run directory nothing proves this file ever started it: it succeeds.
+ */
+async function stopUnusable(control: ControlContext, target: UnusableTarget): Promise<Outcome> {
+  const inspection = await inspectUnusable(control.system, target.pidfile, target.reason, target.pidfileProves);
+  if (!target.pidfileProves) return { name: target.name, ok: true, message: `not running; no record of ${control.conf ?? 'this declaration file'} (and ${inspection.detail})` };
   return inspection.state === 'stopped'
     ? { name: target.name, ok: true, message: `not running (and ${inspection.detail})` }
     : { name: target.name, ok: false, message: `cannot be checked: ${target.reason}` };
@@ -191,7 +195,7 @@ export async function start(context: CommandContext): Promise<number> {
 
 /** Stops a target and forgets a failed start of it once it is stopped. */
 async function stopAndForget(control: ControlContext, target: Target): Promise<Outcome> {
-  if (target.kind === 'unusable' && !hasRecord(target)) return stopUnusable(control.system, target);
+  if (target.kind === 'unusable' && !hasRecord(target)) return stopUnusable(control, target);
   const outcome = await stopTarget(control, target);
   if (outcome.ok) await removeStartFailure(control.system, control.runDir, target.name);
   return outcome;
@@ -211,7 +215,7 @@ async function restartTarget(control: ControlContext, target: Target): Promise<O
       // No longer declared: only stopped. (A restart refuses an unusable file before this.)
       return target.why === 'undeclared' ? stopTarget(control, target) : { name: target.name, ok: false, message: 'not restarted, left as it was: the declaration file is unusable' };
     case 'unusable':
-      if (!hasRecord(target)) return stopUnusable(control.system, target);
+      if (!hasRecord(target)) return stopUnusable(control, target);
       // Everything start would refuse (e.g. a `pid =` line) refuses before the stop.
       return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.reason}` };
     case 'declared': {

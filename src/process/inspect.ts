@@ -1,6 +1,6 @@
 // What state an instance is in, from its pidfile, its record and /proc. Read-only: it never
 // signals and never changes a file.
-import { FpmMultiError } from '../errors.js';
+import { describeErrno, FpmMultiError } from '../errors.js';
 import type { UsableInstance } from '../model/invocation.js';
 import { PidfileContentError, readTrustedPidfile } from './pidfile.js';
 import { readProcess, resolveExecutablePath, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
@@ -37,6 +37,11 @@ export interface StoppedInspection extends InspectionBase {
   identity: ExpectedMaster | null;
   /** A stop was in progress when its controller died, and the master is gone: clean up, not a crash. */
   interruptedStop: boolean;
+  /**
+   * A master of this binary, config and owner that a pidfile outside the run directory names,
+   * though nothing proves this file started it: reported, never signalled nor adopted.
+   */
+  unowned?: ProcessInfo;
 }
 
 export interface CrashedInspection extends InspectionBase {
@@ -108,6 +113,7 @@ export async function inspectTarget(system: System, target: Target): Promise<Ins
   switch (target.kind) {
     case 'declared': {
       if (target.record !== null) return inspectMaster(system, { record: target.record, instance: target.instance }, 'running');
+      if (!target.pidfileProves) return inspectUnproven(system, target.instance, target.recordProblem);
       const found = await inspectMaster(system, { record: null, instance: target.instance }, 'running');
       // A record that cannot be read may name a master the pidfile does not: unknown, not "stopped".
       if (target.recordProblem !== null && found.state !== 'running') return unreadableRecord(found.pid, target.recordProblem);
@@ -115,12 +121,44 @@ export async function inspectTarget(system: System, target: Target): Promise<Ins
     }
     case 'unusable':
       // Without its binary or config nothing but its record can be verified.
-      if (target.record === null) return inspectUnusable(system, target.pidfile, target.reason);
+      if (target.record === null) return inspectUnusable(system, target.pidfile, target.reason, target.pidfileProves);
       return inspectMaster(system, { record: target.record, instance: null }, 'running');
     case 'orphan':
       return inspectMaster(system, { record: target.record, instance: null }, target.why === 'file-unusable' ? 'running' : 'orphan');
     default:
       return unhandled(target);
+  }
+}
+
+/**
+ * Without a record, a pidfile outside the run directory proves nothing (a second service's file
+ * or a php-fpm started by hand may name the same path): a verified master it names is reported
+ * as `unowned`, and whatever else it holds decides nothing, except that a state an ordinary user
+ * cannot see stays unknown. Never a failure for the pidfile: stop must succeed for what this file
+ * never started, whatever its pidfile's directory looks like (Debian's /run/php).
+ */
+async function inspectUnproven(system: System, instance: UsableInstance, recordProblem: string | null): Promise<Inspection> {
+  if (recordProblem !== null) return unreadableRecord(null, recordProblem);
+  const expected = await declaredIdentity(system, instance);
+  let seen: Inspection;
+  try {
+    seen = await inspectMaster(system, { record: null, instance }, 'running');
+  } catch (error) {
+    if (errnoCode(error) === undefined) throw error;
+    return stopped(expected, `pidfile ${instance.pidfile}: ${describeErrno(error)}`);
+  }
+  switch (seen.state) {
+    case 'running':
+    case 'orphan':
+      return { ...stopped(expected), unowned: seen.master };
+    case 'unknown':
+      return seen.detail.endsWith(NEEDS_ROOT_DETAIL) ? seen : stopped(expected, seen.detail);
+    case 'stopped':
+    case 'crashed':
+    case 'stale':
+      return stopped(expected);
+    default:
+      return unhandled(seen);
   }
 }
 
@@ -190,10 +228,12 @@ async function inspectMaster(system: System, known: Known, runningAs: 'running' 
 
 /**
  * A declared instance with problems and no record: without its binary or config nothing can be
- * verified, so only an absent pidfile tells: then it is stopped, else its state is unknown.
+ * verified, so only an absent pidfile tells: then it is stopped, else its state is unknown. A
+ * pidfile outside the run directory (`proves` false) proves nothing this file started: stopped.
  */
-export async function inspectUnusable(system: System, pidfile: string | null, unusable: string): Promise<Inspection> {
+export async function inspectUnusable(system: System, pidfile: string | null, unusable: string, proves = true): Promise<Inspection> {
   const detail = `unusable: ${unusable}`;
+  if (!proves) return stopped(null, detail);
   if (pidfile !== null) {
     try {
       await system.lstat(pidfile);

@@ -9,7 +9,7 @@ import {
   type ControlContext, type Outcome,
 } from './control.js';
 import {
-  declaredIdentity, inspectTarget, type CrashedInspection, type RunningInspection, type StoppedInspection,
+  declaredIdentity, inspectTarget, type CrashedInspection, type Inspection, type RunningInspection, type StoppedInspection,
 } from './inspect.js';
 import { checkPidfileTrust } from './pidfile.js';
 import { CLOCK_TICKS_PER_SECOND, listStats, readLiveStat, readProcess, readUptimeTicks, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
@@ -68,6 +68,11 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
   const { system } = ctx;
   const inspection = await inspectTarget(system, target);
   const record = recordPath(ctx.runDir, target.name);
+  if (target.kind === 'declared' && target.record === null && isUnproven(target, inspection)) {
+    // Nothing proves this file started a master of it: nothing to stop, whatever its pidfile says.
+    const unowned = await findUnownedMasters(ctx, target, inspection);
+    return succeed(target.name, `not running; ${unowned.length > 0 ? describeUnowned(ctx, target.instance, unowned) : `no record of ${ctx.conf ?? 'this declaration file'}`}`);
+  }
   switch (inspection.state) {
     case 'stopped': {
       if (!inspection.interruptedStop) return succeed(target.name, 'not running');
@@ -78,8 +83,6 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
       return succeed(target.name, `not running (${inspection.detail}); cleaned up${notes}`);
     }
     case 'unknown':
-      // Nothing found through its pidfile, and its record cannot say more: stop must not fail on a planted file.
-      if (inspection.unreadableRecord === true) return succeed(target.name, `not running as far as its pidfile tells; ${inspection.detail}`);
       return fail(target.name, `not stopped: ${inspection.detail}`);
     case 'stale': {
       const notes = await bestEffort(record, () => removeRecord(system, ctx.runDir, target.name));
@@ -112,28 +115,55 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
   }
 }
 
-/** Masters of this binary, config and owner that run now (as the command's process table saw them). */
-async function findRunningMasters(ctx: ControlContext, expected: ExpectedMaster): Promise<ProcessInfo[]> {
-  const live = await Promise.all((await ctx.processes.leaders()).map(async (proc) => (isGone(proc, await readLiveStat(ctx.system, proc.pid)) ? null : proc)));
-  return live.filter((proc): proc is ProcessInfo => proc !== null && verifyIdentity(proc, expected).ok);
+/**
+ * Whether nothing proves that this file started a master of a target without a record: its
+ * pidfile in the run directory names none (or it lies elsewhere, or its record cannot be read).
+ * A pidfile in the run directory that cannot be read or names a dead master is not this case.
+ */
+function isUnproven(target: DeclaredTarget, inspection: Inspection): boolean {
+  if (inspection.state === 'running' || inspection.state === 'orphan') return false;
+  return inspection.state === 'stopped' || !target.pidfileProves || (inspection.state === 'unknown' && inspection.unreadableRecord === true);
 }
 
+/** Masters of this binary, config and owner that run now (as the command's process table saw them). */
+async function findRunningMasters(ctx: ControlContext, expected: ExpectedMaster): Promise<ProcessInfo[]> {
+  // Identity first (in memory), then liveness of the few that match: status, stop and check ask
+  // this for every instance that does not run, so it must not read /proc per leader each time.
+  const matching = (await ctx.processes.leaders()).filter((proc) => verifyIdentity(proc, expected).ok);
+  const live = await Promise.all(matching.map(async (proc) => (isGone(proc, await readLiveStat(ctx.system, proc.pid)) ? null : proc)));
+  return live.filter((proc): proc is ProcessInfo => proc !== null);
+}
+
+/**
+ * A master this declaration file cannot prove it started (no record, no pidfile in its run
+ * directory naming it): said honestly, with what to do, for start, stop, reload, status and check.
+ */
 function describeUnowned(ctx: ControlContext, instance: UsableInstance, running: readonly ProcessInfo[]): string {
-  const pids = running.map((proc) => proc.pid).join(', ');
-  return `a php-fpm master of ${instance.config} already runs (pid ${pids}), not started by ${ctx.conf ?? 'this declaration file'}; ` +
-    'stop it first or remove the duplicate.';
+  const pids = running.map((proc) => proc.pid);
+  return `a php-fpm master of ${instance.config} runs (pid ${pids.join(', ')}) without a record of ${ctx.conf ?? 'this declaration file'}, ` +
+    'so php-fpm-multi cannot tell it started it and leaves it alone: ' +
+    `stop it the way it was started (kill -QUIT ${pids.join(' ')} for one started by hand) or remove the duplicate declaration, then run start`;
+}
+
+/**
+ * Masters of this declared instance's binary, config and owner that run without anything proving
+ * this file started them: the one a pidfile outside the run directory names, and any other in the
+ * process table. Empty when its own master runs.
+ */
+async function findUnownedMasters(ctx: ControlContext, target: DeclaredTarget, inspection: Inspection): Promise<ProcessInfo[]> {
+  if (inspection.state === 'running' || inspection.state === 'orphan') return [];
+  const found = await findRunningMasters(ctx, await declaredIdentity(ctx.system, target.instance));
+  const named = inspection.state === 'stopped' ? inspection.unowned : undefined;
+  return named === undefined || found.some((proc) => proc.pid === named.pid) ? found : [named, ...found];
 }
 
 /**
  * What `start` would refuse for a master of this instance's binary, config and owner that this
- * declaration did not start (no record, its pidfile does not name it), or null: for `check`, which
- * reports whatever start would refuse. (A master that an interrupted launch of ours left is
- * reported too; start adopts it.)
+ * declaration did not start, or null: for `check`, `status` and `reload`, which report it. An
+ * inspection already made may be given.
  */
-export async function describeUnownedMaster(ctx: ControlContext, target: DeclaredTarget): Promise<string | null> {
-  const inspection = await inspectTarget(ctx.system, target);
-  if (inspection.state === 'running' || inspection.state === 'orphan') return null;
-  const running = await findRunningMasters(ctx, await declaredIdentity(ctx.system, target.instance));
+export async function describeUnownedMaster(ctx: ControlContext, target: DeclaredTarget, inspection?: Inspection): Promise<string | null> {
+  const running = await findUnownedMasters(ctx, target, inspection ?? (await inspectTarget(ctx.system, target)));
   return running.length === 0 ? null : describeUnowned(ctx, target.instance, running);
 }
 
@@ -183,9 +213,10 @@ async function staysEmpty(system: System, pidfile: string): Promise<boolean> {
  * every pool with a ping.path answers. A master whose pools never answer is stopped: a failed
  * start leaves nothing half-started, and the next start tries again from scratch.
  *
- * Only what this declaration started (its record), what its pidfile names, or what its own launch
- * created is ever acted on. A master of the same binary, config and owner running without any of
- * those (started by hand, by a per-slot init script, or by another declaration file) makes start
+ * Only what this declaration started (its record), what its pidfile in its run directory names, or
+ * what its own launch created is ever acted on. A master of the same binary, config and owner
+ * running without any of those (started by hand, by a per-slot init script, or by another
+ * declaration file, even one naming the same pidfile= outside the run directory) makes start
  * refuse before launching: it is reported, never signalled.
  */
 async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarget): Promise<Outcome> {
@@ -235,7 +266,11 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
     }
     await removeLaunchIntent(system, ctx.runDir, instance.name);
   }
-  if (running.length > 0) return fail(instance.name, `not started: ${describeUnowned(ctx, instance, running)} Nothing was signalled.`);
+  // A master of this config that nothing proves ours (a pidfile elsewhere may name it): never adopted nor signalled.
+  const unowned = inspection.state === 'stopped' && inspection.unowned !== undefined && !running.some((proc) => proc.pid === inspection.unowned?.pid)
+    ? [inspection.unowned, ...running]
+    : running;
+  if (unowned.length > 0) return fail(instance.name, `not started: ${describeUnowned(ctx, instance, unowned)}. Nothing was signalled.`);
   if (emptyPidfile) {
     // Safe to remove: it is trusted (root-owned, in a root-only directory), holds no pid so it
     // names no process, no record of ours names a master, no master of this binary, config and
@@ -341,6 +376,9 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
   const { instance, errorLog, pools } = target;
   const inspection = await inspectTarget(system, target);
   if (inspection.state !== 'running') {
+    // A master of its config that this file did not start: named, for "start it" would be refused.
+    const unowned = await describeUnownedMaster(ctx, target, inspection);
+    if (unowned !== null) return fail(instance.name, `not reloaded: ${unowned}`);
     return fail(instance.name, `not reloaded: not running (${inspection.state}${inspection.detail === '' ? '' : `: ${inspection.detail}`}); start it`);
   }
   const changed = describeRecordChange(target, await declaredIdentity(system, instance));

@@ -1,6 +1,7 @@
 // What a command can act on, as one discriminated union: a declared usable instance, a declared
 // instance that cannot be used, or the record of an instance the file no longer declares (or that
 // an unusable file cannot say anything about). Every command switches on `kind`.
+import { posix as path } from 'node:path';
 import type { UsableInstance } from '../model/invocation.js';
 import type { FpmPool } from '../php-fpm/config/types.js';
 import type { InstanceRecord } from './record.js';
@@ -13,6 +14,12 @@ export interface DeclaredTarget {
   record: InstanceRecord | null;
   /** Why its record exists but cannot be read (a FIFO planted there); its state is then unknown unless its master is found. */
   recordProblem: string | null;
+  /**
+   * Whether its pidfile, without a record, proves a master it names this file's: only when it is
+   * in the run directory, where only this file's launches write. A pidfile elsewhere (pidfile=)
+   * may be another declaration file's or a php-fpm's started by hand.
+   */
+  pidfileProves: boolean;
   /** php-fpm's error log file, for failure messages; null for syslog, unknown or not read. */
   errorLog: string | null;
   /** Its php-fpm pools; [] when the command did not read its php-fpm config. */
@@ -28,6 +35,8 @@ export interface UnusableTarget {
   /** Why it cannot be acted on. */
   reason: string;
   record: InstanceRecord | null;
+  /** As DeclaredTarget's: whether its pidfile is in the run directory. */
+  pidfileProves: boolean;
 }
 
 /** A record alone: of an instance no longer declared, or of any instance when the file is unusable. */
@@ -81,4 +90,9 @@ export function hasRecord(target: UnusableTarget): target is RecordedUnusableTar
  */
 export function afterStop(target: DeclaredTarget): DeclaredTarget {
   return { ...target, record: null };
+}
+
+/** Whether `pidfile` lies in `runDir`: only this declaration file's launches write there. */
+export function isInRunDirectory(pidfile: string | null, runDir: string): boolean {
+  return pidfile !== null && path.dirname(path.normalize(pidfile)) === path.normalize(runDir);
 }

@@ -12,7 +12,7 @@ import { isUsable, runPreflight, type Preflight } from './preflight.js';
 import { readRecords, type InstanceRecord, type RunDirectoryState } from './record.js';
 import { describeRunDirectoryError, trustRunDirectory } from './run-directory.js';
 import { selectInstances, selectTargets } from '../model/selection.js';
-import type { Target } from './target.js';
+import { isInRunDirectory, type Target } from './target.js';
 import type { System } from './system.js';
 
 /**
@@ -162,14 +162,15 @@ export function chooseTargets(
   const unreadableRecord = (name: string): string | null => read.unreadable?.get(name) ?? null;
   const targets: Target[] = chosen.instances.map((instance): Target => {
     const record = recordFor(instance.name);
-    if (!isUsable(instance)) return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: describeUnusable(instance), record };
+    const pidfileProves = isInRunDirectory(instance.pidfile, runDir);
+    if (!isUsable(instance)) return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: describeUnusable(instance), record, pidfileProves };
     const checked = preflight?.instances.get(instance.name);
     if (checked !== undefined && checked.problems.length > 0) {
       // Refused before anything is touched: not started, and a restart leaves the running one as it is.
-      return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: checked.problems.join('; '), record };
+      return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: checked.problems.join('; '), record, pidfileProves };
     }
     const facts = checked?.facts ?? { pools: [], errorLog: null };
-    return { kind: 'declared', name: instance.name, instance, record, recordProblem: unreadableRecord(instance.name), errorLog: facts.errorLog, pools: facts.pools };
+    return { kind: 'declared', name: instance.name, instance, record, recordProblem: unreadableRecord(instance.name), pidfileProves, errorLog: facts.errorLog, pools: facts.pools };
   });
   // With an unusable file nobody knows what is declared: every record is taken as declared, so
   // that status counts it (running: 0, stopped: 3) and names it `running`, not `orphan`.
@@ -182,10 +183,12 @@ export function chooseTargets(
     if (disabled === undefined) {
       targets.push({ kind: 'orphan', name: record.name, record, why: fileKnown ? 'undeclared' : 'file-unusable' });
     } else if (isUsable(disabled)) {
-      targets.push({ kind: 'declared', name: disabled.name, instance: disabled, record, recordProblem: null, errorLog: null, pools: [] });
+      targets.push({
+        kind: 'declared', name: disabled.name, instance: disabled, record, recordProblem: null, pidfileProves: isInRunDirectory(disabled.pidfile, runDir), errorLog: null, pools: [],
+      });
     } else {
       // Its record is what can be acted on; status shows the recorded pidfile.
-      targets.push({ kind: 'unusable', name: disabled.name, pidfile: record.pidfile, reason: describeUnusable(disabled), record });
+      targets.push({ kind: 'unusable', name: disabled.name, pidfile: record.pidfile, reason: describeUnusable(disabled), record, pidfileProves: isInRunDirectory(record.pidfile, runDir) });
     }
   }
   return { declared, runDir, targets, recordProblems, collisions: preflight?.collisions ?? [] };
