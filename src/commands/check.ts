@@ -82,6 +82,7 @@ async function findLiveProblems(system: System, model: Model, preflight: Preflig
     if (checked === undefined || !isUsable(instance)) continue;
     const target: DeclaredTarget = {
       kind: 'declared', name: instance.name, instance, record: read.records.find((record) => record.name === instance.name) ?? null,
+      intent: read.intents?.find((intent) => intent.name === instance.name) ?? null,
       recordProblem: read.unreadable?.get(instance.name) ?? null, pidfileProves: isInRunDirectory(instance.pidfile, runDir),
       errorLog: checked.facts.errorLog, pools: checked.facts.pools,
     };

@@ -61,6 +61,7 @@ function onDeclared(verb: string, act: (control: ControlContext, target: Declare
       case 'unusable':
         return { name: target.name, ok: false, message: `not ${verb}: ${target.reason}` };
       case 'orphan':
+      case 'launched':
         return { name: target.name, ok: false, message: `not ${verb}: it is no longer declared in the file` };
       default:
         return unhandled(target);
@@ -212,6 +213,7 @@ export async function stop(context: CommandContext): Promise<number> {
 async function restartTarget(control: ControlContext, target: Target): Promise<Outcome> {
   switch (target.kind) {
     case 'orphan':
+    case 'launched':
       // No longer declared: only stopped. (A restart refuses an unusable file before this.)
       return target.why === 'undeclared' ? stopTarget(control, target) : { name: target.name, ok: false, message: 'not restarted, left as it was: the declaration file is unusable' };
     case 'unusable':

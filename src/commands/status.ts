@@ -74,7 +74,7 @@ export async function status(context: CommandContext): Promise<number> {
           inspection.detail = inspection.detail === '' ? reason : `${inspection.detail}; ${reason}`;
         }
       }
-      return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? target.record?.config ?? null, enabled: declared?.enabled ?? prepared.declared.unusable !== null };
+      return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? (target.kind === 'launched' ? target.intent.config : target.record?.config) ?? null, enabled: declared?.enabled ?? prepared.declared.unusable !== null };
   });
   // A dead record of an instance no longer declared is history, not state.
   const shown = rows.filter((row) => isCountedAsDeclared(row.target) || row.inspection.state === 'orphan');

@@ -3,8 +3,8 @@
 import { describeErrno, FpmMultiError } from '../errors.js';
 import type { UsableInstance } from '../model/invocation.js';
 import { PidfileContentError, readTrustedPidfile } from './pidfile.js';
-import { readProcess, resolveExecutablePath, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
-import type { InstanceRecord } from './record.js';
+import { listStats, readProcess, resolveExecutablePath, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
+import type { InstanceRecord, LaunchIntent } from './record.js';
 import { unhandled, type Target } from './target.js';
 import { errnoCode, type System } from './system.js';
 
@@ -29,6 +29,8 @@ export interface RunningInspection extends InspectionBase {
    * reload made outside the controller): the caller writes one (adoption).
    */
   recorded: boolean;
+  /** What proves the master ours: its record, the launch intent of its interrupted start, or its pidfile in the run directory. */
+  foundBy: 'record' | 'intent' | 'pidfile';
 }
 
 export interface StoppedInspection extends InspectionBase {
@@ -113,6 +115,10 @@ export async function inspectTarget(system: System, target: Target): Promise<Ins
   switch (target.kind) {
     case 'declared': {
       if (target.record !== null) return inspectMaster(system, { record: target.record, instance: target.instance }, 'running');
+      if (target.intent !== null) {
+        const launched = await findLaunchedMaster(system, target.intent);
+        if (launched !== null) return launchedInspection(target.intent, launched, 'running');
+      }
       if (!target.pidfileProves) return inspectUnproven(system, target.instance, target.recordProblem);
       const found = await inspectMaster(system, { record: null, instance: target.instance }, 'running');
       // A record that cannot be read may name a master the pidfile does not: unknown, not "stopped".
@@ -125,9 +131,44 @@ export async function inspectTarget(system: System, target: Target): Promise<Ins
       return inspectMaster(system, { record: target.record, instance: null }, 'running');
     case 'orphan':
       return inspectMaster(system, { record: target.record, instance: null }, target.why === 'file-unusable' ? 'running' : 'orphan');
+    case 'launched': {
+      const launched = await findLaunchedMaster(system, target.intent);
+      return launched === null ? stopped(null) : launchedInspection(target.intent, launched, target.why === 'file-unusable' ? 'running' : 'orphan');
+    }
     default:
       return unhandled(target);
   }
+}
+
+/** The master an interrupted launch brought up, pinned to its start time: its identity is the intent's (what was launched). */
+function launchedInspection(intent: LaunchIntent, master: ProcessInfo, runningAs: 'running' | 'orphan'): RunningInspection {
+  const identity: ExpectedMaster = { binary: intent.binary, config: intent.config, uid: intent.uid, startTimeTicks: master.startTimeTicks };
+  return { state: runningAs, pid: master.pid, master, identity, detail: '', recorded: false, foundBy: 'intent' };
+}
+
+/**
+ * The master an interrupted launch brought up: its binary, config and owner, started inside the
+ * launch's window; named by the intent's pidfile, else the only session leader of that identity
+ * started in the window (the controller may have died before php-fpm wrote its pidfile). null
+ * when none (or more than one) is found. A pidfile that cannot be believed is passed over.
+ */
+export async function findLaunchedMaster(system: System, intent: LaunchIntent): Promise<ProcessInfo | null> {
+  const expected: ExpectedMaster = { binary: intent.binary, config: intent.config, uid: intent.uid, startedAfterTicks: intent.launchTicks };
+  const inWindow = (proc: ProcessInfo | null): proc is ProcessInfo =>
+    proc !== null && proc.startTimeTicks <= intent.deadlineTicks && verifyIdentity(proc, expected).ok;
+  try {
+    const pid = await readTrustedPidfile(system, intent.pidfile);
+    const named = pid === null ? null : await readProcess(system, pid);
+    if (inWindow(named)) return named;
+  } catch (error) {
+    if (!(error instanceof FpmMultiError) && errnoCode(error) === undefined) throw error;
+  }
+  const leaders = (await listStats(system)).filter(
+    (stat) => stat.pid === stat.sessionId && stat.startTimeTicks >= intent.launchTicks && stat.startTimeTicks <= intent.deadlineTicks,
+  );
+  const launched = (await Promise.all(leaders.map((stat) => readProcess(system, stat.pid)))).filter(inWindow);
+  const [only] = launched;
+  return launched.length === 1 && only !== undefined ? only : null;
 }
 
 /**
@@ -176,14 +217,14 @@ async function inspectMaster(system: System, known: Known, runningAs: 'running' 
     const recorded: ExpectedMaster = { ...recordedIdentity(system, record), startTimeTicks: record.startTimeTicks };
     const proc = await readProcess(system, record.pid);
     if (proc !== null && verifyIdentity(proc, recorded).ok) {
-      return { state: runningAs, pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true };
+      return { state: runningAs, pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true, foundBy: 'record' };
     }
     if (proc !== null && proc.exe === null && system.uid !== 0) {
       // An ordinary user cannot read root's /proc/PID/exe. The recorded pid with the recorded start
       // time and master title is still the very process root started and verified (a reused pid
       // has another start time): enough to report it, never to signal it.
       if (verifyIdentity({ ...proc, exe: record.binary, exeDeleted: false }, recorded).ok) {
-        return { state: runningAs, pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true };
+        return { state: runningAs, pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true, foundBy: 'record' };
       }
       return needsRoot(proc.pid, `its recorded master (pid ${proc.pid}) runs as another user`);
     }
@@ -223,7 +264,10 @@ async function inspectMaster(system: System, known: Known, runningAs: 'running' 
     if (stopping !== null) return stopped(expected, stopNote(stopping, `${pidfile} names a process that is not this instance: ${verdict.reason}`), pid, true);
     return { state: 'stale', pid, master: null, identity: expected, detail: `${pidfile} names a process that is not this instance: ${verdict.reason}` };
   }
-  return { state: runningAs, pid, master: proc, identity: { ...expected, startTimeTicks: proc.startTimeTicks }, detail: '', recorded: false };
+  return {
+    state: runningAs, pid, master: proc, identity: { ...expected, startTimeTicks: proc.startTimeTicks }, detail: '', recorded: false,
+    foundBy: record === null ? 'pidfile' : 'record',
+  };
 }
 
 /**

@@ -15,25 +15,42 @@ import { checkPidfileTrust } from './pidfile.js';
 import { CLOCK_TICKS_PER_SECOND, listStats, readLiveStat, readProcess, readUptimeTicks, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
 import { describeNotReady, describeReady, waitForMaster, waitUntilPoolsAnswer } from './readiness.js';
 import {
-  launchIntentPath, readLaunchIntent, recordPath, removeLaunchIntent, removeRecord, writeLaunchIntent, writeRecord, type InstanceRecord,
+  launchIntentPath, readLaunchIntent, recordPath, removeLaunchIntent, removeRecord, writeLaunchIntent, writeRecord, type InstanceRecord, type LaunchIntent,
 } from './record.js';
 import { signalVerified, type FpmSignal } from './signal.js';
 import { errnoCode, type System } from './system.js';
-import type { DeclaredTarget, OrphanTarget, UnusableTarget } from './target.js';
+import type { DeclaredTarget, LaunchedTarget, OrphanTarget, UnusableTarget } from './target.js';
 import { describeEscalation, endOrphanWorkers, isGone, removePidfileOf, stopMaster, stopMastersOfLaunch } from './terminate.js';
 import { describeUnwritable } from './write-probe.js';
 
 /** What stop can act on: anything with a record or a usable declaration (an unusable one alone has nothing to verify). */
-export type StoppableTarget = DeclaredTarget | OrphanTarget | (UnusableTarget & { record: InstanceRecord });
+export type StoppableTarget = DeclaredTarget | OrphanTarget | LaunchedTarget | (UnusableTarget & { record: InstanceRecord });
 
-/** The pidfile inspectTarget reads: the recorded master's (the file may name another since). */
+/** The pidfile inspectTarget reads: the recorded master's (the file may name another since), or the launch's. */
 function recordedPidfile(target: StoppableTarget): string {
-  return target.kind === 'declared' ? (target.record?.pidfile ?? target.instance.pidfile) : target.record.pidfile;
+  switch (target.kind) {
+    case 'declared':
+      return target.record?.pidfile ?? target.instance.pidfile;
+    case 'launched':
+      return target.intent.pidfile;
+    default:
+      return target.record.pidfile;
+  }
 }
 
-/** The pidfile the instance has now: the declared one, else the record's. */
+/** The pidfile the instance has now: the declared one, else the record's or the launch's. */
 function currentPidfile(target: StoppableTarget): string {
-  return target.kind === 'declared' ? target.instance.pidfile : target.record.pidfile;
+  return target.kind === 'declared' ? target.instance.pidfile : recordedPidfile(target);
+}
+
+/** The record a target was found by, if any (a launched one has only its intent). */
+function recordOfTarget(target: StoppableTarget): InstanceRecord | null {
+  return target.kind === 'launched' ? null : target.record;
+}
+
+/** The intent of an interrupted launch a target was found by, if any. */
+function intentOfTarget(target: StoppableTarget): LaunchIntent | null {
+  return target.kind === 'declared' || target.kind === 'launched' ? target.intent : null;
 }
 
 /**
@@ -49,9 +66,10 @@ function recordOf(name: string, identity: ExpectedMaster, pidfile: string, maste
 
 /** Forgets a dead master: its orphaned workers, its pidfile and its record. */
 async function cleanUpCrashed(ctx: ControlContext, target: StoppableTarget, inspection: CrashedInspection | StoppedInspection): Promise<string> {
-  const binary = inspection.identity?.binary ?? target.record?.binary;
+  const found = recordOfTarget(target);
+  const binary = inspection.identity?.binary ?? found?.binary;
   // The recorded start time bounds the workers when the dead pid is the recorded one.
-  const masterStart = target.record !== null && target.record.pid === inspection.pid ? target.record.startTimeTicks : undefined;
+  const masterStart = found !== null && found.pid === inspection.pid ? found.startTimeTicks : undefined;
   const ended = inspection.pid !== null && binary !== undefined ? await endOrphanWorkers(ctx.system, ctx.processes, binary, inspection.pid, masterStart) : 0;
   // Best effort: on a full or read-only run directory, stop still succeeds for what is not running.
   const pidfile = recordedPidfile(target);
@@ -68,13 +86,19 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
   const { system } = ctx;
   const inspection = await inspectTarget(system, target);
   const record = recordPath(ctx.runDir, target.name);
-  if (target.kind === 'declared' && target.record === null && isUnproven(target, inspection)) {
+  const intent = intentOfTarget(target);
+  if (target.kind === 'declared' && target.record === null && intent === null && isUnproven(target, inspection)) {
     // Nothing proves this file started a master of it: nothing to stop, whatever its pidfile says.
     const unowned = await findUnownedMasters(ctx, target, inspection);
     return succeed(target.name, `not running; ${unowned.length > 0 ? describeUnowned(ctx, target.instance, unowned) : `no record of ${ctx.conf ?? 'this declaration file'}`}`);
   }
   switch (inspection.state) {
     case 'stopped': {
+      if (intent !== null && recordOfTarget(target) === null) {
+        // An interrupted launch whose master is not found: once its window is over, it proves nothing more.
+        if ((await readUptimeTicks(system)) > intent.deadlineTicks) await removeLaunchIntent(system, ctx.runDir, target.name);
+        return succeed(target.name, 'not running');
+      }
       if (!inspection.interruptedStop) return succeed(target.name, 'not running');
       // The pidfile may still name the master that stop ended (php-fpm removes it only on a clean exit).
       const pidfile = recordedPidfile(target);
@@ -110,6 +134,8 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
       const notes = (await bestEffort(pidfile, () => removePidfileOf(system, pidfile, inspection.pid))) +
         (pidfile === current ? '' : await bestEffort(current, () => removePidfileOf(system, current, inspection.pid))) +
         (await bestEffort(record, () => removeRecord(system, ctx.runDir, target.name)));
+      // Found through the intent of its interrupted launch: that intent has served.
+      if (intent !== null) await removeLaunchIntent(system, ctx.runDir, target.name);
       return succeed(target.name, `stopped (pid ${inspection.pid})${describeEscalation(signal, stopTimeoutMs)}${notes}`);
     }
   }
@@ -227,8 +253,11 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
   let emptyPidfile = false;
   switch (inspection.state) {
     case 'running':
-      // Found by its pidfile (a record lost, or a controller killed mid-start): adopted, not restarted.
-      if (!inspection.recorded) return adopt(ctx, target, inspection, `${instance.pidfile} names it`);
+      // Found through the intent of its interrupted launch, or by its pidfile in the run directory
+      // (its record lost): proven ours, so adopted (its record written), not restarted.
+      if (!inspection.recorded) {
+        return adopt(ctx, target, inspection, inspection.foundBy === 'intent' ? 'an interrupted start had launched it' : `${instance.pidfile} names it`);
+      }
       return succeed(instance.name, `already running (pid ${inspection.pid})`);
     case 'unknown':
       if (inspection.unreadableRecord === true) break; // no master found through its pidfile: the new record replaces it
@@ -250,22 +279,8 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
   }
   const identity = await declaredIdentity(system, instance);
   const running = await findRunningMasters(ctx, identity);
-  // A launch of ours that its controller did not live to finish: its master is adopted.
-  const intent = await readLaunchIntent(system, ctx.runDir, instance.name);
-  if (intent !== null) {
-    const launched = running.filter(
-      (proc) => intent.binary === identity.binary && intent.config === identity.config && intent.uid === identity.uid &&
-        intent.pidfile === instance.pidfile && proc.startTimeTicks >= intent.launchTicks && proc.startTimeTicks <= intent.deadlineTicks,
-    );
-    const [master] = launched;
-    if (launched.length === 1 && master !== undefined) {
-      const found: RunningInspection = {
-        state: 'running', pid: master.pid, master, identity: { ...identity, startTimeTicks: master.startTimeTicks }, detail: '', recorded: false,
-      };
-      return adopt(ctx, target, found, 'an interrupted start had launched it');
-    }
-    await removeLaunchIntent(system, ctx.runDir, instance.name);
-  }
+  // The intent of a launch whose master inspectTarget did not find: it proves nothing more.
+  if (target.intent !== null || (await readLaunchIntent(system, ctx.runDir, instance.name)) !== null) await removeLaunchIntent(system, ctx.runDir, instance.name);
   // A master of this config that nothing proves ours (a pidfile elsewhere may name it): never adopted nor signalled.
   const unowned = inspection.state === 'stopped' && inspection.unowned !== undefined && !running.some((proc) => proc.pid === inspection.unowned?.pid)
     ? [inspection.unowned, ...running]

@@ -4,7 +4,7 @@
 import { posix as path } from 'node:path';
 import type { UsableInstance } from '../model/invocation.js';
 import type { FpmPool } from '../php-fpm/config/types.js';
-import type { InstanceRecord } from './record.js';
+import type { InstanceRecord, LaunchIntent } from './record.js';
 
 /** A declared instance that can be acted on, with the record of what was started, if any. */
 export interface DeclaredTarget {
@@ -12,6 +12,11 @@ export interface DeclaredTarget {
   name: string;
   instance: UsableInstance;
   record: InstanceRecord | null;
+  /**
+   * The launch intent an interrupted start of it left (its controller died mid-launch), or null:
+   * without a record, a master of that launch's window is found through it (see LaunchIntent).
+   */
+  intent: LaunchIntent | null;
   /** Why its record exists but cannot be read (a FIFO planted there); its state is then unknown unless its master is found. */
   recordProblem: string | null;
   /**
@@ -51,7 +56,19 @@ export interface OrphanTarget {
   why: 'undeclared' | 'file-unusable';
 }
 
-export type Target = DeclaredTarget | UnusableTarget | OrphanTarget;
+/**
+ * The launch intent alone (no record) of an instance no longer declared, or of any instance when
+ * the file is unusable: a controller died mid-start, and the master of that launch may still run.
+ * It stands for a record: status lists it, stop reaches it by name and without names.
+ */
+export interface LaunchedTarget {
+  kind: 'launched';
+  name: string;
+  intent: LaunchIntent;
+  why: 'undeclared' | 'file-unusable';
+}
+
+export type Target = DeclaredTarget | UnusableTarget | OrphanTarget | LaunchedTarget;
 
 /** For a `never` default: the compiler proves every kind was handled. */
 export function unhandled(value: never): never {
@@ -60,7 +77,7 @@ export function unhandled(value: never): never {
 
 /** Whether the target counts as declared (status counts it; a running master is `running`, not `orphan`). */
 export function isCountedAsDeclared(target: Target): boolean {
-  return target.kind !== 'orphan' || target.why === 'file-unusable';
+  return (target.kind !== 'orphan' && target.kind !== 'launched') || target.why === 'file-unusable';
 }
 
 /** The pidfile the declaration names, else the record's (status shows it). */
@@ -72,6 +89,8 @@ export function pidfileOf(target: Target): string | null {
       return target.pidfile;
     case 'orphan':
       return target.record.pidfile;
+    case 'launched':
+      return target.intent.pidfile;
     default:
       return unhandled(target);
   }

@@ -9,7 +9,7 @@ import { chooseRunDirUid, loadModel } from '../model/load.js';
 import { defaultRunDir } from '../model/build.js';
 import type { Instance, Model } from '../model/instance.js';
 import { isUsable, runPreflight, type Preflight } from './preflight.js';
-import { readRecords, type InstanceRecord, type RunDirectoryState } from './record.js';
+import { readRecords, type InstanceRecord, type LaunchIntent, type RunDirectoryState } from './record.js';
 import { describeRunDirectoryError, trustRunDirectory } from './run-directory.js';
 import { selectInstances, selectTargets } from '../model/selection.js';
 import { isInRunDirectory, type Target } from './target.js';
@@ -154,12 +154,15 @@ export function chooseTargets(
   const { records, problems: recordProblems } = read;
   const { runDir } = declared;
   const instances = declared.unusable === null && declared.model !== null ? declared.model.instances : [];
-  const recordedNames = records.map((record) => record.name);
+  const intents = read.intents ?? [];
+  // A launch intent stands for a record (the master of its launch is found through it): its name is valid too.
+  const recordedNames = [...new Set([...records.map((record) => record.name), ...intents.map((intent) => intent.name)])];
   const chosen = namesRecords(choice)
     ? selectTargets(instances, recordedNames, selection)
     : { instances: selectInstances(instances, selection), recorded: [] };
   const recordFor = (name: string): InstanceRecord | null => records.find((record) => record.name === name) ?? null;
   const unreadableRecord = (name: string): string | null => read.unreadable?.get(name) ?? null;
+  const intentFor = (name: string): LaunchIntent | null => intents.find((intent) => intent.name === name) ?? null;
   const targets: Target[] = chosen.instances.map((instance): Target => {
     const record = recordFor(instance.name);
     const pidfileProves = isInRunDirectory(instance.pidfile, runDir);
@@ -170,21 +173,41 @@ export function chooseTargets(
       return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: checked.problems.join('; '), record, pidfileProves };
     }
     const facts = checked?.facts ?? { pools: [], errorLog: null };
-    return { kind: 'declared', name: instance.name, instance, record, recordProblem: unreadableRecord(instance.name), pidfileProves, errorLog: facts.errorLog, pools: facts.pools };
+    return {
+      kind: 'declared', name: instance.name, instance, record, intent: intentFor(instance.name), recordProblem: unreadableRecord(instance.name), pidfileProves,
+      errorLog: facts.errorLog, pools: facts.pools,
+    };
   });
   // With an unusable file nobody knows what is declared: every record is taken as declared, so
   // that status counts it (running: 0, stopped: 3) and names it `running`, not `orphan`.
   const fileKnown = declared.unusable === null;
+  const untargeted = recordedNames.filter((name) => !targets.some((target) => target.name === name));
   const recordedTargets = selection.length === 0
-    ? (reachesRecords(choice) || !fileKnown ? records.filter((record) => !targets.some((target) => target.name === record.name)) : [])
-    : records.filter((record) => chosen.recorded.includes(record.name));
-  for (const record of recordedTargets) {
+    ? (reachesRecords(choice) || !fileKnown ? untargeted : [])
+    : untargeted.filter((name) => chosen.recorded.includes(name));
+  for (const name of recordedTargets) {
+    const record = recordFor(name);
+    const intent = intentFor(name);
+    if (record === null) {
+      if (intent === null) continue;
+      const disabled = instances.find((instance) => instance.name === name);
+      if (disabled !== undefined && isUsable(disabled)) {
+        targets.push({
+          kind: 'declared', name, instance: disabled, record: null, intent, recordProblem: null, pidfileProves: isInRunDirectory(disabled.pidfile, runDir),
+          errorLog: null, pools: [],
+        });
+      } else {
+        targets.push({ kind: 'launched', name, intent, why: fileKnown && disabled === undefined ? 'undeclared' : 'file-unusable' });
+      }
+      continue;
+    }
     const disabled = instances.find((instance) => instance.name === record.name);
     if (disabled === undefined) {
       targets.push({ kind: 'orphan', name: record.name, record, why: fileKnown ? 'undeclared' : 'file-unusable' });
     } else if (isUsable(disabled)) {
       targets.push({
-        kind: 'declared', name: disabled.name, instance: disabled, record, recordProblem: null, pidfileProves: isInRunDirectory(disabled.pidfile, runDir), errorLog: null, pools: [],
+        kind: 'declared', name: disabled.name, instance: disabled, record, intent, recordProblem: null, pidfileProves: isInRunDirectory(disabled.pidfile, runDir),
+        errorLog: null, pools: [],
       });
     } else {
       // Its record is what can be acted on; status shows the recorded pidfile.

@@ -446,7 +446,7 @@ test('case 1, for check: describeUnownedMaster names a master of the config that
     const system = createRealSystem();
     return { system, runDir: scratch.runDir, path: process.env['PATH'], conf: scratch.decl, processes: new ProcessTable(system) };
   };
-  const target = { kind: 'declared' as const, name: 'a', instance, record: null, recordProblem: null, pidfileProves: true, errorLog: null, pools: [] };
+  const target = { kind: 'declared' as const, name: 'a', instance, record: null, intent: null, recordProblem: null, pidfileProves: true, errorLog: null, pools: [] };
   expect(await describeUnownedMaster(ctx(), target)).toBeNull();
   const hand = startByHand(config, join(scratch.dir, 'hand.pid'));
   expect(await describeUnownedMaster(ctx(), target)).toBe(

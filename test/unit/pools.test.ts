@@ -26,7 +26,7 @@ function makePool(name: string, overrides: Partial<FpmPool> = {}): FpmPool {
 function makeTarget(name: string, overrides: { unusable?: string } = {}): Target {
   if (overrides.unusable !== undefined) return { kind: 'unusable', name, pidfile: `/run/${name}.pid`, reason: overrides.unusable, record: null, pidfileProves: true };
   return {
-    kind: 'declared', name, instance: { name, pidfile: `/run/${name}.pid` } as UsableInstance, record: null, recordProblem: null, pidfileProves: true, errorLog: null, pools: [],
+    kind: 'declared', name, instance: { name, pidfile: `/run/${name}.pid` } as UsableInstance, record: null, intent: null, recordProblem: null, pidfileProves: true, errorLog: null, pools: [],
   };
 }
 

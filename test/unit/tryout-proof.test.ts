@@ -1,12 +1,13 @@
 // What proves a master this declaration file's (tryout findings 1, 6, 7, 8c), the lock's checks
 // (8c) and the write probe before a reload or restart (3, 4), on a fake system.
 import { describe, expect, test } from 'vitest';
-import { inspectTarget, type Target } from '../../src/process/inspect.js';
+import { inspectTarget } from '../../src/process/inspect.js';
 import type { UsableInstance } from '../../src/model/invocation.js';
 import { describeLockFile, describeLockProblem } from '../../src/process/lock.js';
 import { masterTitle } from '../../src/process/proc.js';
 import type { InstanceRecord, LaunchIntent } from '../../src/process/record.js';
 import { errnoError } from '../../src/process/system.js';
+import { isInRunDirectory, type DeclaredTarget, type LaunchedTarget } from '../../src/process/target.js';
 import { describeUnwritable } from '../../src/process/write-probe.js';
 import { FakeSystem, titleCmdline } from '../fixtures/fake-system.js';
 
@@ -21,9 +22,12 @@ function systemWithMaster(pid = 900, startTimeTicks = 5000): FakeSystem {
   return system;
 }
 
-function target(pidfile: string, extra: Partial<Target> = {}): Target {
+function target(pidfile: string, extra: Partial<DeclaredTarget> = {}): DeclaredTarget {
   const instance = { name: 'web', binary: BINARY, config: CONFIG, pidfile } as UsableInstance;
-  return { name: 'web', declared: true, instance, record: null, intent: null, runDir: RUN, recordProblem: null, ...extra };
+  return {
+    kind: 'declared', name: 'web', instance, record: null, intent: null, recordProblem: null, pidfileProves: isInRunDirectory(pidfile, RUN),
+    errorLog: null, pools: [], ...extra,
+  };
 }
 
 const intent = (launchTicks: number, deadlineTicks: number): LaunchIntent => ({
@@ -57,7 +61,7 @@ describe('without a record, only the run directory’s pidfile or a launch inten
 
   test('a launch intent whose pidfile names a master started inside its window: running, found by the intent', async () => {
     const system = systemWithMaster(900, 5000).addFile(`${RUN}/web.pid`, '900');
-    const undeclared: Target = { name: 'web', declared: false, instance: null, record: null, intent: intent(4900, 5100), runDir: RUN };
+    const undeclared: LaunchedTarget = { kind: 'launched', name: 'web', intent: intent(4900, 5100), why: 'undeclared' };
     expect(await inspectTarget(system, undeclared)).toMatchObject({ state: 'orphan', pid: 900, foundBy: 'intent', identity: { startTimeTicks: 5000 } });
     // Found without its pidfile too (killed before php-fpm wrote it): the only master of the window.
     const bare = systemWithMaster(900, 5000);
@@ -66,9 +70,9 @@ describe('without a record, only the run directory’s pidfile or a launch inten
 
   test('a master started outside the launch window is not the launch’s', async () => {
     const system = systemWithMaster(900, 5000).addFile(`${RUN}/web.pid`, '900');
-    const undeclared: Target = { name: 'web', declared: false, instance: null, record: null, intent: intent(5100, 5300), runDir: RUN };
+    const undeclared: LaunchedTarget = { kind: 'launched', name: 'web', intent: intent(5100, 5300), why: 'undeclared' };
     expect((await inspectTarget(system, undeclared)).state).toBe('stopped');
-    const late: Target = { ...undeclared, intent: intent(4000, 4900) };
+    const late: LaunchedTarget = { ...undeclared, intent: intent(4000, 4900) };
     expect((await inspectTarget(system, late)).state).toBe('stopped');
   });
 
