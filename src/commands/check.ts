@@ -10,7 +10,7 @@ import { isUsable, runPreflight, type InstancePreflight, type Preflight } from '
 import { errnoCode, type System } from '../process/system.js';
 import { FpmMultiError } from '../errors.js';
 import type { ControlContext } from '../process/control.js';
-import { describeUnownedMaster } from '../process/lifecycle.js';
+import { createCommandListenerProbe, describeHeldAddresses, describeUnownedMaster } from '../process/lifecycle.js';
 import { inspectTarget, type Inspection } from '../process/inspect.js';
 import { checkRunDirectory } from '../process/pidfile.js';
 import { readRecords } from '../process/record.js';
@@ -63,7 +63,8 @@ function ownProblems(model: Model, instance: Instance, found: InstancePreflight 
 /**
  * What start refuses because of what runs now, found as start finds it once it holds the lock
  * (read-only: records are read when the run directory is trusted): a master of an instance's
- * config that this file cannot prove it started.
+ * config that this file cannot prove it started, and a listen address that another process than
+ * the instance's own master already listens on.
  */
 async function findLiveProblems(system: System, model: Model, preflight: Preflight, conf: string, pathVariable: string | undefined): Promise<Map<string, string[]>> {
   const problems = new Map<string, string[]>();
@@ -77,6 +78,7 @@ async function findLiveProblems(system: System, model: Model, preflight: Preflig
     if (!(error instanceof FpmMultiError) && errnoCode(error) === undefined) throw error;
   }
   const control: ControlContext = { system, runDir, path: pathVariable, conf, processes: new ProcessTable(system) };
+  const listeners = createCommandListenerProbe(control);
   for (const instance of model.instances) {
     const checked = preflight.instances.get(instance.name);
     if (checked === undefined || !isUsable(instance)) continue;
@@ -94,7 +96,12 @@ async function findLiveProblems(system: System, model: Model, preflight: Preflig
       if (!(error instanceof FpmMultiError) && errnoCode(error) === undefined) throw error;
       continue;
     }
-    const found = [await describeUnownedMaster(control, target, inspection)].filter((problem): problem is string => problem !== null);
+    const running = inspection.state === 'running' || inspection.state === 'orphan';
+    const found = [
+      ...[running ? null : await describeUnownedMaster(control, target, inspection)].filter((problem): problem is string => problem !== null),
+      // An address another process than its own master holds: start would refuse, a restart too.
+      ...(await describeHeldAddresses(control, checked.facts.pools, running ? inspection.pid : null, listeners)),
+    ];
     if (found.length > 0) problems.set(instance.name, found);
   }
   return problems;

@@ -22,6 +22,8 @@ import { errnoCode, type System } from './system.js';
 import type { DeclaredTarget, LaunchedTarget, OrphanTarget, UnusableTarget } from './target.js';
 import { describeEscalation, endOrphanWorkers, isGone, removePidfileOf, stopMaster, stopMastersOfLaunch } from './terminate.js';
 import { describeUnwritable } from './write-probe.js';
+import { createListenerProbe, describeHeld, resolveSocketPath, type ListenerProbe } from './listeners.js';
+import type { FpmPool } from '../php-fpm/config/types.js';
 
 /** What stop can act on: anything with a record or a usable declaration (an unusable one alone has nothing to verify). */
 export type StoppableTarget = DeclaredTarget | OrphanTarget | LaunchedTarget | (UnusableTarget & { record: InstanceRecord });
@@ -286,6 +288,9 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
     ? [inspection.unowned, ...running]
     : running;
   if (unowned.length > 0) return fail(instance.name, `not started: ${describeUnowned(ctx, instance, unowned)}. Nothing was signalled.`);
+  // An address another process listens on: php-fpm would exit 70 after its launch, or fail to bind.
+  const held = await describeHeldAddresses(ctx, pools, null);
+  if (held.length > 0) return fail(instance.name, `not started: ${held.join('; ')}`);
   if (emptyPidfile) {
     // Safe to remove: it is trusted (root-owned, in a root-only directory), holds no pid so it
     // names no process, no record of ours names a master, no master of this binary, config and
@@ -400,8 +405,11 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
   if (changed !== null) return fail(instance.name, `not reloaded, the running master (pid ${inspection.pid}) keeps serving: ${changed}`);
   const test = await testConfig(ctx, instance);
   if (!test.ok) return fail(instance.name, `not reloaded, the running master keeps serving: ${test.message}`);
-  // The re-executed php-fpm rewrites its pidfile, and exits when it cannot (a full or read-only
-  // file system): the instance would be down. Refused before the signal.
+  // The re-executed php-fpm binds what its old master does not hold and rewrites its pidfile; it
+  // exits when it cannot (an address another process holds, a full or read-only file system): the
+  // instance would be down. Refused before the signal.
+  const held = await describeHeldAddresses(ctx, pools, inspection.pid);
+  if (held.length > 0) return fail(instance.name, `not reloaded, the running master keeps serving: ${held.join('; ')}`);
   const unwritable = await describeUnwritable(system, recordedPidfile(target), ctx.runDir);
   if (unwritable !== null) return fail(instance.name, `not reloaded, the running master keeps serving: ${unwritable}`);
   const logOffset = await measureLog(system, errorLog);
@@ -445,8 +453,28 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
  */
 export async function describeRestartRefusal(ctx: ControlContext, target: DeclaredTarget): Promise<string | null> {
   const inspection = await inspectTarget(ctx.system, target);
-  if (inspection.state !== 'running' && inspection.state !== 'orphan') return null; // nothing to keep serving: start says what fails
+  const running = inspection.state === 'running' || inspection.state === 'orphan';
+  // An address another process holds: the start half's php-fpm would exit 70 or fail to bind.
+  const held = await describeHeldAddresses(ctx, target.pools, running ? inspection.pid : null);
+  if (held.length > 0) return held.join('; ');
+  if (!running) return null; // nothing to keep serving: start says what fails
   return describeUnwritable(ctx.system, target.instance.pidfile, ctx.runDir);
+}
+
+/** A listener probe for one command's instances: reads the kernel's socket tables once (check). */
+export function createCommandListenerProbe(ctx: ControlContext): ListenerProbe {
+  return createListenerProbe(ctx.system, (listen) => resolveSocketPath(ctx.system, listen));
+}
+
+/**
+ * Why a pool of this instance could not listen where its config says: the address already has a
+ * listening socket held by a process that is not `own` (this instance's running master) nor one
+ * of its workers. Read afresh unless a probe is given: a restart must look again after its stop.
+ */
+export async function describeHeldAddresses(
+  ctx: ControlContext, pools: readonly FpmPool[], own: number | null, probe: ListenerProbe = createCommandListenerProbe(ctx),
+): Promise<string[]> {
+  return describeHeld(await probe.findHeld(pools), own);
 }
 
 /**

@@ -13,7 +13,8 @@ import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
 import { isAlive, recordSignals } from '../helpers/processes.js';
 import {
-  CGI_FCGI, CLI, declareInstances, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms, type FpmScratch,
+  CGI_FCGI, CLI, declareInstances, hideListeningSockets, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms,
+  type FpmScratch,
 } from '../helpers/fpm.js';
 import { until } from '../helpers/wait.js';
 
@@ -236,10 +237,10 @@ test('case 9d: a reload whose new master dies is reported once the old master is
   declareInstances(scratch, ['a'], 'start_timeout=600');
   expect((await cli('start')).code).toBe(0);
   const old = masterPid(scratch, 'a');
-  // A new pool on a TCP port another program holds: php-fpm -t passes (it binds nothing), and
-  // nothing the controller checks before a reload can know the port is taken (a missing socket
-  // directory, by contrast, is refused before the signal); the re-executed master fails to bind
-  // and exits.
+  // A new pool on a TCP port another program holds: php-fpm -t passes (it binds nothing), the
+  // re-executed master fails to bind and exits. (The controller finds the holder before the
+  // signal since tryout finding 5; it is hidden from it here, as a port taken between that check
+  // and the re-execution would be.)
   const holder = createServer();
   await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
   const port = (holder.address() as AddressInfo).port;
@@ -247,7 +248,7 @@ test('case 9d: a reload whose new master dies is reported once the old master is
     appendFileSync(join(scratch.dir, 'a', 'php-fpm.conf'), [
       '[two]', 'user = www-data', 'group = www-data', `listen = 127.0.0.1:${port}`, 'pm = static', 'pm.max_children = 1', '',
     ].join('\n'));
-    const reloaded = await cli('reload');
+    const reloaded = await runCli(['--conf', scratch.decl, 'reload'], {}, hideListeningSockets(createRealSystem()));
     expect(reloaded.code).toBe(1);
     expect(reloaded.stderr).toContain(`a: reload failed: its master (pid ${old}) died during the reload: the instance is down`);
     expect(reloaded.stderr).toContain(`unable to bind listening socket for address '127.0.0.1:${port}'`);
@@ -305,9 +306,10 @@ test('issue 10: a php-fpm of another user with the same binary and config is nev
   expect(readFileSync(`/proc/${foreign}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\s+${uid}\\s`, 'm'));
   const { system, sent } = recordSignals();
   const started = await runCli(['--conf', scratch.decl, 'start'], {}, system);
-  // Its socket is taken by nobody's master: our launch fails, and the clean-up leaves nobody's alone.
+  // Its socket is taken by nobody's master: found before the launch (tryout finding 5), and left alone.
   expect(started.code).toBe(1);
-  expect(started.stderr).toMatch(/a: start failed: php-fpm exited with status \d+/);
+  expect(started.stderr).toContain(`a: not started: pool 'a'`);
+  expect(started.stderr).toContain(`already has a listening socket, held by pid ${foreign} (php-fpm: master process (`);
   expect(sent.filter(([pid]) => pid === foreign)).toEqual([]);
   expect(isAlive(foreign)).toBe(true);
   // Our pidfile naming it does not make it ours either.
