@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import {
   chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { createRealSystem, type System } from '../../src/process/system.js';
@@ -246,6 +247,28 @@ test('finding 5: a listen address another service’s instance holds: check name
   expect(started.stderr).not.toContain('Another FPM instance');
   expect(requestPhp(scratch, 'a')).toBe('hello from a');
 }, 120_000);
+
+test('finding 5, TCP: check and start name a program holding a pool’s port (IPv6 wildcard, read from /proc/net/tcp6)', async () => {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '::', resolve)); // [::]:port, dual-stack: it covers 127.0.0.1:port too
+  const port = (holder.address() as AddressInfo).port;
+  try {
+    const config = scratch.writeConfig('t');
+    writeFileSync(config, readFileSync(config, 'utf8').replace(`listen = ${scratch.socket('t')}`, `listen = 127.0.0.1:${port}`));
+    scratch.declare(`FPM_slot_t="slot=8.2 config=${config}"`);
+    const held = `listen = 127.0.0.1:${port} already has a listening socket, held by pid ${process.pid} (`;
+    const checked = await cli('check');
+    expect(checked.code, checked.stderr).toBe(6);
+    expect(checked.stderr).toContain(held);
+    const started = await cli('start');
+    expect(started.code).toBe(1);
+    expect(started.stderr).toContain(`t: not started: pool 't'`);
+    expect(started.stderr).toContain(held);
+    expect(listFpmProcesses(scratch.dir)).toEqual([]);
+  } finally {
+    holder.close();
+  }
+});
 
 describe('finding 6: a launch intent whose pidfile names a master of its launch window counts as a record', () => {
   /** What a controller SIGKILLed mid-start leaves: its launch intent, and the master with its pidfile. */
