@@ -70,6 +70,8 @@ export interface UnknownInspection extends InspectionBase {
   emptyPidfile: boolean;
   /** Unknown because its record cannot be read, and no master of it was found through its pidfile. */
   unreadableRecord?: boolean;
+  /** Unknown because an ordinary user may not see root's process or file. */
+  needsRoot?: boolean;
 }
 
 export type Inspection = RunningInspection | StoppedInspection | CrashedInspection | StaleInspection | UnknownInspection;
@@ -91,7 +93,7 @@ export function recordedIdentity(system: System, record: InstanceRecord): Expect
 export const NEEDS_ROOT_DETAIL = 'the state cannot be determined without root (run as root)';
 
 function needsRoot(pid: number | null, why: string): UnknownInspection {
-  return { state: 'unknown', pid, master: null, identity: null, detail: `${why}: ${NEEDS_ROOT_DETAIL}`, emptyPidfile: false };
+  return { state: 'unknown', pid, master: null, identity: null, detail: `${why}: ${NEEDS_ROOT_DETAIL}`, emptyPidfile: false, needsRoot: true };
 }
 
 function unreadableRecord(pid: number | null, detail: string): UnknownInspection {
@@ -193,7 +195,7 @@ async function inspectUnproven(system: System, instance: UsableInstance, recordP
     case 'orphan':
       return { ...stopped(expected), unowned: seen.master };
     case 'unknown':
-      return seen.detail.endsWith(NEEDS_ROOT_DETAIL) ? seen : stopped(expected, seen.detail);
+      return seen.needsRoot === true ? seen : stopped(expected, seen.detail);
     case 'stopped':
     case 'crashed':
     case 'stale':

@@ -90,6 +90,10 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
   const record = recordPath(ctx.runDir, target.name);
   const intent = intentOfTarget(target);
   if (target.kind === 'declared' && target.record === null && intent === null && isUnproven(target, inspection)) {
+    if (inspection.state === 'unknown') {
+      // Its record cannot be read (a planted FIFO), and its pidfile names no master: nothing to signal.
+      return succeed(target.name, `not running as far as its pidfile tells; ${inspection.detail}`);
+    }
     // Nothing proves this file started a master of it: nothing to stop, whatever its pidfile says.
     const unowned = await findUnownedMasters(ctx, target, inspection);
     return succeed(target.name, `not running; ${unowned.length > 0 ? describeUnowned(ctx, target.instance, unowned) : `no record of ${ctx.conf ?? 'this declaration file'}`}`);

@@ -405,6 +405,10 @@ describe('finding 8c: what is planted in a trusted run directory', () => {
     expect(status.stdout).toMatch(/^a +8\.2 +unknown/m);
     expect(status.stdout).toMatch(/^b +8\.2 +stopped/m);
     expect(status.stdout).toContain(`a: its record ${recordFile('a')} is unreadable`);
+    // stop does not fail on it (nothing found through the pidfile), and says why.
+    const stopped = await cli('stop');
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(stopped.stdout).toContain(`a: not running as far as its pidfile tells; its record ${recordFile('a')} is unreadable`);
   });
 });
 
