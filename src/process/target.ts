@@ -104,11 +104,12 @@ export function hasRecord(target: UnusableTarget): target is RecordedUnusableTar
 }
 
 /**
- * The target as a successful stop leaves it: without a record (stop removed it), so that a start
+ * The target as a successful stop leaves it: without a record or launch intent (stop removed them), so that a start
  * that follows (restart) does not take the master the old record names, now gone, for a crash.
  */
 export function afterStop(target: DeclaredTarget): DeclaredTarget {
-  return { ...target, record: null };
+  // Its launch intent, if it had one, served too: stop removed it with the master it found.
+  return { ...target, record: null, intent: null };
 }
 
 /** Whether `pidfile` lies in `runDir`: only this declaration file's launches write there. */
