@@ -303,15 +303,21 @@ describe('finding 6: a launch intent whose pidfile names a master of its launch 
     expect(existsSync(join(scratch.runDir, 'd.launch.json'))).toBe(false);
   });
 
-  test('still declared: status says running, stop stops it', async () => {
+  test('still declared: status says running, restart replaces it, stop stops it', async () => {
     declareInstances(scratch, ['c']);
     const c = leaveInterruptedLaunch('c');
     const status = await cli('status');
     expect(status.code, status.stdout).toBe(0);
     expect(status.stdout).toMatch(new RegExp(`^c +8\\.2 +running +${c} `, 'm'));
+    const restarted = await cli('restart');
+    expect(restarted.code, restarted.stderr).toBe(0);
+    const successor = masterPid(scratch, 'c');
+    expect(successor).not.toBe(c);
+    expect(isAlive(c)).toBe(false);
+    expect(existsSync(join(scratch.runDir, 'c.launch.json'))).toBe(false);
     const stopped = await cli('stop');
     expect(stopped.code, stopped.stderr).toBe(0);
-    expect(stopped.stdout).toContain(`c: stopped (pid ${c})`);
+    expect(stopped.stdout).toContain(`c: stopped (pid ${successor})`);
     expect(listFpmProcesses(scratch.dir)).toEqual([]);
   });
 });
