@@ -34,8 +34,8 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('../commands/lifecycle.js')).start,
   },
   { name: 'stop', summary: 'graceful stop: SIGQUIT, SIGTERM after stop_timeout, then SIGKILL', options: [], load: async () => (await import('../commands/lifecycle.js')).stop },
-  { name: 'restart', summary: 'config test, then stop and start (a broken config stops nothing)', options: [], load: async () => (await import('../commands/lifecycle.js')).restart },
-  { name: 'reload', summary: 'config test, then SIGUSR2; waits for the new master and its ping.path pools', options: [], load: async () => (await import('../commands/lifecycle.js')).reload },
+  { name: 'restart', summary: "check's checks and config test, then stop and start (what would fail stops nothing)", options: [], load: async () => (await import('../commands/lifecycle.js')).restart },
+  { name: 'reload', summary: "check's checks and config test, then SIGUSR2; waits for the new master and its ping.path pools", options: [], load: async () => (await import('../commands/lifecycle.js')).reload },
   { name: 'reopen', summary: 'SIGUSR1: php-fpm reopens its log files', options: [], load: async () => (await import('../commands/lifecycle.js')).reopen },
   {
     name: 'status',

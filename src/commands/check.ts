@@ -4,13 +4,23 @@
 import { posix as path } from 'node:path';
 import type { CommandContext } from '../cli/command.js';
 import { EXIT_NOT_CONFIGURED, EXIT_OK } from '../exit-codes.js';
-import { loadModel } from '../model/load.js';
+import { chooseRunDirUid, loadModel } from '../model/load.js';
 import type { Instance, Model } from '../model/instance.js';
-import { runPreflight, type InstancePreflight } from '../process/preflight.js';
+import { isUsable, runPreflight, type InstancePreflight, type Preflight } from '../process/preflight.js';
+import { errnoCode, type System } from '../process/system.js';
+import { FpmMultiError } from '../errors.js';
+import type { ControlContext } from '../process/control.js';
+import { createCommandListenerProbe, describeHeldAddresses, describeUnownedMaster } from '../process/lifecycle.js';
+import { inspectTarget, type Inspection } from '../process/inspect.js';
+import { checkRunDirectory } from '../process/pidfile.js';
+import { readRecords } from '../process/record.js';
+import { isInRunDirectory, type DeclaredTarget } from '../process/target.js';
+import type { RecordsRead } from '../process/targets.js';
+import { ProcessTable } from '../process/terminate.js';
+import { describeLockProblem } from '../process/lock.js';
 import { selectInstances } from '../model/selection.js';
 import { formatStringForm } from '../declaration/string-form.js';
 import { countOf } from '../cli/reporter.js';
-import type { System } from '../process/system.js';
 
 /** The shell OpenRC sources conf.d files with; null when it cannot be determined. */
 async function findSystemShell(system: System, eprefix: string): Promise<string | null> {
@@ -46,8 +56,55 @@ function describeArrays(model: Model, shell: string | null, fatal: boolean): str
 }
 
 /** An instance's own problems, without those its group's conflict line already reports. */
-function ownProblems(model: Model, instance: Instance, found: InstancePreflight | undefined): string[] {
-  return [...instance.problems.filter((problem) => !model.sharingProblems.has(problem)), ...(found?.problems ?? [])];
+function ownProblems(model: Model, instance: Instance, found: InstancePreflight | undefined, live: ReadonlyMap<string, string[]>): string[] {
+  return [...instance.problems.filter((problem) => !model.sharingProblems.has(problem)), ...(found?.problems ?? []), ...(live.get(instance.name) ?? [])];
+}
+
+/**
+ * What start refuses because of what runs now, found as start finds it once it holds the lock
+ * (read-only: records are read when the run directory is trusted): a master of an instance's
+ * config that this file cannot prove it started, and a listen address that another process than
+ * the instance's own master already listens on.
+ */
+async function findLiveProblems(system: System, model: Model, preflight: Preflight, conf: string, pathVariable: string | undefined): Promise<Map<string, string[]>> {
+  const problems = new Map<string, string[]>();
+  const { runDir } = model;
+  if (runDir === null || preflight.runDirProblem !== null) return problems;
+  let read: RecordsRead = { records: [], problems: [] };
+  try {
+    if (await checkRunDirectory(system, runDir)) read = await readRecords(system, runDir);
+  } catch (error) {
+    // Unreadable for this user (root's, 0700): what runs cannot be told apart; start says "needs root".
+    if (!(error instanceof FpmMultiError) && errnoCode(error) === undefined) throw error;
+  }
+  const control: ControlContext = { system, runDir, path: pathVariable, conf, processes: new ProcessTable(system) };
+  const listeners = createCommandListenerProbe(control);
+  for (const instance of model.instances) {
+    const checked = preflight.instances.get(instance.name);
+    if (checked === undefined || !isUsable(instance)) continue;
+    const target: DeclaredTarget = {
+      kind: 'declared', name: instance.name, instance, record: read.records.find((record) => record.name === instance.name) ?? null,
+      intent: read.intents?.find((intent) => intent.name === instance.name) ?? null,
+      recordProblem: read.unreadable?.get(instance.name) ?? null, pidfileProves: isInRunDirectory(instance.pidfile, runDir),
+      errorLog: checked.facts.errorLog, pools: checked.facts.pools,
+    };
+    let inspection: Inspection;
+    try {
+      inspection = await inspectTarget(system, target);
+    } catch (error) {
+      // A pidfile the system refuses to show (EACCES): the preflight names it already.
+      if (!(error instanceof FpmMultiError) && errnoCode(error) === undefined) throw error;
+      continue;
+    }
+    const running = inspection.state === 'running' || inspection.state === 'orphan';
+    const found = [
+      ...[running ? null : await describeUnownedMaster(control, target, inspection)].filter((problem): problem is string => problem !== null),
+      // An address another process than its own master holds: start would refuse, a restart too.
+      ...(await describeHeldAddresses(control, checked.facts.pools, running ? inspection.pid : null, listeners)),
+    ];
+    if (found.length > 0) problems.set(instance.name, found);
+  }
+  return problems;
 }
 
 /**
@@ -55,23 +112,28 @@ function ownProblems(model: Model, instance: Instance, found: InstancePreflight 
  * Whatever start would refuse is a problem here: the same preflight decides both (read-only).
  */
 export async function check({ io, conf, selection }: CommandContext): Promise<number> {
-  const model = loadModel(io.system, conf, io.env);
+  // The run directory (so the default pidfiles) exactly as status and start choose it.
+  const model = loadModel(io.system, conf, io.env, chooseRunDirUid(io.system, conf));
   const selected = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
   const { readFpmConfig } = await import('../php-fpm/config/load.js');
   const preflight = await runPreflight(io.system, model, selected, { readFpmConfig, path: io.env['PATH'] });
+  // A lock start and stop would refuse (a FIFO planted there): the run directory is unusable.
+  const lockProblem = model.runDir === null || preflight.runDirProblem !== null ? null : await describeLockProblem(io.system, model.runDir);
+  const live = await findLiveProblems(io.system, model, preflight, conf, io.env['PATH']);
   const describe = (i: Instance): string => `${i.variable} (line ${i.line})`;
   const failures = [
     ...model.problems,
     ...(preflight.runDirProblem === null ? [] : [preflight.runDirProblem]),
+    ...(lockProblem === null ? [] : [lockProblem]),
     ...preflight.collisions,
-    ...selected.filter((i) => i.enabled).flatMap((i) => ownProblems(model, i, preflight.instances.get(i.name)).map((p) => `${describe(i)}: ${p}`)),
+    ...selected.filter((i) => i.enabled).flatMap((i) => ownProblems(model, i, preflight.instances.get(i.name), live).map((p) => `${describe(i)}: ${p}`)),
   ];
   const warnings = selected
     .filter((i) => i.enabled)
     .flatMap((i) => (preflight.instances.get(i.name)?.warnings ?? []).map((w) => `warning: ${describe(i)}: ${w}`));
   const disabledNotes = selected
     .filter((i) => !i.enabled)
-    .flatMap((i) => ownProblems(model, i, preflight.instances.get(i.name)).map((p) => `note: ${i.variable} (line ${i.line}, disabled): ${p}`));
+    .flatMap((i) => ownProblems(model, i, preflight.instances.get(i.name), live).map((p) => `note: ${i.variable} (line ${i.line}, disabled): ${p}`));
   const eprefix = io.env['EPREFIX'] ?? '';
   const fatalArrays = isSourcedByOpenRc(conf, eprefix);
   const arrays = describeArrays(model, await findSystemShell(io.system, eprefix), fatalArrays);

@@ -7,7 +7,7 @@ import type { ControlContext, Outcome } from '../process/control.js';
 import { testConfig } from '../process/control.js';
 import { FpmMultiError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
-import { reloadInstance, reopenInstance, startInstance, stopTarget } from '../process/lifecycle.js';
+import { describeRestartRefusal, reloadInstance, reopenInstance, startInstance, stopTarget } from '../process/lifecycle.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
 import { runAtPace, type Pace } from '../process/parallel.js';
@@ -40,9 +40,13 @@ function reportOutcome(io: Io, outcome: Outcome): void {
   else reportError(io, `${outcome.name}: ${outcome.message}`);
 }
 
-/** A declared instance with problems and no record: stopping it succeeds only if it is not running. */
-async function stopUnusable(system: System, target: UnusableTarget): Promise<Outcome> {
-  const inspection = await inspectUnusable(system, target.pidfile, target.reason);
+/**
+ * A declared instance with problems and no record: stopping it succeeds only if it is not running.
+ * With its pidfile outside the run directory nothing proves this file ever started it: it succeeds.
+ */
+async function stopUnusable(control: ControlContext, target: UnusableTarget): Promise<Outcome> {
+  const inspection = await inspectUnusable(control.system, target.pidfile, target.reason, target.pidfileProves);
+  if (!target.pidfileProves) return { name: target.name, ok: true, message: `not running; no record of ${control.conf ?? 'this declaration file'} (and ${inspection.detail})` };
   return inspection.state === 'stopped'
     ? { name: target.name, ok: true, message: `not running (and ${inspection.detail})` }
     : { name: target.name, ok: false, message: `cannot be checked: ${target.reason}` };
@@ -57,6 +61,7 @@ function onDeclared(verb: string, act: (control: ControlContext, target: Declare
       case 'unusable':
         return { name: target.name, ok: false, message: `not ${verb}: ${target.reason}` };
       case 'orphan':
+      case 'launched':
         return { name: target.name, ok: false, message: `not ${verb}: it is no longer declared in the file` };
       default:
         return unhandled(target);
@@ -133,7 +138,7 @@ async function runOperation(context: CommandContext, operation: Operation): Prom
   if (declared.unusable !== null) reportWarning(io, describeUnusableFile(declared));
   checkSelection(declared, choice, context.selection);
   const preflight = await runDeclaredPreflight(system, declared, context.selection, requirement, io.env['PATH']);
-  if (requires(requirement, 'no-collisions')) refuseCollisions(preflight ?? { collisions: [] });
+  if (requires(requirement, 'no-collisions')) refuseCollisions(preflight ?? { collisions: [] }, verb);
   // Without records among its targets, nothing to act on is known before anything is touched.
   const noRecords = { records: [], problems: [] };
   if (requires(requirement, 'declaration') && !reachesRecords(choice)) requireInstances(chooseTargets(declared, noRecords, context.selection, choice, preflight), verb);
@@ -191,7 +196,7 @@ export async function start(context: CommandContext): Promise<number> {
 
 /** Stops a target and forgets a failed start of it once it is stopped. */
 async function stopAndForget(control: ControlContext, target: Target): Promise<Outcome> {
-  if (target.kind === 'unusable' && !hasRecord(target)) return stopUnusable(control.system, target);
+  if (target.kind === 'unusable' && !hasRecord(target)) return stopUnusable(control, target);
   const outcome = await stopTarget(control, target);
   if (outcome.ok) await removeStartFailure(control.system, control.runDir, target.name);
   return outcome;
@@ -208,16 +213,20 @@ export async function stop(context: CommandContext): Promise<number> {
 async function restartTarget(control: ControlContext, target: Target): Promise<Outcome> {
   switch (target.kind) {
     case 'orphan':
+    case 'launched':
       // No longer declared: only stopped. (A restart refuses an unusable file before this.)
       return target.why === 'undeclared' ? stopTarget(control, target) : { name: target.name, ok: false, message: 'not restarted, left as it was: the declaration file is unusable' };
     case 'unusable':
-      if (!hasRecord(target)) return stopUnusable(control.system, target);
+      if (!hasRecord(target)) return stopUnusable(control, target);
       // Everything start would refuse (e.g. a `pid =` line) refuses before the stop.
       return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.reason}` };
     case 'declared': {
       // The config test comes first: a broken config never takes a running instance down.
       const test = await testConfig(control, target.instance);
       if (!test.ok) return { ...test, message: `not restarted, left as it was: ${test.message}` };
+      // What would make the start half fail once the stop is done: left serving instead.
+      const refusal = await describeRestartRefusal(control, target);
+      if (refusal !== null) return { name: target.name, ok: false, message: `not restarted, left as it was: ${refusal}` };
       const stopped = await stopTarget(control, target);
       if (!stopped.ok) return stopped;
       return rememberStart(control, await startInstance(control, afterStop(target)));
@@ -236,7 +245,9 @@ export async function restart(context: CommandContext): Promise<number> {
 
 export async function reload(context: CommandContext): Promise<number> {
   const outcomes = await runOperation(context, {
-    ...ON_SELECTED, verb: 'reloaded', requirement: 'fpm-configs', act: onDeclared('reloaded', reloadInstance),
+    // Everything check reports refuses a reload before its signal, colliding instances included:
+    // a re-executed master that cannot bind its address exits, and the instance is down.
+    ...ON_SELECTED, verb: 'reloaded', requirement: 'no-collisions', act: onDeclared('reloaded', reloadInstance),
   });
   return summarize(context.io, 'reloaded', outcomes);
 }

@@ -2,7 +2,7 @@
 // it reads only the declaration file and never looks at processes.
 import type { CommandContext } from '../cli/command.js';
 import { EXIT_OK } from '../exit-codes.js';
-import { loadModel } from '../model/load.js';
+import { chooseRunDirUid, loadModel } from '../model/load.js';
 import type { Instance } from '../model/instance.js';
 import { selectInstances } from '../model/selection.js';
 import { formatTable } from '../cli/table.js';
@@ -26,7 +26,8 @@ function toJson(instance: Instance): object {
 
 /** Every declared instance (disabled ones too, unless names are given), problems included; exits 0. */
 export async function list({ io, conf, json, selection }: CommandContext): Promise<number> {
-  const model = loadModel(io.system, conf, io.env);
+  // The run directory (so the default pidfiles) exactly as status and start choose it.
+  const model = loadModel(io.system, conf, io.env, chooseRunDirUid(io.system, conf));
   const instances = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
   if (json) {
     io.stdout(`${JSON.stringify({ conf: model.conf, instances: instances.map(toJson) }, null, 2)}\n`);

@@ -10,6 +10,8 @@ import { runAtPace } from '../process/parallel.js';
 import { isCountedAsDeclared, pidfileOf, type Target } from '../process/target.js';
 import { describeUnusableFile, prepareTargets } from '../process/targets.js';
 import { reportWarning } from '../cli/reporter.js';
+import type { ControlContext } from '../process/control.js';
+import { ProcessTable } from '../process/terminate.js';
 
 interface Row {
   target: Target;
@@ -54,9 +56,17 @@ export async function status(context: CommandContext): Promise<number> {
   const prepared = await prepareTargets(system, context, 'everything-recorded', 'records');
   if (prepared.declared.unusable !== null) reportWarning(io, describeUnusableFile(prepared.declared));
   const instances = prepared.declared.unusable === null ? (prepared.declared.model?.instances ?? []) : [];
+  const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'], conf: context.conf, processes: new ProcessTable(system) };
   const rows: Row[] = await runAtPace(prepared.targets, 'waits', async (target) => {
       const declared = isCountedAsDeclared(target) ? instances.find((instance) => instance.name === target.name) : undefined;
       const inspection = await inspectTarget(system, target);
+      if (inspection.state === 'stopped' && target.kind === 'declared' && target.record === null) {
+        // A master of its config that this file cannot prove it started: named, never claimed.
+        // Loaded only then: status of what runs does not pay for the lifecycle modules.
+        const { describeUnownedMaster } = await import('../process/lifecycle.js');
+        const unowned = await describeUnownedMaster(control, target, inspection);
+        if (unowned !== null) inspection.detail = inspection.detail === '' ? unowned : `${inspection.detail}; ${unowned}`;
+      }
       if (inspection.state !== 'running') {
         const failure = await readStartFailure(system, prepared.runDir, target.name);
         if (failure !== null) {
@@ -64,7 +74,7 @@ export async function status(context: CommandContext): Promise<number> {
           inspection.detail = inspection.detail === '' ? reason : `${inspection.detail}; ${reason}`;
         }
       }
-      return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? target.record?.config ?? null, enabled: declared?.enabled ?? prepared.declared.unusable !== null };
+      return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? (target.kind === 'launched' ? target.intent.config : target.record?.config) ?? null, enabled: declared?.enabled ?? prepared.declared.unusable !== null };
   });
   // A dead record of an instance no longer declared is history, not state.
   const shown = rows.filter((row) => isCountedAsDeclared(row.target) || row.inspection.state === 'orphan');

@@ -75,3 +75,19 @@ export function loadModel(system: System, conf: string, env: Readonly<Record<str
   const declaration = readDeclaration(readConf(system, conf), { file: conf, env });
   return buildModel(declaration, { env, uid: runDirUid, probe: probeFilesOf(system) });
 }
+
+/**
+ * Whose default run directory a declaration file uses: root's when root owns the file (the
+ * service's file in /etc/conf.d), so that an ordinary user (a monitoring agent) looks where root
+ * keeps its records and pidfiles, not in its own $XDG_RUNTIME_DIR; else the caller's own. Every
+ * command chooses it so (list and check too: they show and check the same pidfiles as status).
+ */
+export function chooseRunDirUid(system: System, conf: string): number {
+  const uid = system.uid;
+  if (uid === 0) return 0;
+  try {
+    return system.sync.stat(conf).uid === 0 ? 0 : uid;
+  } catch {
+    return uid; // missing or unreachable: the caller's own default, and the file's problem is reported
+  }
+}

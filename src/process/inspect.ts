@@ -1,10 +1,10 @@
 // What state an instance is in, from its pidfile, its record and /proc. Read-only: it never
 // signals and never changes a file.
-import { FpmMultiError } from '../errors.js';
+import { describeErrno, FpmMultiError } from '../errors.js';
 import type { UsableInstance } from '../model/invocation.js';
 import { PidfileContentError, readTrustedPidfile } from './pidfile.js';
-import { readProcess, resolveExecutablePath, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
-import type { InstanceRecord } from './record.js';
+import { listStats, readProcess, resolveExecutablePath, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
+import type { InstanceRecord, LaunchIntent } from './record.js';
 import { unhandled, type Target } from './target.js';
 import { errnoCode, type System } from './system.js';
 
@@ -29,6 +29,8 @@ export interface RunningInspection extends InspectionBase {
    * reload made outside the controller): the caller writes one (adoption).
    */
   recorded: boolean;
+  /** What proves the master ours: its record, the launch intent of its interrupted start, or its pidfile in the run directory. */
+  foundBy: 'record' | 'intent' | 'pidfile';
 }
 
 export interface StoppedInspection extends InspectionBase {
@@ -37,6 +39,11 @@ export interface StoppedInspection extends InspectionBase {
   identity: ExpectedMaster | null;
   /** A stop was in progress when its controller died, and the master is gone: clean up, not a crash. */
   interruptedStop: boolean;
+  /**
+   * A master of this binary, config and owner that a pidfile outside the run directory names,
+   * though nothing proves this file started it: reported, never signalled nor adopted.
+   */
+  unowned?: ProcessInfo;
 }
 
 export interface CrashedInspection extends InspectionBase {
@@ -61,6 +68,10 @@ export interface UnknownInspection extends InspectionBase {
   identity: null;
   /** The pidfile exists, trusted, and is empty (php-fpm could not write it, e.g. ENOSPC). */
   emptyPidfile: boolean;
+  /** Unknown because its record cannot be read, and no master of it was found through its pidfile. */
+  unreadableRecord?: boolean;
+  /** Unknown because an ordinary user may not see root's process or file. */
+  needsRoot?: boolean;
 }
 
 export type Inspection = RunningInspection | StoppedInspection | CrashedInspection | StaleInspection | UnknownInspection;
@@ -82,7 +93,11 @@ export function recordedIdentity(system: System, record: InstanceRecord): Expect
 export const NEEDS_ROOT_DETAIL = 'the state cannot be determined without root (run as root)';
 
 function needsRoot(pid: number | null, why: string): UnknownInspection {
-  return { state: 'unknown', pid, master: null, identity: null, detail: `${why}: ${NEEDS_ROOT_DETAIL}`, emptyPidfile: false };
+  return { state: 'unknown', pid, master: null, identity: null, detail: `${why}: ${NEEDS_ROOT_DETAIL}`, emptyPidfile: false, needsRoot: true };
+}
+
+function unreadableRecord(pid: number | null, detail: string): UnknownInspection {
+  return { state: 'unknown', pid, master: null, identity: null, detail, emptyPidfile: false, unreadableRecord: true };
 }
 
 function stopped(identity: ExpectedMaster | null, detail = '', pid: number | null = null, interruptedStop = false): StoppedInspection {
@@ -100,18 +115,93 @@ function stopped(identity: ExpectedMaster | null, detail = '', pid: number | nul
  */
 export async function inspectTarget(system: System, target: Target): Promise<Inspection> {
   switch (target.kind) {
-    case 'declared':
-      return target.record === null
-        ? inspectMaster(system, { record: null, instance: target.instance }, 'running')
-        : inspectMaster(system, { record: target.record, instance: target.instance }, 'running');
+    case 'declared': {
+      if (target.record !== null) return inspectMaster(system, { record: target.record, instance: target.instance }, 'running');
+      if (target.intent !== null) {
+        const launched = await findLaunchedMaster(system, target.intent);
+        if (launched !== null) return launchedInspection(target.intent, launched, 'running');
+      }
+      if (!target.pidfileProves) return inspectUnproven(system, target.instance, target.recordProblem);
+      const found = await inspectMaster(system, { record: null, instance: target.instance }, 'running');
+      // A record that cannot be read may name a master the pidfile does not: unknown, not "stopped".
+      if (target.recordProblem !== null && found.state !== 'running') return unreadableRecord(found.pid, target.recordProblem);
+      return found;
+    }
     case 'unusable':
       // Without its binary or config nothing but its record can be verified.
-      if (target.record === null) return inspectUnusable(system, target.pidfile, target.reason);
+      if (target.record === null) return inspectUnusable(system, target.pidfile, target.reason, target.pidfileProves);
       return inspectMaster(system, { record: target.record, instance: null }, 'running');
     case 'orphan':
       return inspectMaster(system, { record: target.record, instance: null }, target.why === 'file-unusable' ? 'running' : 'orphan');
+    case 'launched': {
+      const launched = await findLaunchedMaster(system, target.intent);
+      return launched === null ? stopped(null) : launchedInspection(target.intent, launched, target.why === 'file-unusable' ? 'running' : 'orphan');
+    }
     default:
       return unhandled(target);
+  }
+}
+
+/** The master an interrupted launch brought up, pinned to its start time: its identity is the intent's (what was launched). */
+function launchedInspection(intent: LaunchIntent, master: ProcessInfo, runningAs: 'running' | 'orphan'): RunningInspection {
+  const identity: ExpectedMaster = { binary: intent.binary, config: intent.config, uid: intent.uid, startTimeTicks: master.startTimeTicks };
+  return { state: runningAs, pid: master.pid, master, identity, detail: '', recorded: false, foundBy: 'intent' };
+}
+
+/**
+ * The master an interrupted launch brought up: its binary, config and owner, started inside the
+ * launch's window; named by the intent's pidfile, else the only session leader of that identity
+ * started in the window (the controller may have died before php-fpm wrote its pidfile). null
+ * when none (or more than one) is found. A pidfile that cannot be believed is passed over.
+ */
+export async function findLaunchedMaster(system: System, intent: LaunchIntent): Promise<ProcessInfo | null> {
+  const expected: ExpectedMaster = { binary: intent.binary, config: intent.config, uid: intent.uid, startedAfterTicks: intent.launchTicks };
+  const inWindow = (proc: ProcessInfo | null): proc is ProcessInfo =>
+    proc !== null && proc.startTimeTicks <= intent.deadlineTicks && verifyIdentity(proc, expected).ok;
+  try {
+    const pid = await readTrustedPidfile(system, intent.pidfile);
+    const named = pid === null ? null : await readProcess(system, pid);
+    if (inWindow(named)) return named;
+  } catch (error) {
+    if (!(error instanceof FpmMultiError) && errnoCode(error) === undefined) throw error;
+  }
+  const leaders = (await listStats(system)).filter(
+    (stat) => stat.pid === stat.sessionId && stat.startTimeTicks >= intent.launchTicks && stat.startTimeTicks <= intent.deadlineTicks,
+  );
+  const launched = (await Promise.all(leaders.map((stat) => readProcess(system, stat.pid)))).filter(inWindow);
+  const [only] = launched;
+  return launched.length === 1 && only !== undefined ? only : null;
+}
+
+/**
+ * Without a record, a pidfile outside the run directory proves nothing (a second service's file
+ * or a php-fpm started by hand may name the same path): a verified master it names is reported
+ * as `unowned`, and whatever else it holds decides nothing, except that a state an ordinary user
+ * cannot see stays unknown. Never a failure for the pidfile: stop must succeed for what this file
+ * never started, whatever its pidfile's directory looks like (Debian's /run/php).
+ */
+async function inspectUnproven(system: System, instance: UsableInstance, recordProblem: string | null): Promise<Inspection> {
+  if (recordProblem !== null) return unreadableRecord(null, recordProblem);
+  const expected = await declaredIdentity(system, instance);
+  let seen: Inspection;
+  try {
+    seen = await inspectMaster(system, { record: null, instance }, 'running');
+  } catch (error) {
+    if (errnoCode(error) === undefined) throw error;
+    return stopped(expected, `pidfile ${instance.pidfile}: ${describeErrno(error)}`);
+  }
+  switch (seen.state) {
+    case 'running':
+    case 'orphan':
+      return { ...stopped(expected), unowned: seen.master };
+    case 'unknown':
+      return seen.needsRoot === true ? seen : stopped(expected, seen.detail);
+    case 'stopped':
+    case 'crashed':
+    case 'stale':
+      return stopped(expected);
+    default:
+      return unhandled(seen);
   }
 }
 
@@ -129,14 +219,14 @@ async function inspectMaster(system: System, known: Known, runningAs: 'running' 
     const recorded: ExpectedMaster = { ...recordedIdentity(system, record), startTimeTicks: record.startTimeTicks };
     const proc = await readProcess(system, record.pid);
     if (proc !== null && verifyIdentity(proc, recorded).ok) {
-      return { state: runningAs, pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true };
+      return { state: runningAs, pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true, foundBy: 'record' };
     }
     if (proc !== null && proc.exe === null && system.uid !== 0) {
       // An ordinary user cannot read root's /proc/PID/exe. The recorded pid with the recorded start
       // time and master title is still the very process root started and verified (a reused pid
       // has another start time): enough to report it, never to signal it.
       if (verifyIdentity({ ...proc, exe: record.binary, exeDeleted: false }, recorded).ok) {
-        return { state: runningAs, pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true };
+        return { state: runningAs, pid: proc.pid, master: proc, identity: recorded, detail: '', recorded: true, foundBy: 'record' };
       }
       return needsRoot(proc.pid, `its recorded master (pid ${proc.pid}) runs as another user`);
     }
@@ -176,15 +266,20 @@ async function inspectMaster(system: System, known: Known, runningAs: 'running' 
     if (stopping !== null) return stopped(expected, stopNote(stopping, `${pidfile} names a process that is not this instance: ${verdict.reason}`), pid, true);
     return { state: 'stale', pid, master: null, identity: expected, detail: `${pidfile} names a process that is not this instance: ${verdict.reason}` };
   }
-  return { state: runningAs, pid, master: proc, identity: { ...expected, startTimeTicks: proc.startTimeTicks }, detail: '', recorded: false };
+  return {
+    state: runningAs, pid, master: proc, identity: { ...expected, startTimeTicks: proc.startTimeTicks }, detail: '', recorded: false,
+    foundBy: record === null ? 'pidfile' : 'record',
+  };
 }
 
 /**
  * A declared instance with problems and no record: without its binary or config nothing can be
- * verified, so only an absent pidfile tells: then it is stopped, else its state is unknown.
+ * verified, so only an absent pidfile tells: then it is stopped, else its state is unknown. A
+ * pidfile outside the run directory (`proves` false) proves nothing this file started: stopped.
  */
-export async function inspectUnusable(system: System, pidfile: string | null, unusable: string): Promise<Inspection> {
+export async function inspectUnusable(system: System, pidfile: string | null, unusable: string, proves = true): Promise<Inspection> {
   const detail = `unusable: ${unusable}`;
+  if (!proves) return stopped(null, detail);
   if (pidfile !== null) {
     try {
       await system.lstat(pidfile);

@@ -9,30 +9,50 @@ import {
   type ControlContext, type Outcome,
 } from './control.js';
 import {
-  declaredIdentity, inspectTarget, type CrashedInspection, type RunningInspection, type StoppedInspection,
+  declaredIdentity, inspectTarget, type CrashedInspection, type Inspection, type RunningInspection, type StoppedInspection,
 } from './inspect.js';
 import { checkPidfileTrust } from './pidfile.js';
 import { CLOCK_TICKS_PER_SECOND, listStats, readLiveStat, readProcess, readUptimeTicks, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
 import { describeNotReady, describeReady, waitForMaster, waitUntilPoolsAnswer } from './readiness.js';
 import {
-  launchIntentPath, readLaunchIntent, recordPath, removeLaunchIntent, removeRecord, writeLaunchIntent, writeRecord, type InstanceRecord,
+  launchIntentPath, readLaunchIntent, recordPath, removeLaunchIntent, removeRecord, writeLaunchIntent, writeRecord, type InstanceRecord, type LaunchIntent,
 } from './record.js';
 import { signalVerified, type FpmSignal } from './signal.js';
 import { errnoCode, type System } from './system.js';
-import type { DeclaredTarget, OrphanTarget, UnusableTarget } from './target.js';
+import type { DeclaredTarget, LaunchedTarget, OrphanTarget, UnusableTarget } from './target.js';
 import { describeEscalation, endOrphanWorkers, isGone, removePidfileOf, stopMaster, stopMastersOfLaunch } from './terminate.js';
+import { describeUnwritable } from './write-probe.js';
+import { createListenerProbe, describeHeld, resolveSocketPath, type ListenerProbe } from './listeners.js';
+import type { FpmPool } from '../php-fpm/config/types.js';
 
 /** What stop can act on: anything with a record or a usable declaration (an unusable one alone has nothing to verify). */
-export type StoppableTarget = DeclaredTarget | OrphanTarget | (UnusableTarget & { record: InstanceRecord });
+export type StoppableTarget = DeclaredTarget | OrphanTarget | LaunchedTarget | (UnusableTarget & { record: InstanceRecord });
 
-/** The pidfile inspectTarget reads: the recorded master's (the file may name another since). */
+/** The pidfile inspectTarget reads: the recorded master's (the file may name another since), or the launch's. */
 function recordedPidfile(target: StoppableTarget): string {
-  return target.kind === 'declared' ? (target.record?.pidfile ?? target.instance.pidfile) : target.record.pidfile;
+  switch (target.kind) {
+    case 'declared':
+      return target.record?.pidfile ?? target.instance.pidfile;
+    case 'launched':
+      return target.intent.pidfile;
+    default:
+      return target.record.pidfile;
+  }
 }
 
-/** The pidfile the instance has now: the declared one, else the record's. */
+/** The pidfile the instance has now: the declared one, else the record's or the launch's. */
 function currentPidfile(target: StoppableTarget): string {
-  return target.kind === 'declared' ? target.instance.pidfile : target.record.pidfile;
+  return target.kind === 'declared' ? target.instance.pidfile : recordedPidfile(target);
+}
+
+/** The record a target was found by, if any (a launched one has only its intent). */
+function recordOfTarget(target: StoppableTarget): InstanceRecord | null {
+  return target.kind === 'launched' ? null : target.record;
+}
+
+/** The intent of an interrupted launch a target was found by, if any. */
+function intentOfTarget(target: StoppableTarget): LaunchIntent | null {
+  return target.kind === 'declared' || target.kind === 'launched' ? target.intent : null;
 }
 
 /**
@@ -48,9 +68,10 @@ function recordOf(name: string, identity: ExpectedMaster, pidfile: string, maste
 
 /** Forgets a dead master: its orphaned workers, its pidfile and its record. */
 async function cleanUpCrashed(ctx: ControlContext, target: StoppableTarget, inspection: CrashedInspection | StoppedInspection): Promise<string> {
-  const binary = inspection.identity?.binary ?? target.record?.binary;
+  const found = recordOfTarget(target);
+  const binary = inspection.identity?.binary ?? found?.binary;
   // The recorded start time bounds the workers when the dead pid is the recorded one.
-  const masterStart = target.record !== null && target.record.pid === inspection.pid ? target.record.startTimeTicks : undefined;
+  const masterStart = found !== null && found.pid === inspection.pid ? found.startTimeTicks : undefined;
   const ended = inspection.pid !== null && binary !== undefined ? await endOrphanWorkers(ctx.system, ctx.processes, binary, inspection.pid, masterStart) : 0;
   // Best effort: on a full or read-only run directory, stop still succeeds for what is not running.
   const pidfile = recordedPidfile(target);
@@ -67,8 +88,23 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
   const { system } = ctx;
   const inspection = await inspectTarget(system, target);
   const record = recordPath(ctx.runDir, target.name);
+  const intent = intentOfTarget(target);
+  if (target.kind === 'declared' && target.record === null && intent === null && isUnproven(target, inspection)) {
+    if (inspection.state === 'unknown') {
+      // Its record cannot be read (a planted FIFO), and its pidfile names no master: nothing to signal.
+      return succeed(target.name, `not running as far as its pidfile tells; ${inspection.detail}`);
+    }
+    // Nothing proves this file started a master of it: nothing to stop, whatever its pidfile says.
+    const unowned = await findUnownedMasters(ctx, target, inspection);
+    return succeed(target.name, `not running; ${unowned.length > 0 ? describeUnowned(ctx, target.instance, unowned) : `no record of ${ctx.conf ?? 'this declaration file'}`}`);
+  }
   switch (inspection.state) {
     case 'stopped': {
+      if (intent !== null && recordOfTarget(target) === null) {
+        // An interrupted launch whose master is not found: once its window is over, it proves nothing more.
+        if ((await readUptimeTicks(system)) > intent.deadlineTicks) await removeLaunchIntent(system, ctx.runDir, target.name);
+        return succeed(target.name, 'not running');
+      }
       if (!inspection.interruptedStop) return succeed(target.name, 'not running');
       // The pidfile may still name the master that stop ended (php-fpm removes it only on a clean exit).
       const pidfile = recordedPidfile(target);
@@ -104,33 +140,62 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
       const notes = (await bestEffort(pidfile, () => removePidfileOf(system, pidfile, inspection.pid))) +
         (pidfile === current ? '' : await bestEffort(current, () => removePidfileOf(system, current, inspection.pid))) +
         (await bestEffort(record, () => removeRecord(system, ctx.runDir, target.name)));
+      // Found through the intent of its interrupted launch: that intent has served.
+      if (intent !== null) await removeLaunchIntent(system, ctx.runDir, target.name);
       return succeed(target.name, `stopped (pid ${inspection.pid})${describeEscalation(signal, stopTimeoutMs)}${notes}`);
     }
   }
 }
 
-/** Masters of this binary, config and owner that run now (as the command's process table saw them). */
-async function findRunningMasters(ctx: ControlContext, expected: ExpectedMaster): Promise<ProcessInfo[]> {
-  const live = await Promise.all((await ctx.processes.leaders()).map(async (proc) => (isGone(proc, await readLiveStat(ctx.system, proc.pid)) ? null : proc)));
-  return live.filter((proc): proc is ProcessInfo => proc !== null && verifyIdentity(proc, expected).ok);
+/**
+ * Whether nothing proves that this file started a master of a target without a record: its
+ * pidfile in the run directory names none (or it lies elsewhere, or its record cannot be read).
+ * A pidfile in the run directory that cannot be read or names a dead master is not this case.
+ */
+function isUnproven(target: DeclaredTarget, inspection: Inspection): boolean {
+  if (inspection.state === 'running' || inspection.state === 'orphan') return false;
+  return inspection.state === 'stopped' || !target.pidfileProves || (inspection.state === 'unknown' && inspection.unreadableRecord === true);
 }
 
+/** Masters of this binary, config and owner that run now (as the command's process table saw them). */
+async function findRunningMasters(ctx: ControlContext, expected: ExpectedMaster): Promise<ProcessInfo[]> {
+  // Identity first (in memory), then liveness of the few that match: status, stop and check ask
+  // this for every instance that does not run, so it must not read /proc per leader each time.
+  const matching = (await ctx.processes.leaders()).filter((proc) => verifyIdentity(proc, expected).ok);
+  const live = await Promise.all(matching.map(async (proc) => (isGone(proc, await readLiveStat(ctx.system, proc.pid)) ? null : proc)));
+  return live.filter((proc): proc is ProcessInfo => proc !== null);
+}
+
+/**
+ * A master this declaration file cannot prove it started (no record, no pidfile in its run
+ * directory naming it): said honestly, with what to do, for start, stop, reload, status and check.
+ */
 function describeUnowned(ctx: ControlContext, instance: UsableInstance, running: readonly ProcessInfo[]): string {
-  const pids = running.map((proc) => proc.pid).join(', ');
-  return `a php-fpm master of ${instance.config} already runs (pid ${pids}), not started by ${ctx.conf ?? 'this declaration file'}; ` +
-    'stop it first or remove the duplicate.';
+  const pids = running.map((proc) => proc.pid);
+  return `a php-fpm master of ${instance.config} runs (pid ${pids.join(', ')}) without a record of ${ctx.conf ?? 'this declaration file'}, ` +
+    'so php-fpm-multi cannot tell it started it and leaves it alone: ' +
+    `stop it the way it was started (kill -QUIT ${pids.join(' ')} for one started by hand) or remove the duplicate declaration, then run start`;
+}
+
+/**
+ * Masters of this declared instance's binary, config and owner that run without anything proving
+ * this file started them: the one a pidfile outside the run directory names, and any other in the
+ * process table. Empty when its own master runs.
+ */
+async function findUnownedMasters(ctx: ControlContext, target: DeclaredTarget, inspection: Inspection): Promise<ProcessInfo[]> {
+  if (inspection.state === 'running' || inspection.state === 'orphan') return [];
+  const found = await findRunningMasters(ctx, await declaredIdentity(ctx.system, target.instance));
+  const named = inspection.state === 'stopped' ? inspection.unowned : undefined;
+  return named === undefined || found.some((proc) => proc.pid === named.pid) ? found : [named, ...found];
 }
 
 /**
  * What `start` would refuse for a master of this instance's binary, config and owner that this
- * declaration did not start (no record, its pidfile does not name it), or null: for `check`, which
- * reports whatever start would refuse. (A master that an interrupted launch of ours left is
- * reported too; start adopts it.)
+ * declaration did not start, or null: for `check`, `status` and `reload`, which report it. An
+ * inspection already made may be given.
  */
-export async function describeUnownedMaster(ctx: ControlContext, target: DeclaredTarget): Promise<string | null> {
-  const inspection = await inspectTarget(ctx.system, target);
-  if (inspection.state === 'running' || inspection.state === 'orphan') return null;
-  const running = await findRunningMasters(ctx, await declaredIdentity(ctx.system, target.instance));
+export async function describeUnownedMaster(ctx: ControlContext, target: DeclaredTarget, inspection?: Inspection): Promise<string | null> {
+  const running = await findUnownedMasters(ctx, target, inspection ?? (await inspectTarget(ctx.system, target)));
   return running.length === 0 ? null : describeUnowned(ctx, target.instance, running);
 }
 
@@ -180,9 +245,10 @@ async function staysEmpty(system: System, pidfile: string): Promise<boolean> {
  * every pool with a ping.path answers. A master whose pools never answer is stopped: a failed
  * start leaves nothing half-started, and the next start tries again from scratch.
  *
- * Only what this declaration started (its record), what its pidfile names, or what its own launch
- * created is ever acted on. A master of the same binary, config and owner running without any of
- * those (started by hand, by a per-slot init script, or by another declaration file) makes start
+ * Only what this declaration started (its record), what its pidfile in its run directory names, or
+ * what its own launch created is ever acted on. A master of the same binary, config and owner
+ * running without any of those (started by hand, by a per-slot init script, or by another
+ * declaration file, even one naming the same pidfile= outside the run directory) makes start
  * refuse before launching: it is reported, never signalled.
  */
 async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarget): Promise<Outcome> {
@@ -193,10 +259,14 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
   let emptyPidfile = false;
   switch (inspection.state) {
     case 'running':
-      // Found by its pidfile (a record lost, or a controller killed mid-start): adopted, not restarted.
-      if (!inspection.recorded) return adopt(ctx, target, inspection, `${instance.pidfile} names it`);
+      // Found through the intent of its interrupted launch, or by its pidfile in the run directory
+      // (its record lost): proven ours, so adopted (its record written), not restarted.
+      if (!inspection.recorded) {
+        return adopt(ctx, target, inspection, inspection.foundBy === 'intent' ? 'an interrupted start had launched it' : `${instance.pidfile} names it`);
+      }
       return succeed(instance.name, `already running (pid ${inspection.pid})`);
     case 'unknown':
+      if (inspection.unreadableRecord === true) break; // no master found through its pidfile: the new record replaces it
       if (!inspection.emptyPidfile || target.record !== null) return fail(instance.name, `not started: ${inspection.detail}`);
       emptyPidfile = true; // decided below, once no master of ours is known to run
       break;
@@ -215,23 +285,16 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
   }
   const identity = await declaredIdentity(system, instance);
   const running = await findRunningMasters(ctx, identity);
-  // A launch of ours that its controller did not live to finish: its master is adopted.
-  const intent = await readLaunchIntent(system, ctx.runDir, instance.name);
-  if (intent !== null) {
-    const launched = running.filter(
-      (proc) => intent.binary === identity.binary && intent.config === identity.config && intent.uid === identity.uid &&
-        intent.pidfile === instance.pidfile && proc.startTimeTicks >= intent.launchTicks && proc.startTimeTicks <= intent.deadlineTicks,
-    );
-    const [master] = launched;
-    if (launched.length === 1 && master !== undefined) {
-      const found: RunningInspection = {
-        state: 'running', pid: master.pid, master, identity: { ...identity, startTimeTicks: master.startTimeTicks }, detail: '', recorded: false,
-      };
-      return adopt(ctx, target, found, 'an interrupted start had launched it');
-    }
-    await removeLaunchIntent(system, ctx.runDir, instance.name);
-  }
-  if (running.length > 0) return fail(instance.name, `not started: ${describeUnowned(ctx, instance, running)} Nothing was signalled.`);
+  // The intent of a launch whose master inspectTarget did not find: it proves nothing more.
+  if (target.intent !== null || (await readLaunchIntent(system, ctx.runDir, instance.name)) !== null) await removeLaunchIntent(system, ctx.runDir, instance.name);
+  // A master of this config that nothing proves ours (a pidfile elsewhere may name it): never adopted nor signalled.
+  const unowned = inspection.state === 'stopped' && inspection.unowned !== undefined && !running.some((proc) => proc.pid === inspection.unowned?.pid)
+    ? [inspection.unowned, ...running]
+    : running;
+  if (unowned.length > 0) return fail(instance.name, `not started: ${describeUnowned(ctx, instance, unowned)}. Nothing was signalled.`);
+  // An address another process listens on: php-fpm would exit 70 after its launch, or fail to bind.
+  const held = await describeHeldAddresses(ctx, pools, null);
+  if (held.length > 0) return fail(instance.name, `not started: ${held.join('; ')}`);
   if (emptyPidfile) {
     // Safe to remove: it is trusted (root-owned, in a root-only directory), holds no pid so it
     // names no process, no record of ours names a master, no master of this binary, config and
@@ -337,12 +400,22 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
   const { instance, errorLog, pools } = target;
   const inspection = await inspectTarget(system, target);
   if (inspection.state !== 'running') {
+    // A master of its config that this file did not start: named, for "start it" would be refused.
+    const unowned = await describeUnownedMaster(ctx, target, inspection);
+    if (unowned !== null) return fail(instance.name, `not reloaded: ${unowned}`);
     return fail(instance.name, `not reloaded: not running (${inspection.state}${inspection.detail === '' ? '' : `: ${inspection.detail}`}); start it`);
   }
   const changed = describeRecordChange(target, await declaredIdentity(system, instance));
   if (changed !== null) return fail(instance.name, `not reloaded, the running master (pid ${inspection.pid}) keeps serving: ${changed}`);
   const test = await testConfig(ctx, instance);
   if (!test.ok) return fail(instance.name, `not reloaded, the running master keeps serving: ${test.message}`);
+  // The re-executed php-fpm binds what its old master does not hold and rewrites its pidfile; it
+  // exits when it cannot (an address another process holds, a full or read-only file system): the
+  // instance would be down. Refused before the signal.
+  const held = await describeHeldAddresses(ctx, pools, inspection.pid);
+  if (held.length > 0) return fail(instance.name, `not reloaded, the running master keeps serving: ${held.join('; ')}`);
+  const unwritable = await describeUnwritable(system, recordedPidfile(target), ctx.runDir);
+  if (unwritable !== null) return fail(instance.name, `not reloaded, the running master keeps serving: ${unwritable}`);
   const logOffset = await measureLog(system, errorLog);
   const old = inspection.master;
   const { startTimeTicks: _pinned, ...identity } = inspection.identity;
@@ -355,8 +428,10 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
   const seconds = instance.startTimeoutMs / 1000;
   if (master === null) {
     const stillOld = !isGone(old, await readProcess(system, old.pid));
-    const what = stillOld ? `its master (pid ${old.pid}) did not come back from the reload` : `its master (pid ${old.pid}) died during the reload: the instance is down`;
-    return fail(instance.name, `reload failed: ${what} within ${seconds} s${quoteOutput(await readLogSince(system, errorLog, logOffset))}`);
+    const what = stillOld
+      ? `its master (pid ${old.pid}) did not come back from the reload within ${seconds} s (start_timeout)`
+      : `its master (pid ${old.pid}) died during the reload: the instance is down`;
+    return fail(instance.name, `reload failed: ${what}${quoteOutput(await readLogSince(system, errorLog, logOffset))}`);
   }
   let recordNote = '';
   try {
@@ -373,6 +448,37 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
     );
   }
   return { ...succeed(instance.name, `reloaded (pid ${old.pid} → ${master.pid})${describeReady(readiness)}${recordNote}`), ok: recordNote === '' };
+}
+
+/**
+ * What must hold before restart's stop half, beyond what check reports: null when the start half
+ * can work. A running instance whose pidfile php-fpm could not rewrite, or whose record the
+ * controller could not write (a full or read-only file system), is left serving.
+ */
+export async function describeRestartRefusal(ctx: ControlContext, target: DeclaredTarget): Promise<string | null> {
+  const inspection = await inspectTarget(ctx.system, target);
+  const running = inspection.state === 'running' || inspection.state === 'orphan';
+  // An address another process holds: the start half's php-fpm would exit 70 or fail to bind.
+  const held = await describeHeldAddresses(ctx, target.pools, running ? inspection.pid : null);
+  if (held.length > 0) return held.join('; ');
+  if (!running) return null; // nothing to keep serving: start says what fails
+  return describeUnwritable(ctx.system, target.instance.pidfile, ctx.runDir);
+}
+
+/** A listener probe for one command's instances: reads the kernel's socket tables once (check). */
+export function createCommandListenerProbe(ctx: ControlContext): ListenerProbe {
+  return createListenerProbe(ctx.system, (listen) => resolveSocketPath(ctx.system, listen));
+}
+
+/**
+ * Why a pool of this instance could not listen where its config says: the address already has a
+ * listening socket held by a process that is not `own` (this instance's running master) nor one
+ * of its workers. Read afresh unless a probe is given: a restart must look again after its stop.
+ */
+export async function describeHeldAddresses(
+  ctx: ControlContext, pools: readonly FpmPool[], own: number | null, probe: ListenerProbe = createCommandListenerProbe(ctx),
+): Promise<string[]> {
+  return describeHeld(await probe.findHeld(pools), own);
 }
 
 /**

@@ -18,7 +18,8 @@
 import { FpmMultiError } from '../errors.js';
 import { readProcess } from './proc.js';
 import { NeedsRootError } from './run-directory.js';
-import { errnoCode, PIDFILE_MAX_BYTES, type OpenFile, type System } from './system.js';
+import { EXIT_NOT_CONFIGURED } from '../exit-codes.js';
+import { errnoCode, PIDFILE_MAX_BYTES, type FileStat, type OpenFile, type System } from './system.js';
 
 /** Default time a mutating command waits for another one to finish. */
 export const LOCK_WAIT_TIMEOUT_MS = 30_000;
@@ -66,10 +67,43 @@ export class LockTimeoutError extends FpmMultiError {
 export class LockError extends FpmMultiError {
   readonly path: string;
 
-  constructor(path: string, problem: string, fix: string) {
-    super(`lock ${path}: ${problem}. ${fix}`);
+  constructor(path: string, problem: string, fix: string, exitCode?: number) {
+    super(`lock ${path}: ${problem}. ${fix}`, exitCode);
     this.path = path;
   }
+}
+
+/** The fix for a lock file that is not what the controller creates: remove it, it is recreated. */
+function removalFix(path: string): string {
+  return `Remove ${path} while no php-fpm-multi command runs; it is recreated with mode 0600.`;
+}
+
+/**
+ * Why an existing lock file cannot be used (what start and stop refuse, and check reports), or
+ * null: not a regular file, another owner, or openable by others. `owner`: whose it must be.
+ */
+export function describeLockFile(stat: FileStat, owner: number): string | null {
+  if (stat.kind !== 'file') return stat.kind === 'symlink' ? 'is a symlink' : 'is not a regular file';
+  if (stat.uid !== owner) return `is owned by uid ${stat.uid}, not by uid ${owner} running php-fpm-multi`;
+  if ((stat.mode & OPENABLE_BY_OTHERS) !== 0) return `can be opened by other users (mode 0${stat.mode.toString(8)}), who could then hold the lock forever`;
+  return null;
+}
+
+/**
+ * What `check` reports of the lock in `runDir` (start and stop would refuse it: the run directory
+ * is unusable, exit 6), or null. Read-only: lstat, never an open (a FIFO would block it).
+ */
+export async function describeLockProblem(system: System, runDir: string): Promise<string | null> {
+  const path = `${runDir}/lock`;
+  let stat: FileStat;
+  try {
+    stat = await system.lstat(path);
+  } catch {
+    return null; // missing (created by the first command that locks), or not reachable: nothing to say
+  }
+  // An ordinary user checking root's file: root's lock is root's, which is right.
+  const problem = describeLockFile(stat, system.uid !== 0 && stat.uid === 0 ? 0 : system.uid);
+  return problem === null ? null : `lock ${path}: ${problem}. ${stat.kind === 'symlink' ? `Remove the symlink ${path}.` : removalFix(path)}`;
 }
 
 /**
@@ -101,25 +135,18 @@ async function openChecked(system: System, path: string): Promise<OpenFile> {
     file = await openLockFile(system, path);
   } catch (error) {
     const code = errnoCode(error);
-    if (code === 'ELOOP') throw new LockError(path, 'is a symlink', `Remove the symlink ${path}.`);
+    if (code === 'ELOOP') throw new LockError(path, 'is a symlink', `Remove the symlink ${path}.`, EXIT_NOT_CONFIGURED);
     if (code === 'ENOENT') throw new LockError(path, 'its directory does not exist', 'Create the run directory first.');
     if (code === 'EACCES' && system.uid !== 0) {
       throw new NeedsRootError(`lock ${path}: permission denied (EACCES) for uid ${system.uid}: another user (root) runs these instances; needs root: run it as root`);
     }
     throw new LockError(path, `cannot be opened (${code ?? String(error)})`, 'Check the run directory.');
   }
-  const stat = await file.stat();
-  const problem =
-    stat.kind !== 'file'
-      ? 'is not a regular file'
-      : stat.uid !== system.uid
-        ? `is owned by uid ${stat.uid}, not by uid ${system.uid} running php-fpm-multi`
-        : (stat.mode & OPENABLE_BY_OTHERS) !== 0
-          ? `can be opened by other users (mode 0${stat.mode.toString(8)}), who could then hold the lock forever`
-          : null;
+  const problem = describeLockFile(await file.stat(), system.uid);
   if (problem !== null) {
     await file.close();
-    throw new LockError(path, problem, `Remove ${path} while no php-fpm-multi command runs; it is recreated with mode 0600.`);
+    // What is planted in the run directory makes it unusable: exit 6, as an untrusted run directory.
+    throw new LockError(path, problem, removalFix(path), EXIT_NOT_CONFIGURED);
   }
   return file;
 }

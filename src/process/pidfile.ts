@@ -121,6 +121,18 @@ async function lstatOrNull(system: System, path: string, unresolvable = false): 
  * Returns false when a component does not exist (and `create` is false). With `create`, missing
  * directories are made with RUN_DIRECTORY_MODE.
  */
+/**
+ * The fix for a directory another user owns: a path whose directories all belong to root first.
+ * `chown root` comes last, for it lasts only until whatever created the directory recreates it
+ * (Debian's php-fpm service recreates /run/php for www-data at every start).
+ */
+function describeOwnerFix(subject: string, path: string): string {
+  const instead = subject.startsWith('pidfile ')
+    ? 'Remove pidfile= (the default, <run dir>/<name>.pid, is under /run/php-fpm-multi) or point it under /run/php-fpm-multi'
+    : 'Set FPM_run_dir to a directory under /run/php-fpm-multi, or remove it (the default is there)';
+  return `${instead}, where only root writes. (chown root ${path} would hold only until whatever created ${path} recreates it, as a distribution's php-fpm service does with /run/php.)`;
+}
+
 async function checkDirectoryChain(system: System, subject: string, dir: string, create: boolean): Promise<boolean> {
   const trusted = trustedUids(system);
   const checkEntry = (path: string, stat: FileStat): void => {
@@ -129,7 +141,7 @@ async function checkDirectoryChain(system: System, subject: string, dir: string,
         subject,
         path,
         `is owned by uid ${stat.uid}, not ${ownerNames(system)}: its owner could replace what lies below it`,
-        `Run chown root ${path}, or use a path whose directories all belong to root (for example under /run/php-fpm-multi).`,
+        describeOwnerFix(subject, path),
       );
     }
     if (stat.kind === 'directory' && (stat.mode & WRITABLE_BY_OTHERS) !== 0 && (stat.mode & STICKY) === 0) {

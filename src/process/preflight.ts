@@ -297,10 +297,10 @@ export async function runPreflight(
  * Before any process is touched: two enabled instances must not share a config, a pidfile or a
  * listen address (one of them would fail, or worse, take over the other's socket).
  */
-export function refuseCollisions(prepared: { collisions: readonly string[] }): void {
+export function refuseCollisions(prepared: { collisions: readonly string[] }, verb = 'started'): void {
   if (prepared.collisions.length > 0) {
     throw new NotConfiguredError(
-      `instances would collide, so none was started:\n  ${prepared.collisions.join('\n  ')}\nGive each instance its own config, pidfile and listen addresses.`,
+      `instances would collide, so none was ${verb}:\n  ${prepared.collisions.join('\n  ')}\nGive each instance its own config, pidfile and listen addresses.`,
     );
   }
 }

@@ -45,29 +45,52 @@ function isRecord(value: unknown): value is InstanceRecord {
   );
 }
 
-/** Every readable record in the run directory; an unreadable one is reported, not trusted. */
-export async function readRecords(system: System, runDir: string): Promise<{ records: InstanceRecord[]; problems: string[] }> {
+/** What the run directory holds of the instances this declaration file started. */
+export interface RunDirectoryState {
+  records: InstanceRecord[];
+  /** Launches whose controller did not live to finish them (see LaunchIntent). */
+  intents: LaunchIntent[];
+  /** One line per file that could not be read: reported, never trusted. */
+  problems: string[];
+  /** The names whose record exists but cannot be read: their state is unknown, not "stopped". */
+  unreadable: Map<string, string>;
+}
+
+/** Every readable record and launch intent in the run directory; an unreadable one is reported, not trusted. */
+export async function readRecords(system: System, runDir: string): Promise<RunDirectoryState> {
   let names: string[];
   try {
     names = await system.readdir(runDir);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return { records: [], problems: [] };
+    if (errnoCode(error) === 'ENOENT') return { records: [], intents: [], problems: [], unreadable: new Map() };
     throw error;
   }
   const records: InstanceRecord[] = [];
   const problems: string[] = [];
+  const unreadable = new Map<string, string>();
   for (const entry of names.filter((n) => n.endsWith(RECORD_SUFFIX)).sort()) {
     const file = path.join(runDir, entry);
+    const name = entry.slice(0, -RECORD_SUFFIX.length);
     try {
       const parsed: unknown = JSON.parse(await system.readFile(file, { maxBytes: RECORD_MAX_BYTES, noFollow: true }));
       if (isRecord(parsed) && `${parsed.name}${RECORD_SUFFIX}` === entry) records.push(parsed);
-      else problems.push(`${file}: not a php-fpm-multi record; remove it if no php-fpm of that instance runs`);
+      else {
+        problems.push(`${file}: not a php-fpm-multi record; remove it if no php-fpm of that instance runs`);
+        unreadable.set(name, `its record ${file} is unreadable (not a php-fpm-multi record); remove it if no php-fpm of that instance runs`);
+      }
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') continue; // removed by a concurrent stop
-      problems.push(`${file}: unreadable (${error instanceof Error ? error.message : String(error)}); remove it if no php-fpm of that instance runs`);
+      const why = error instanceof Error ? error.message : String(error);
+      problems.push(`${file}: unreadable (${why}); remove it if no php-fpm of that instance runs`);
+      unreadable.set(name, `its record ${file} is unreadable (${why}); remove it if no php-fpm of that instance runs`);
     }
   }
-  return { records, problems };
+  const intents: LaunchIntent[] = [];
+  for (const entry of names.filter((n) => n.endsWith(LAUNCH_SUFFIX)).sort()) {
+    const intent = await readLaunchIntent(system, runDir, entry.slice(0, -LAUNCH_SUFFIX.length));
+    if (intent !== null) intents.push(intent);
+  }
+  return { records, intents, problems, unreadable };
 }
 
 export async function writeRecord(system: System, runDir: string, record: InstanceRecord): Promise<void> {
@@ -113,7 +136,7 @@ export async function writeLaunchIntent(system: System, runDir: string, intent: 
 /** The intent of an interrupted launch, or null (none, or not one of ours: then it proves nothing). */
 export async function readLaunchIntent(system: System, runDir: string, name: string): Promise<LaunchIntent | null> {
   try {
-    const r = JSON.parse(await system.readFile(launchIntentPath(runDir, name))) as Record<string, unknown>;
+    const r = JSON.parse(await system.readFile(launchIntentPath(runDir, name), { maxBytes: RECORD_MAX_BYTES, noFollow: true })) as Record<string, unknown>;
     const ok = typeof r === 'object' && r !== null && r['name'] === name && typeof r['binary'] === 'string' &&
       typeof r['config'] === 'string' && typeof r['pidfile'] === 'string' && Number.isInteger(r['uid']) &&
       Number.isInteger(r['launchTicks']) && Number.isInteger(r['deadlineTicks']);

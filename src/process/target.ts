@@ -1,9 +1,10 @@
 // What a command can act on, as one discriminated union: a declared usable instance, a declared
 // instance that cannot be used, or the record of an instance the file no longer declares (or that
 // an unusable file cannot say anything about). Every command switches on `kind`.
+import { posix as path } from 'node:path';
 import type { UsableInstance } from '../model/invocation.js';
 import type { FpmPool } from '../php-fpm/config/types.js';
-import type { InstanceRecord } from './record.js';
+import type { InstanceRecord, LaunchIntent } from './record.js';
 
 /** A declared instance that can be acted on, with the record of what was started, if any. */
 export interface DeclaredTarget {
@@ -11,6 +12,19 @@ export interface DeclaredTarget {
   name: string;
   instance: UsableInstance;
   record: InstanceRecord | null;
+  /**
+   * The launch intent an interrupted start of it left (its controller died mid-launch), or null:
+   * without a record, a master of that launch's window is found through it (see LaunchIntent).
+   */
+  intent: LaunchIntent | null;
+  /** Why its record exists but cannot be read (a FIFO planted there); its state is then unknown unless its master is found. */
+  recordProblem: string | null;
+  /**
+   * Whether its pidfile, without a record, proves a master it names this file's: only when it is
+   * in the run directory, where only this file's launches write. A pidfile elsewhere (pidfile=)
+   * may be another declaration file's or a php-fpm's started by hand.
+   */
+  pidfileProves: boolean;
   /** php-fpm's error log file, for failure messages; null for syslog, unknown or not read. */
   errorLog: string | null;
   /** Its php-fpm pools; [] when the command did not read its php-fpm config. */
@@ -26,6 +40,8 @@ export interface UnusableTarget {
   /** Why it cannot be acted on. */
   reason: string;
   record: InstanceRecord | null;
+  /** As DeclaredTarget's: whether its pidfile is in the run directory. */
+  pidfileProves: boolean;
 }
 
 /** A record alone: of an instance no longer declared, or of any instance when the file is unusable. */
@@ -40,7 +56,19 @@ export interface OrphanTarget {
   why: 'undeclared' | 'file-unusable';
 }
 
-export type Target = DeclaredTarget | UnusableTarget | OrphanTarget;
+/**
+ * The launch intent alone (no record) of an instance no longer declared, or of any instance when
+ * the file is unusable: a controller died mid-start, and the master of that launch may still run.
+ * It stands for a record: status lists it, stop reaches it by name and without names.
+ */
+export interface LaunchedTarget {
+  kind: 'launched';
+  name: string;
+  intent: LaunchIntent;
+  why: 'undeclared' | 'file-unusable';
+}
+
+export type Target = DeclaredTarget | UnusableTarget | OrphanTarget | LaunchedTarget;
 
 /** For a `never` default: the compiler proves every kind was handled. */
 export function unhandled(value: never): never {
@@ -49,7 +77,7 @@ export function unhandled(value: never): never {
 
 /** Whether the target counts as declared (status counts it; a running master is `running`, not `orphan`). */
 export function isCountedAsDeclared(target: Target): boolean {
-  return target.kind !== 'orphan' || target.why === 'file-unusable';
+  return (target.kind !== 'orphan' && target.kind !== 'launched') || target.why === 'file-unusable';
 }
 
 /** The pidfile the declaration names, else the record's (status shows it). */
@@ -61,6 +89,8 @@ export function pidfileOf(target: Target): string | null {
       return target.pidfile;
     case 'orphan':
       return target.record.pidfile;
+    case 'launched':
+      return target.intent.pidfile;
     default:
       return unhandled(target);
   }
@@ -74,9 +104,15 @@ export function hasRecord(target: UnusableTarget): target is RecordedUnusableTar
 }
 
 /**
- * The target as a successful stop leaves it: without a record (stop removed it), so that a start
+ * The target as a successful stop leaves it: without a record or launch intent (stop removed them), so that a start
  * that follows (restart) does not take the master the old record names, now gone, for a crash.
  */
 export function afterStop(target: DeclaredTarget): DeclaredTarget {
-  return { ...target, record: null };
+  // Its launch intent, if it had one, served too: stop removed it with the master it found.
+  return { ...target, record: null, intent: null };
+}
+
+/** Whether `pidfile` lies in `runDir`: only this declaration file's launches write there. */
+export function isInRunDirectory(pidfile: string | null, runDir: string): boolean {
+  return pidfile !== null && path.dirname(path.normalize(pidfile)) === path.normalize(runDir);
 }

@@ -5,14 +5,14 @@
 // would collide.
 import type { CommandContext } from '../cli/command.js';
 import { FpmMultiError, NotConfiguredError } from '../errors.js';
-import { loadModel } from '../model/load.js';
+import { chooseRunDirUid, loadModel } from '../model/load.js';
 import { defaultRunDir } from '../model/build.js';
 import type { Instance, Model } from '../model/instance.js';
 import { isUsable, runPreflight, type Preflight } from './preflight.js';
-import { readRecords, type InstanceRecord } from './record.js';
+import { readRecords, type InstanceRecord, type LaunchIntent, type RunDirectoryState } from './record.js';
 import { describeRunDirectoryError, trustRunDirectory } from './run-directory.js';
 import { selectInstances, selectTargets } from '../model/selection.js';
-import type { Target } from './target.js';
+import { isInRunDirectory, type Target } from './target.js';
 import type { System } from './system.js';
 
 /**
@@ -39,21 +39,6 @@ export interface Prepared {
   recordProblems: string[];
   /** Whole-run refusals found by the preflight (shared files, listen collisions); [] without it. */
   collisions: string[];
-}
-
-/**
- * Whose default run directory a declaration file uses: root's when root owns the file (the
- * service's file in /etc/conf.d), so that an ordinary user (a monitoring agent) looks where root
- * keeps its records and pidfiles, not in its own $XDG_RUNTIME_DIR; else the caller's own.
- */
-function chooseRunDirUid(system: System, conf: string): number {
-  const uid = system.uid;
-  if (uid === 0) return 0;
-  try {
-    return system.sync.stat(conf).uid === 0 ? 0 : uid;
-  } catch {
-    return uid; // missing or unreachable: the caller's own default, and the file's problem is reported
-  }
 }
 
 /**
@@ -94,9 +79,9 @@ export function describeUnusableFile(declared: Declared): string {
  * - 'declaration': a usable file that declares something to act on (reopen);
  * - 'fpm-facts': and each instance's php-fpm config, only read (health, status --pools ask the
  *   pools of what runs, whatever a start would refuse);
- * - 'fpm-configs': and what refuses a start of an instance (reload, configtest);
+ * - 'fpm-configs': and what refuses a start of an instance (configtest);
  * - 'no-collisions': and no two enabled instances sharing a config, pidfile or listen address
- *   (start, restart: the commands that launch php-fpm).
+ *   (start, restart, reload: the commands that launch or re-execute php-fpm).
  */
 export type Requirement = 'records' | 'declaration' | 'fpm-facts' | 'fpm-configs' | 'no-collisions';
 
@@ -169,46 +154,71 @@ export function chooseTargets(
   const { records, problems: recordProblems } = read;
   const { runDir } = declared;
   const instances = declared.unusable === null && declared.model !== null ? declared.model.instances : [];
-  const recordedNames = records.map((record) => record.name);
+  const intents = read.intents ?? [];
+  // A launch intent stands for a record (the master of its launch is found through it): its name is valid too.
+  const recordedNames = [...new Set([...records.map((record) => record.name), ...intents.map((intent) => intent.name)])];
   const chosen = namesRecords(choice)
     ? selectTargets(instances, recordedNames, selection)
     : { instances: selectInstances(instances, selection), recorded: [] };
   const recordFor = (name: string): InstanceRecord | null => records.find((record) => record.name === name) ?? null;
+  const unreadableRecord = (name: string): string | null => read.unreadable?.get(name) ?? null;
+  const intentFor = (name: string): LaunchIntent | null => intents.find((intent) => intent.name === name) ?? null;
   const targets: Target[] = chosen.instances.map((instance): Target => {
     const record = recordFor(instance.name);
-    if (!isUsable(instance)) return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: describeUnusable(instance), record };
+    const pidfileProves = isInRunDirectory(instance.pidfile, runDir);
+    if (!isUsable(instance)) return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: describeUnusable(instance), record, pidfileProves };
     const checked = preflight?.instances.get(instance.name);
     if (checked !== undefined && checked.problems.length > 0) {
       // Refused before anything is touched: not started, and a restart leaves the running one as it is.
-      return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: checked.problems.join('; '), record };
+      return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: checked.problems.join('; '), record, pidfileProves };
     }
     const facts = checked?.facts ?? { pools: [], errorLog: null };
-    return { kind: 'declared', name: instance.name, instance, record, errorLog: facts.errorLog, pools: facts.pools };
+    return {
+      kind: 'declared', name: instance.name, instance, record, intent: intentFor(instance.name), recordProblem: unreadableRecord(instance.name), pidfileProves,
+      errorLog: facts.errorLog, pools: facts.pools,
+    };
   });
   // With an unusable file nobody knows what is declared: every record is taken as declared, so
   // that status counts it (running: 0, stopped: 3) and names it `running`, not `orphan`.
   const fileKnown = declared.unusable === null;
+  const untargeted = recordedNames.filter((name) => !targets.some((target) => target.name === name));
   const recordedTargets = selection.length === 0
-    ? (reachesRecords(choice) || !fileKnown ? records.filter((record) => !targets.some((target) => target.name === record.name)) : [])
-    : records.filter((record) => chosen.recorded.includes(record.name));
-  for (const record of recordedTargets) {
+    ? (reachesRecords(choice) || !fileKnown ? untargeted : [])
+    : untargeted.filter((name) => chosen.recorded.includes(name));
+  for (const name of recordedTargets) {
+    const record = recordFor(name);
+    const intent = intentFor(name);
+    if (record === null) {
+      if (intent === null) continue;
+      const disabled = instances.find((instance) => instance.name === name);
+      if (disabled !== undefined && isUsable(disabled)) {
+        targets.push({
+          kind: 'declared', name, instance: disabled, record: null, intent, recordProblem: null, pidfileProves: isInRunDirectory(disabled.pidfile, runDir),
+          errorLog: null, pools: [],
+        });
+      } else {
+        targets.push({ kind: 'launched', name, intent, why: fileKnown && disabled === undefined ? 'undeclared' : 'file-unusable' });
+      }
+      continue;
+    }
     const disabled = instances.find((instance) => instance.name === record.name);
     if (disabled === undefined) {
       targets.push({ kind: 'orphan', name: record.name, record, why: fileKnown ? 'undeclared' : 'file-unusable' });
     } else if (isUsable(disabled)) {
-      targets.push({ kind: 'declared', name: disabled.name, instance: disabled, record, errorLog: null, pools: [] });
+      targets.push({
+        kind: 'declared', name: disabled.name, instance: disabled, record, intent, recordProblem: null, pidfileProves: isInRunDirectory(disabled.pidfile, runDir),
+        errorLog: null, pools: [],
+      });
     } else {
       // Its record is what can be acted on; status shows the recorded pidfile.
-      targets.push({ kind: 'unusable', name: disabled.name, pidfile: record.pidfile, reason: describeUnusable(disabled), record });
+      targets.push({ kind: 'unusable', name: disabled.name, pidfile: record.pidfile, reason: describeUnusable(disabled), record, pidfileProves: isInRunDirectory(record.pidfile, runDir) });
     }
   }
   return { declared, runDir, targets, recordProblems, collisions: preflight?.collisions ?? [] };
 }
 
-export interface RecordsRead {
-  records: InstanceRecord[];
-  problems: string[];
-}
+/** What a command read of the run directory (see RunDirectoryState); `unreadable` may be left out when none are. */
+export type RecordsRead = Pick<RunDirectoryState, 'records' | 'problems'> & Partial<Pick<RunDirectoryState, 'intents' | 'unreadable'>>;
 
 /**
  * The records of the run directory, once its trust was checked (the caller's job: before the

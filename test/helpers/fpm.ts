@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { encodeRecord, FastCgiRecordReader, FcgiRecordType } from '../../src/fastcgi/records.js';
 import { decodeNameValuePairs } from '../../src/fastcgi/params.js';
+import type { System } from '../../src/process/system.js';
 
 export const PHP_FPM = '/usr/sbin/php-fpm8.2';
 export const CGI_FCGI = '/usr/bin/cgi-fcgi';
@@ -211,4 +212,13 @@ export async function serveFakePool(path: string, answer: (params: Record<string
     server.listen(path, resolve);
   });
   return { requests, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/**
+ * The system with kernel socket tables that list no listener: for fault injection that squats a
+ * pool's address on purpose (a test playing the pool, a port taken to make a launch or a reload
+ * fail), past the controller's own check of who holds a listen address (src/process/listeners.ts).
+ */
+export function hideListeningSockets(system: System): System {
+  return { ...system, readFile: (path, limits) => (/^\/proc\/net\/(unix|tcp6?)$/.test(path) ? Promise.resolve('header\n') : system.readFile(path, limits)) };
 }

@@ -11,8 +11,8 @@ import { requestFastCgi, type FastCgiAddress } from '../../src/fastcgi/client.js
 import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
 import {
-  CGI_FCGI, findFreePort, listProcessesUnder, makeFpmScratch, masterPid, PHP_FPM, PROMTOOL, requirePrograms, serveFakePool,
-  type FakePool, type FpmScratch,
+  CGI_FCGI, findFreePort, hideListeningSockets, listProcessesUnder, makeFpmScratch, masterPid, PHP_FPM, PROMTOOL, requirePrograms,
+  serveFakePool, type FakePool, type FpmScratch,
 } from '../helpers/fpm.js';
 import { until } from '../helpers/wait.js';
 
@@ -204,7 +204,8 @@ describe('readiness with a fake master, its pool played by the test', () => {
   /** The fakes run under node: to the kernel their executable is node (see control-faults.test.ts). */
   function systemForFakes(): System {
     const real = createRealSystem();
-    return { ...real, realpath: async (path) => (path.startsWith(FAKES) ? NODE : real.realpath(path)) };
+    // The test plays the pool: its own listening socket is no other holder of the address here.
+    return hideListeningSockets({ ...real, realpath: async (path) => (path.startsWith(FAKES) ? NODE : real.realpath(path)) });
   }
   const fakeCli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args], {}, systemForFakes());
   const fakeMasters = () => listProcessesUnder(scratch.dir).filter((p) => p.title.startsWith('php-fpm: master'));

@@ -136,9 +136,10 @@ const EXPECTED: Record<Place, Record<Command, { reads: boolean; codes: readonly 
     stop: { reads: false, codes: [0] },
   },
   // An unreadable record is a warning naming it; the command goes on without it (start starts
-  // the instance and its record replaces the planted entry; stop then stops it).
+  // the instance and its record replaces the planted entry; stop then stops it). status says the
+  // instance's state is unknown (exit 4), not stopped (tryout finding 8c).
   record: {
-    status: { reads: true, codes: [3] },
+    status: { reads: true, codes: [4] },
     check: { reads: false, codes: [0] },
     health: { reads: true, codes: [1] },
     start: { reads: true, codes: [0] },

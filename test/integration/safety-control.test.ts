@@ -13,7 +13,8 @@ import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
 import { isAlive, recordSignals } from '../helpers/processes.js';
 import {
-  CGI_FCGI, CLI, declareInstances, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms, type FpmScratch,
+  CGI_FCGI, CLI, declareInstances, hideListeningSockets, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms,
+  type FpmScratch,
 } from '../helpers/fpm.js';
 import { until } from '../helpers/wait.js';
 
@@ -58,8 +59,10 @@ test('case 1: a master started by hand with the same config survives start, whic
   const { system, sent } = recordSignals();
   const started = await runCli(['--conf', scratch.decl, 'start'], {}, system);
   expect(started.code).toBe(1);
+  // Worded as the tryout's finding 8a asks: honest about what php-fpm-multi can tell, with a fix that works.
   expect(started.stderr).toContain(
-    `a: not started: a php-fpm master of ${scratch.dir}/a/php-fpm.conf already runs (pid ${hand}), not started by ${scratch.decl}; stop it first or remove the duplicate`,
+    `a: not started: a php-fpm master of ${scratch.dir}/a/php-fpm.conf runs (pid ${hand}) without a record of ${scratch.decl}, ` +
+      `so php-fpm-multi cannot tell it started it and leaves it alone: stop it the way it was started (kill -QUIT ${hand} for one started by hand)`,
   );
   expect(sent).toEqual([]);
   expect(isAlive(hand)).toBe(true);
@@ -79,7 +82,7 @@ test('case 1: a second declaration file declaring the same config does not stop 
   const { system, sent } = recordSignals();
   const second = await runCli(['--conf', web, 'start'], {}, system);
   expect(second.code).toBe(1);
-  expect(second.stderr).toContain(`already runs (pid ${first}), not started by ${web}; stop it first or remove the duplicate`);
+  expect(second.stderr).toContain(`runs (pid ${first}) without a record of ${web}, so php-fpm-multi cannot tell it started it and leaves it alone`);
   expect(sent).toEqual([]);
   expect(isAlive(first)).toBe(true);
   const status = await cli('status');
@@ -183,7 +186,7 @@ test('case 9a: pidfile and record both removed while the master runs: start neit
   const { system, sent } = recordSignals();
   const started = await runCli(['--conf', scratch.decl, 'start'], {}, system);
   expect(started.code).toBe(1);
-  expect(started.stderr).toContain(`already runs (pid ${master}), not started by ${scratch.decl}`);
+  expect(started.stderr).toContain(`runs (pid ${master}) without a record of ${scratch.decl}`);
   expect(sent).toEqual([]);
   expect(isAlive(master)).toBe(true);
   expect(listFpmProcesses(scratch.dir).filter((p) => p.title.startsWith('php-fpm: master'))).toHaveLength(1);
@@ -234,10 +237,10 @@ test('case 9d: a reload whose new master dies is reported once the old master is
   declareInstances(scratch, ['a'], 'start_timeout=600');
   expect((await cli('start')).code).toBe(0);
   const old = masterPid(scratch, 'a');
-  // A new pool on a TCP port another program holds: php-fpm -t passes (it binds nothing), and
-  // nothing the controller checks before a reload can know the port is taken (a missing socket
-  // directory, by contrast, is refused before the signal); the re-executed master fails to bind
-  // and exits.
+  // A new pool on a TCP port another program holds: php-fpm -t passes (it binds nothing), the
+  // re-executed master fails to bind and exits. (The controller finds the holder before the
+  // signal since tryout finding 5; it is hidden from it here, as a port taken between that check
+  // and the re-execution would be.)
   const holder = createServer();
   await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
   const port = (holder.address() as AddressInfo).port;
@@ -245,7 +248,7 @@ test('case 9d: a reload whose new master dies is reported once the old master is
     appendFileSync(join(scratch.dir, 'a', 'php-fpm.conf'), [
       '[two]', 'user = www-data', 'group = www-data', `listen = 127.0.0.1:${port}`, 'pm = static', 'pm.max_children = 1', '',
     ].join('\n'));
-    const reloaded = await cli('reload');
+    const reloaded = await runCli(['--conf', scratch.decl, 'reload'], {}, hideListeningSockets(createRealSystem()));
     expect(reloaded.code).toBe(1);
     expect(reloaded.stderr).toContain(`a: reload failed: its master (pid ${old}) died during the reload: the instance is down`);
     expect(reloaded.stderr).toContain(`unable to bind listening socket for address '127.0.0.1:${port}'`);
@@ -303,9 +306,10 @@ test('issue 10: a php-fpm of another user with the same binary and config is nev
   expect(readFileSync(`/proc/${foreign}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\s+${uid}\\s`, 'm'));
   const { system, sent } = recordSignals();
   const started = await runCli(['--conf', scratch.decl, 'start'], {}, system);
-  // Its socket is taken by nobody's master: our launch fails, and the clean-up leaves nobody's alone.
+  // Its socket is taken by nobody's master: found before the launch (tryout finding 5), and left alone.
   expect(started.code).toBe(1);
-  expect(started.stderr).toMatch(/a: start failed: php-fpm exited with status \d+/);
+  expect(started.stderr).toContain(`a: not started: pool 'a'`);
+  expect(started.stderr).toContain(`already has a listening socket, held by pid ${foreign} (php-fpm: master process (`);
   expect(sent.filter(([pid]) => pid === foreign)).toEqual([]);
   expect(isAlive(foreign)).toBe(true);
   // Our pidfile naming it does not make it ours either.
@@ -444,11 +448,12 @@ test('case 1, for check: describeUnownedMaster names a master of the config that
     const system = createRealSystem();
     return { system, runDir: scratch.runDir, path: process.env['PATH'], conf: scratch.decl, processes: new ProcessTable(system) };
   };
-  const target = { kind: 'declared' as const, name: 'a', instance, record: null, errorLog: null, pools: [] };
+  const target = { kind: 'declared' as const, name: 'a', instance, record: null, intent: null, recordProblem: null, pidfileProves: true, errorLog: null, pools: [] };
   expect(await describeUnownedMaster(ctx(), target)).toBeNull();
   const hand = startByHand(config, join(scratch.dir, 'hand.pid'));
   expect(await describeUnownedMaster(ctx(), target)).toBe(
-    `a php-fpm master of ${config} already runs (pid ${hand}), not started by ${scratch.decl}; stop it first or remove the duplicate.`,
+    `a php-fpm master of ${config} runs (pid ${hand}) without a record of ${scratch.decl}, so php-fpm-multi cannot tell it started it and leaves it alone: ` +
+      `stop it the way it was started (kill -QUIT ${hand} for one started by hand) or remove the duplicate declaration, then run start`,
   );
   // Named by the instance's own pidfile, it is this instance's (start adopts it): nothing to report.
   mkdirSync(scratch.runDir, { recursive: true, mode: 0o755 });

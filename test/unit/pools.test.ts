@@ -24,8 +24,10 @@ function makePool(name: string, overrides: Partial<FpmPool> = {}): FpmPool {
 }
 
 function makeTarget(name: string, overrides: { unusable?: string } = {}): Target {
-  if (overrides.unusable !== undefined) return { kind: 'unusable', name, pidfile: `/run/${name}.pid`, reason: overrides.unusable, record: null };
-  return { kind: 'declared', name, instance: { name, pidfile: `/run/${name}.pid` } as UsableInstance, record: null, errorLog: null, pools: [] };
+  if (overrides.unusable !== undefined) return { kind: 'unusable', name, pidfile: `/run/${name}.pid`, reason: overrides.unusable, record: null, pidfileProves: true };
+  return {
+    kind: 'declared', name, instance: { name, pidfile: `/run/${name}.pid` } as UsableInstance, record: null, intent: null, recordProblem: null, pidfileProves: true, errorLog: null, pools: [],
+  };
 }
 
 const FIGURES: PoolFigures = {

@@ -31,7 +31,7 @@ function systemWith(...processes: ReturnType<typeof master>[]): FakeSystem {
 
 function target(record: InstanceRecord | null, binary = OLD_BINARY): Target {
   const instance = { name: 'web', binary, config: CONFIG, pidfile: PIDFILE } as UsableInstance;
-  return { kind: 'declared', name: 'web', instance, record, errorLog: null, pools: [] };
+  return { kind: 'declared', name: 'web', instance, record, intent: null, recordProblem: null, pidfileProves: true, errorLog: null, pools: [] };
 }
 
 const record = (pid: number, startTimeTicks: number, extra: Partial<InstanceRecord> = {}): InstanceRecord => ({

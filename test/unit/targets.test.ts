@@ -65,7 +65,7 @@ describe('chooseTargets', () => {
       collisions: [], runDirProblem: null,
     };
     const { targets } = chooseTargets(declared(instances), records, ['a'], 'selected', preflight);
-    expect(targets).toEqual([{ kind: 'unusable', name: 'a', pidfile: `${RUN}/a.pid`, reason: 'pid = line', record: record('a') }]);
+    expect(targets).toEqual([{ kind: 'unusable', name: 'a', pidfile: `${RUN}/a.pid`, reason: 'pid = line', record: record('a'), pidfileProves: true }]);
   });
 });
 
