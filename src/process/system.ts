@@ -111,6 +111,12 @@ export interface System {
   /** Writes a sibling temporary file (created exclusively, never through a symlink) then renames it over `path`. */
   writeFileAtomic(path: string, content: string, mode: number): Promise<void>;
   unlink(path: string): Promise<void>;
+  /**
+   * Makes `path` a symlink to `target` atomically: a sibling temporary symlink renamed over it,
+   * so that a process looking the path up (php-fpm re-executing itself) sees the old or the new
+   * target, never none.
+   */
+  replaceSymlink(path: string, target: string): Promise<void>;
   /** Creates one directory with exactly `mode` (the umask does not apply); rejects EEXIST if present. */
   mkdir(path: string, mode: number): Promise<void>;
   /**
@@ -257,6 +263,18 @@ async function writeFileAtomic(path: string, content: string, mode: number): Pro
   }
 }
 
+async function replaceSymlink(path: string, target: string): Promise<void> {
+  const { randomBytes } = await import('node:crypto');
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  await fs.symlink(target, tmp);
+  try {
+    await fs.rename(tmp, path);
+  } catch (error) {
+    await fs.unlink(tmp).catch(() => undefined);
+    throw error;
+  }
+}
+
 async function openLockFile(path: string, options: { readOnly?: boolean } = {}): Promise<OpenFile> {
   // libuv adds O_CLOEXEC to every open: php-fpm and other children never inherit the lock.
   const flags = options.readOnly === true ? fsConstants.O_RDONLY : fsConstants.O_RDWR | fsConstants.O_CREAT;
@@ -316,6 +334,7 @@ export function createRealSystem(): System {
     stat: async (path) => toFileStat(statSync(path)),
     readdir: async (path) => readdirSync(path),
     writeFileAtomic,
+    replaceSymlink,
     unlink: (path) => fs.unlink(path),
     async mkdir(path, mode) {
       await fs.mkdir(path, { mode });

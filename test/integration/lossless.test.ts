@@ -1,0 +1,223 @@
+// Issue 13 against the real php8.2-fpm: reload and the live slot switch lose no request under a
+// FastCGI load loop; after a switch /proc/PID/exe is the new binary and status says running; a
+// switch whose config test fails changes nothing; restart runs no config test between its stop
+// and its start, and --rolling restarts one instance at a time.
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
+import { requestFastCgi } from '../../src/fastcgi/client.js';
+import { buildGetParams } from '../../src/fastcgi/params.js';
+import { runCli } from '../helpers/cli.js';
+import { listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requirePrograms, type FpmScratch } from '../helpers/fpm.js';
+import { until } from '../helpers/wait.js';
+
+let scratch: FpmScratch;
+beforeAll(() => requirePrograms(PHP_FPM));
+beforeEach(() => {
+  scratch = makeFpmScratch();
+  // A slow-ish request: a reload or switch always meets requests in flight.
+  writeFileSync(join(scratch.dir, 'slow.php'), '<?php usleep(50000); echo "ok ", getmypid(), "\\n";');
+});
+afterEach(() => scratch.remove());
+
+/** Generous: this machine runs at load 10 and more while other engineers test. */
+const WAIT_MS = 60_000;
+/** The load loop's bounds: requests per client and the loop's whole life. */
+const MAX_REQUESTS_PER_CLIENT = 5_000;
+const LOAD_CLIENTS = 4;
+
+const cli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args]);
+
+/** A php-fpm config with process_control_timeout > 0 (in-flight requests finish on reload) and a ping. */
+function writeLosslessConfig(name: string): string {
+  mkdirSync(join(scratch.dir, name), { recursive: true, mode: 0o755 });
+  const config = join(scratch.dir, name, 'php-fpm.conf');
+  writeFileSync(config, [
+    '[global]', `error_log = ${join(scratch.dir, name, 'error.log')}`, 'process_control_timeout = 10s', '',
+    `[${name}]`, 'user = www-data', 'group = www-data', `listen = ${scratch.socket(name)}`,
+    'pm = static', 'pm.max_children = 3', 'ping.path = /ping', '',
+  ].join('\n'));
+  return config;
+}
+
+/** A copy of php-fpm8.2 under another path: for the controller a different binary (another "slot"). */
+function copyFpm(name: string): string {
+  const copy = join(scratch.dir, name);
+  copyFileSync(PHP_FPM, copy);
+  chmodSync(copy, 0o755);
+  return copy;
+}
+
+interface Load {
+  ok: number;
+  failures: string[];
+  /** Stops the loop and waits for the requests in flight; returns the counts. */
+  stop(): Promise<{ ok: number; failures: string[] }>;
+}
+
+/** A bounded FastCGI load loop on an instance's socket: every request's outcome is counted. */
+function startLoad(name: string): Load {
+  let running = true;
+  const load: Load = {
+    ok: 0,
+    failures: [],
+    stop: async () => {
+      running = false;
+      await Promise.all(clients);
+      return { ok: load.ok, failures: load.failures };
+    },
+  };
+  const deadline = Date.now() + 5 * WAIT_MS;
+  const client = async (): Promise<void> => {
+    for (let i = 0; running && i < MAX_REQUESTS_PER_CLIENT && Date.now() < deadline; i += 1) {
+      try {
+        const response = await requestFastCgi(
+          { kind: 'unix', path: scratch.socket(name) },
+          { params: buildGetParams('/slow.php', { documentRoot: scratch.dir }), timeoutMs: WAIT_MS },
+        );
+        const body = response.body.toString('utf8');
+        if (response.status === 200 && body.startsWith('ok ')) load.ok += 1;
+        else load.failures.push(`status ${response.status}: ${body.slice(0, 200)}`);
+      } catch (error) {
+        load.failures.push(error instanceof Error ? error.message : String(error));
+      }
+    }
+  };
+  const clients = Array.from({ length: LOAD_CLIENTS }, client);
+  return load;
+}
+
+/** Waits until the load loop has `more` successful requests beyond what it had. */
+async function answered(load: Load, more: number): Promise<void> {
+  const target = load.ok + more;
+  await until(`${more} more answered requests`, async () => load.ok >= target || load.failures.length > 0, WAIT_MS);
+}
+
+function exeOf(pid: number): string {
+  return readlinkSync(`/proc/${pid}/exe`);
+}
+
+test('reload under load: no request fails, the master is replaced', async () => {
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${writeLosslessConfig('a')}"`);
+  const started = await cli('start');
+  expect(started.code, started.stderr).toBe(0);
+  const before = masterPid(scratch, 'a');
+  const load = startLoad('a');
+  await answered(load, 20);
+  const reloaded = await cli('reload');
+  await answered(load, 20);
+  const { ok, failures } = await load.stop();
+  expect(reloaded.code, reloaded.stderr).toBe(0);
+  expect(reloaded.stdout).toMatch(new RegExp(`a: reloaded \\(pid ${before} → \\d+\\)`));
+  expect(failures).toEqual([]);
+  expect(ok).toBeGreaterThanOrEqual(40);
+  expect(masterPid(scratch, 'a')).not.toBe(before);
+});
+
+test('slot switch under load: no request fails, /proc/PID/exe is the new binary, status running, stop stops it', async () => {
+  const config = writeLosslessConfig('a');
+  const slot2 = copyFpm('php-fpm-slot2');
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config}"`);
+  const started = await cli('start');
+  expect(started.code, started.stderr).toBe(0);
+  const before = masterPid(scratch, 'a');
+  expect(exeOf(before)).toBe(realpathSync(PHP_FPM));
+  // Launched through the controller's symlink, which names the real binary.
+  expect(readlinkSync(join(scratch.runDir, 'a.php-fpm'))).toBe(realpathSync(PHP_FPM));
+
+  const load = startLoad('a');
+  await answered(load, 20);
+  scratch.declare(`FPM_slot_a="binary=${slot2} config=${config}"`);
+  const switched = await cli('reload');
+  await answered(load, 20);
+  // And back: the switch works in both directions, as a slot moves and returns.
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config}"`);
+  const back = await cli('reload');
+  await answered(load, 20);
+  const { ok, failures } = await load.stop();
+
+  expect(switched.code, switched.stderr).toBe(0);
+  expect(switched.stdout).toMatch(new RegExp(`a: reloaded \\(pid ${before} → (\\d+)\\); switched ${realpathSync(PHP_FPM)} → ${slot2}`));
+  expect(back.code, back.stderr).toBe(0);
+  expect(back.stdout).toContain(`; switched ${slot2} → ${realpathSync(PHP_FPM)}`);
+  expect(failures).toEqual([]);
+  expect(ok).toBeGreaterThanOrEqual(60);
+
+  // Switch once more and look at the master the switch left.
+  scratch.declare(`FPM_slot_a="binary=${slot2} config=${config}"`);
+  expect((await cli('reload')).code).toBe(0);
+  const after = masterPid(scratch, 'a');
+  expect(after).not.toBe(before);
+  expect(exeOf(after)).toBe(slot2);
+  const record = JSON.parse(readFileSync(join(scratch.runDir, 'a.record.json'), 'utf8')) as { binary: string; pid: number };
+  expect(record).toMatchObject({ binary: slot2, pid: after });
+  const status = await cli('status');
+  expect(status.code, status.stdout + status.stderr).toBe(0);
+  expect(status.stdout).toMatch(new RegExp(`^a +- +running +${after} `, 'm'));
+  const stopped = await cli('stop');
+  expect(stopped.code, stopped.stderr).toBe(0);
+  expect(stopped.stdout).toContain(`a: stopped (pid ${after})`);
+  expect(listFpmProcesses(scratch.dir)).toEqual([]);
+});
+
+test('a switch to a binary whose config test fails changes nothing: same pid, same binary, still serving', async () => {
+  const config = writeLosslessConfig('a');
+  // Passes `-v` (php-fpm's own answer) but fails php-fpm's config test, as a slot whose php-fpm
+  // cannot read this config would.
+  const broken = join(scratch.dir, 'php-fpm-broken');
+  writeFileSync(broken, `#!/bin/sh\ncase " $* " in *" --test "*) echo "ERROR: [pool a] unknown directive in ${config}" >&2; exit 78;; esac\nexec ${PHP_FPM} "$@"\n`);
+  chmodSync(broken, 0o755);
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config}"`);
+  expect((await cli('start')).code).toBe(0);
+  const before = masterPid(scratch, 'a');
+  const load = startLoad('a');
+  await answered(load, 10);
+  scratch.declare(`FPM_slot_a="binary=${broken} config=${config}"`);
+  const reloaded = await cli('reload');
+  await answered(load, 10);
+  const { failures } = await load.stop();
+  expect(reloaded.code).toBe(1);
+  expect(reloaded.stderr).toContain('a: not reloaded, the running master keeps serving: configuration test failed');
+  expect(reloaded.stderr).toContain('unknown directive');
+  expect(failures).toEqual([]);
+  expect(masterPid(scratch, 'a')).toBe(before);
+  expect(exeOf(before)).toBe(realpathSync(PHP_FPM));
+  expect(readlinkSync(join(scratch.runDir, 'a.php-fpm'))).toBe(realpathSync(PHP_FPM));
+});
+
+test('a master launched directly (an older controller) keeps the refusal: restart it once', async () => {
+  const config = writeLosslessConfig('a');
+  const slot2 = copyFpm('php-fpm-slot2');
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config}"`);
+  expect((await cli('start')).code).toBe(0);
+  const before = masterPid(scratch, 'a');
+  // What an older controller wrote: no launch path.
+  const recordFile = join(scratch.runDir, 'a.record.json');
+  const { launchPath: _path, launched: _launched, ...old } = JSON.parse(readFileSync(recordFile, 'utf8')) as Record<string, unknown>;
+  writeFileSync(recordFile, `${JSON.stringify(old)}\n`);
+  scratch.declare(`FPM_slot_a="binary=${slot2} config=${config}"`);
+  const reloaded = await cli('reload');
+  expect(reloaded.code).toBe(1);
+  expect(reloaded.stderr).toContain(`a: not reloaded, the running master (pid ${before}) keeps serving: the binary changed (${realpathSync(PHP_FPM)} → ${slot2}), and its master was launched directly`);
+  expect(reloaded.stderr).toContain('run php-fpm-multi restart a once');
+  expect(masterPid(scratch, 'a')).toBe(before);
+  const restarted = await cli('restart');
+  expect(restarted.code, restarted.stderr).toBe(0);
+  expect(exeOf(masterPid(scratch, 'a'))).toBe(slot2);
+});
+
+test('reload says which edited keys need a restart (php-fpm keeps its arguments and environment)', async () => {
+  const config = writeLosslessConfig('a');
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config}"`);
+  expect((await cli('start')).code).toBe(0);
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config} env=GREETING=hi 'args=-d memory_limit=256M'"`);
+  const reloaded = await cli('reload');
+  expect(reloaded.code, reloaded.stderr).toBe(0);
+  expect(reloaded.stdout).toContain(
+    "; env, args changed since php-fpm was started: a reload keeps php-fpm's arguments and environment, so they take effect only on php-fpm-multi restart a",
+  );
+  // The reload kept the old launch: still reported on the next reload, until a restart.
+  expect((await cli('reload')).stdout).toContain('env, args changed since php-fpm was started');
+  expect((await cli('restart')).code).toBe(0);
+  expect((await cli('reload')).stdout).not.toContain('changed since php-fpm was started');
+});
