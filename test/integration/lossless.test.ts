@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
 import { requestFastCgi } from '../../src/fastcgi/client.js';
 import { buildGetParams } from '../../src/fastcgi/params.js';
+import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
 import { listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requirePrograms, type FpmScratch } from '../helpers/fpm.js';
 import { until } from '../helpers/wait.js';
@@ -220,4 +221,43 @@ test('reload says which edited keys need a restart (php-fpm keeps its arguments 
   expect((await cli('reload')).stdout).toContain('env, args changed since php-fpm was started');
   expect((await cli('restart')).code).toBe(0);
   expect((await cli('reload')).stdout).not.toContain('changed since php-fpm was started');
+});
+
+/** The real system, counting php-fpm config tests and the launches between them. */
+function countRuns(): { system: System; runs: string[] } {
+  const real = createRealSystem();
+  const runs: string[] = [];
+  return {
+    runs,
+    system: {
+      ...real,
+      run: async (program, args, options) => {
+        if (args.includes('--test')) runs.push('test');
+        if (args.includes('--daemonize')) runs.push('launch');
+        return real.run(program, args, options);
+      },
+    },
+  };
+}
+
+test('restart: every config test before the first launch, none between stop and start; --rolling one at a time', async () => {
+  scratch.declare(['a', 'b'].map((name) => `FPM_slot_${name}="binary=${PHP_FPM} config=${writeLosslessConfig(name)}"`).join('\n'));
+  expect((await cli('start')).code).toBe(0);
+  const { system, runs } = countRuns();
+  const restarted = await runCli(['--conf', scratch.decl, 'restart'], {}, system);
+  expect(restarted.code, restarted.stderr).toBe(0);
+  expect(runs).toEqual(['test', 'test', 'launch', 'launch']);
+
+  const pids = { a: masterPid(scratch, 'a'), b: masterPid(scratch, 'b') };
+  const rolling = countRuns();
+  const rolled = await runCli(['--conf', scratch.decl, 'restart', '--rolling'], {}, rolling.system);
+  expect(rolled.code, rolled.stderr).toBe(0);
+  expect(rolling.runs).toEqual(['test', 'test', 'launch', 'launch']);
+  expect(masterPid(scratch, 'a')).not.toBe(pids.a);
+  expect(masterPid(scratch, 'b')).not.toBe(pids.b);
+  // One at a time: a's outcome is reported before b is stopped.
+  expect(rolled.stdout).toMatch(/a: started \(pid \d+\)[^]*b: started/);
+
+  const misuse = await cli('reload', '--rolling');
+  expect(misuse.code).toBe(2);
 });
