@@ -283,7 +283,7 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
   // Launched through the controller's symlink, so that a reload can move it to another binary.
   let launch: LaunchFacts;
   try {
-    launch = { launchPath: await pointLaunchLink(system, ctx.runDir, instance.name, identity.binary), launched: launchSettingsOf(instance) };
+    launch = { launchPath: await pointLaunchLink(system, ctx.runDir, instance.name, instance.binary), launched: launchSettingsOf(instance) };
   } catch (error) {
     await removeLaunchIntent(system, ctx.runDir, instance.name);
     return fail(instance.name, `not started: ${describeWriteFailure(error, launchLinkPath(ctx.runDir, instance.name), ctx.runDir)}. Nothing was launched`);
@@ -397,10 +397,17 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
   // A live slot switch: the record names another binary than the file, and the master re-executes
   // the controller's symlink, which now names the declared one.
   const switching = launch !== undefined && identity.binary !== declared.binary;
+  let previousTarget: string | null = null;
   if (launch !== undefined) {
     try {
-      // Also on a plain reload: the symlink names the binary the master runs, whatever happened to it.
-      await pointLaunchLink(system, ctx.runDir, instance.name, switching ? declared.binary : identity.binary);
+      previousTarget = await system.readlink(launch.launchPath);
+    } catch {
+      previousTarget = null; // gone: repointed below; nothing to put back
+    }
+    try {
+      // Also on a plain reload: the symlink names the declared binary (the one the record names,
+      // unless this is a switch), whatever happened to it since.
+      await pointLaunchLink(system, ctx.runDir, instance.name, instance.binary);
     } catch (error) {
       return fail(instance.name, `not reloaded, nothing was signalled: ${describeWriteFailure(error, launch.launchPath, ctx.runDir)}`);
     }
@@ -413,7 +420,8 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
   const sent = await signalVerified(system, old.pid, 'SIGUSR2', inspection.identity);
   if (sent.outcome !== 'sent') {
     // Nothing was reloaded: the symlink names the running binary again.
-    if (switching) await bestEffort(launch.launchPath, async () => { await pointLaunchLink(system, ctx.runDir, instance.name, identity.binary); });
+    const target = previousTarget;
+    if (switching && target !== null) await bestEffort(launch.launchPath, async () => { await pointLaunchLink(system, ctx.runDir, instance.name, target); });
     return fail(instance.name, `not reloaded: ${sent.outcome === 'gone' ? 'its master exited' : sent.reason}`);
   }
   const master = await waitForMaster(system, instance.pidfile, expected, old, deadline);

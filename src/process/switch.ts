@@ -19,12 +19,14 @@ export function launchLinkPath(runDir: string, name: string): string {
 }
 
 /**
- * Points the launch symlink at `realBinary` (a real path: what /proc/PID/exe will show),
- * atomically: php-fpm re-executing at that moment finds the old or the new binary, never none.
+ * Points the launch symlink at the declared `binary` (absolute), atomically: php-fpm
+ * re-executing at that moment finds the old or the new binary, never none. The declared path,
+ * not its resolved one: the launch runs exactly what it ran before the symlink existed (a #!
+ * wrapper stays the wrapper), and identity compares /proc/PID/exe with the resolved path as before.
  */
-export async function pointLaunchLink(system: System, runDir: string, name: string, realBinary: string): Promise<string> {
+export async function pointLaunchLink(system: System, runDir: string, name: string, binary: string): Promise<string> {
   const link = launchLinkPath(runDir, name);
-  await system.replaceSymlink(link, realBinary);
+  await system.replaceSymlink(link, binary);
   return link;
 }
 
