@@ -8,6 +8,7 @@ import { testConfig } from '../process/control.js';
 import { FpmMultiError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { reloadInstance, reopenInstance, startInstance, stopTarget } from '../process/lifecycle.js';
+import { restartWithHandover } from '../process/handover.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
 import { runAtPace, type Pace } from '../process/parallel.js';
@@ -225,6 +226,13 @@ async function restartTarget(control: ControlContext, target: Target, tests: Rea
       // The config test comes first: a broken config never takes a running instance down.
       const test = tests.get(target.name) ?? (await testConfig(control, target.instance));
       if (!test.ok) return { ...test, message: `not restarted, left as it was: ${test.message}` };
+      // The new master takes over the listening sockets while the old one serves (src/process/handover.ts);
+      // where that does not apply (TCP, no pools read, not running), stop and start.
+      const handed = await restartWithHandover(control, target);
+      if (handed !== null) {
+        if (handed.ok) await removeStartFailure(control.system, control.runDir, target.name);
+        return handed;
+      }
       const stopped = await stopTarget(control, target);
       if (!stopped.ok) return stopped;
       return rememberStart(control, await startInstance(control, afterStop(target), { configTested: true }));

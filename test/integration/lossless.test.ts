@@ -2,14 +2,14 @@
 // FastCGI load loop; after a switch /proc/PID/exe is the new binary and status says running; a
 // switch whose config test fails changes nothing; restart runs no config test between its stop
 // and its start, and --rolling restarts one instance at a time.
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
 import { requestFastCgi } from '../../src/fastcgi/client.js';
 import { buildGetParams } from '../../src/fastcgi/params.js';
 import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
-import { listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requirePrograms, type FpmScratch } from '../helpers/fpm.js';
+import { findFreePort, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requirePrograms, type FpmScratch } from '../helpers/fpm.js';
 import { until } from '../helpers/wait.js';
 
 let scratch: FpmScratch;
@@ -256,8 +256,76 @@ test('restart: every config test before the first launch, none between stop and 
   expect(masterPid(scratch, 'a')).not.toBe(pids.a);
   expect(masterPid(scratch, 'b')).not.toBe(pids.b);
   // One at a time: a's outcome is reported before b is stopped.
-  expect(rolled.stdout).toMatch(/a: started \(pid \d+\)[^]*b: started/);
+  expect(rolled.stdout).toMatch(/a: restarted \(pid \d+ → \d+\)[^]*b: restarted/);
 
   const misuse = await cli('reload', '--rolling');
   expect(misuse.code).toBe(2);
+});
+
+test('restart hands the listening sockets over: under load no request fails; the socket, pidfile and record name the new master', async () => {
+  const config = writeLosslessConfig('a');
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config}"`);
+  expect((await cli('start')).code).toBe(0);
+  const before = masterPid(scratch, 'a');
+  const load = startLoad('a');
+  await answered(load, 20);
+  const restarted = await cli('restart');
+  await answered(load, 20);
+  const rolled = await cli('restart', '--rolling');
+  await answered(load, 20);
+  const { ok, failures } = await load.stop();
+  expect(restarted.code, restarted.stderr).toBe(0);
+  expect(restarted.stdout).toMatch(new RegExp(`a: restarted \\(pid ${before} → \\d+\\), listening sockets handed over, the old master retired by reload; ready: a answers ping`));
+  expect(rolled.code, rolled.stderr).toBe(0);
+  expect(rolled.stdout).toContain('listening sockets handed over');
+  expect(failures).toEqual([]);
+  expect(ok).toBeGreaterThanOrEqual(60);
+  const after = masterPid(scratch, 'a');
+  expect(after).not.toBe(before);
+  expect(JSON.parse(readFileSync(join(scratch.runDir, 'a.record.json'), 'utf8'))).toMatchObject({ pid: after });
+  // The symlink the old master retired through names php-fpm again (the new master's reloads).
+  expect(readlinkSync(join(scratch.runDir, 'a.php-fpm'))).toBe(PHP_FPM);
+  // Only the socket itself is left in its directory: no temporary or spare names.
+  expect(readdirSync(join(scratch.dir, 'a')).filter((name) => name.includes('sock')).sort()).toEqual(['php-fpm.sock']);
+  const status = await cli('status');
+  expect(status.code).toBe(0);
+  expect(status.stdout).toMatch(new RegExp(`^a +- +running +${after} `, 'm'));
+  expect((await cli('stop')).code).toBe(0);
+  expect(listFpmProcesses(scratch.dir)).toEqual([]);
+});
+
+test('restart of a TCP pool is a stop and a start (no hand-over); a hand-over whose new master fails leaves the old one serving', async () => {
+  const port = await findFreePort();
+  const config = writeLosslessConfig('a');
+  writeFileSync(config, readFileSync(config, 'utf8').replace(`listen = ${scratch.socket('a')}`, `listen = 127.0.0.1:${port}`));
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config}"`);
+  expect((await cli('start')).code).toBe(0);
+  const tcp = await cli('restart');
+  expect(tcp.code, tcp.stderr).toBe(0);
+  expect(tcp.stdout).toMatch(/a: started \(pid \d+\)/);
+  expect(tcp.stdout).not.toContain('handed over');
+  expect((await cli('stop')).code).toBe(0);
+
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${writeLosslessConfig('a')}"`);
+  expect((await cli('start')).code).toBe(0);
+  const before = masterPid(scratch, 'a');
+  const real = createRealSystem();
+  // The new master of the hand-over fails after binding nothing (as a php-fpm failing its start would).
+  const failing: System = {
+    ...real,
+    run: async (program, args, options) => (options.env['FPM_SOCKETS'] !== undefined
+      ? { exitCode: 70, signal: null, stdout: '', stderr: 'ERROR: FPM initialization failed', timedOut: false }
+      : real.run(program, args, options)),
+  };
+  const load = startLoad('a');
+  await answered(load, 10);
+  const refused = await runCli(['--conf', scratch.decl, 'restart'], {}, failing);
+  await answered(load, 10);
+  const { failures } = await load.stop();
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toContain(`a: not restarted, left as it was (pid ${before} still serves): the new php-fpm exited with status 70`);
+  expect(failures).toEqual([]);
+  expect(masterPid(scratch, 'a')).toBe(before);
+  expect(readdirSync(join(scratch.dir, 'a')).filter((name) => name.includes('sock')).sort()).toEqual(['php-fpm.sock']);
+  expect((await cli('status')).stdout).toMatch(new RegExp(`^a +- +running +${before} `, 'm'));
 });
