@@ -35,7 +35,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   { name: 'stop', summary: 'graceful stop: SIGQUIT, SIGTERM after stop_timeout, then SIGKILL', options: [], load: async () => (await import('../commands/lifecycle.js')).stop },
   {
-    name: 'restart', summary: 'config tests of all, then stop and start in parallel (a broken config stops nothing)', options: ['rolling'],
+    name: 'restart', summary: 'config tests of all, then a new master takes the sockets over (else stop+start)', options: ['rolling'],
     load: async () => (await import('../commands/lifecycle.js')).restart,
   },
   {
