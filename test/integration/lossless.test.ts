@@ -329,3 +329,25 @@ test('restart of a TCP pool is a stop and a start (no hand-over); a hand-over wh
   expect(readdirSync(join(scratch.dir, 'a')).filter((name) => name.includes('sock')).sort()).toEqual(['php-fpm.sock']);
   expect((await cli('status')).stdout).toMatch(new RegExp(`^a +- +running +${before} `, 'm'));
 });
+
+test('a hand-over to replace a master launched directly stops the old one and puts the socket name back after its exit', async () => {
+  const config = writeLosslessConfig('a');
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config}"`);
+  expect((await cli('start')).code).toBe(0);
+  const before = masterPid(scratch, 'a');
+  // What an older controller wrote: no launch path, so the old master cannot retire by reload.
+  const recordFile = join(scratch.runDir, 'a.record.json');
+  const { launchPath: _path, launched: _launched, ...older } = JSON.parse(readFileSync(recordFile, 'utf8')) as Record<string, unknown>;
+  writeFileSync(recordFile, `${JSON.stringify(older)}\n`);
+  const restarted = await cli('restart');
+  expect(restarted.code, restarted.stderr).toBe(0);
+  expect(restarted.stdout).toMatch(new RegExp(`a: restarted \\(pid ${before} → \\d+\\), listening sockets handed over, the old master stopped; ready: a answers ping`));
+  const after = masterPid(scratch, 'a');
+  expect(after).not.toBe(before);
+  // The old master's exit unlinked the listen path; the new socket's spare name took it again.
+  expect(readdirSync(join(scratch.dir, 'a')).filter((name) => name.includes('sock')).sort()).toEqual(['php-fpm.sock']);
+  const load = startLoad('a');
+  await answered(load, 10);
+  expect((await load.stop()).failures).toEqual([]);
+  expect(listFpmProcesses(scratch.dir).filter((p) => p.title.startsWith('php-fpm: master')).map((p) => p.pid)).toEqual([after]);
+});
