@@ -23,6 +23,8 @@ export interface CommandContext {
   selection: string[];
   /** `start --partial`: succeed when at least one selected instance runs afterwards. */
   partial: boolean;
+  /** `restart --rolling`: one instance at a time (absent: false). */
+  rolling?: boolean;
 }
 
 /** A command returns its exit code; only src/cli.ts turns it into the process's. */

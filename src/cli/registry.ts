@@ -16,7 +16,7 @@ export interface CommandChoice {
 }
 
 /** The options a command may accept; --conf, --help and --version go with every command. */
-export type CommandOption = 'json' | 'partial' | 'pools' | 'format';
+export type CommandOption = 'json' | 'partial' | 'pools' | 'format' | 'rolling';
 
 export interface CommandEntry {
   name: string;
@@ -34,8 +34,14 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('../commands/lifecycle.js')).start,
   },
   { name: 'stop', summary: 'graceful stop: SIGQUIT, SIGTERM after stop_timeout, then SIGKILL', options: [], load: async () => (await import('../commands/lifecycle.js')).stop },
-  { name: 'restart', summary: "check's checks and config test, then stop and start (what would fail stops nothing)", options: [], load: async () => (await import('../commands/lifecycle.js')).restart },
-  { name: 'reload', summary: "check's checks and config test, then SIGUSR2; waits for the new master and its ping.path pools", options: [], load: async () => (await import('../commands/lifecycle.js')).reload },
+  {
+    name: 'restart', summary: "check's checks and every config test first, then a new master takes the sockets over (else stop+start); what would fail stops nothing", options: ['rolling'],
+    load: async () => (await import('../commands/lifecycle.js')).restart,
+  },
+  {
+    name: 'reload', summary: "check's checks and config test, then SIGUSR2 (a changed slot/binary: live switch); waits for the new master and its ping.path pools", options: [],
+    load: async () => (await import('../commands/lifecycle.js')).reload,
+  },
   { name: 'reopen', summary: 'SIGUSR1: php-fpm reopens its log files', options: [], load: async () => (await import('../commands/lifecycle.js')).reopen },
   {
     name: 'status',
@@ -74,6 +80,7 @@ export const PROGRAM_OPTIONS: readonly OptionEntry[] = [
 export const COMMAND_OPTIONS: Readonly<Record<CommandOption, OptionEntry>> = {
   json: { name: 'json', help: ['machine-readable output'] },
   partial: { name: 'partial', help: ['succeed when at least one instance runs (init systems)'] },
+  rolling: { name: 'rolling', help: ['one instance at a time, so that the others keep serving'] },
   pools: {
     name: 'pools',
     help: ['one row per pool (processes, listen queue, accepted', 'connections, …) from each pool\'s status page (pm.status_path)'],

@@ -8,6 +8,7 @@ import { testConfig } from '../process/control.js';
 import { FpmMultiError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { describeRestartRefusal, reloadInstance, reopenInstance, startInstance, stopTarget } from '../process/lifecycle.js';
+import { restartWithHandover } from '../process/handover.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
 import { runAtPace, type Pace } from '../process/parallel.js';
@@ -33,6 +34,8 @@ interface Operation {
   pace: Pace;
   /** Acts on one target, whatever its kind (each operation switches on it). */
   act: (control: ControlContext, target: Target) => Promise<Outcome>;
+  /** Runs once, on every target, before any `act` (restart's config tests, before anything stops). */
+  prepare?: (control: ControlContext, targets: readonly Target[]) => Promise<void>;
 }
 
 function reportOutcome(io: Io, outcome: Outcome): void {
@@ -152,6 +155,7 @@ async function runOperation(context: CommandContext, operation: Operation): Prom
     if (requires(requirement, 'declaration')) requireInstances(prepared, verb);
     for (const problem of prepared.recordProblems) reportWarning(io, problem);
     const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'], conf: context.conf, processes: new ProcessTable(system) };
+    await operation.prepare?.(control, prepared.targets);
     return await runAtPace(prepared.targets, operation.pace, async (target) => {
       const outcome = await actSafely(operation, control, target);
       reportOutcome(io, outcome);
@@ -209,8 +213,12 @@ export async function stop(context: CommandContext): Promise<number> {
   return summarize(context.io, 'stopped', outcomes);
 }
 
-/** Restart: a declared instance is tested, stopped and started; an orphan is only stopped. */
-async function restartTarget(control: ControlContext, target: Target): Promise<Outcome> {
+/**
+ * Restart: a declared instance is tested, stopped and started; an orphan is only stopped. Every
+ * config test runs before anything is stopped (`tests`, filled by testBeforeRestart), so that the
+ * gap between stop and start holds no config test: the start half trusts the test made before.
+ */
+async function restartTarget(control: ControlContext, target: Target, tests: ReadonlyMap<string, Outcome>): Promise<Outcome> {
   switch (target.kind) {
     case 'orphan':
     case 'launched':
@@ -222,23 +230,42 @@ async function restartTarget(control: ControlContext, target: Target): Promise<O
       return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.reason}` };
     case 'declared': {
       // The config test comes first: a broken config never takes a running instance down.
-      const test = await testConfig(control, target.instance);
+      const test = tests.get(target.name) ?? (await testConfig(control, target.instance));
       if (!test.ok) return { ...test, message: `not restarted, left as it was: ${test.message}` };
       // What would make the start half fail once the stop is done: left serving instead.
       const refusal = await describeRestartRefusal(control, target);
       if (refusal !== null) return { name: target.name, ok: false, message: `not restarted, left as it was: ${refusal}` };
+      // The new master takes over the listening sockets while the old one serves (src/process/handover.ts);
+      // where that does not apply (TCP, no pools read, not running), stop and start.
+      const handed = await restartWithHandover(control, target);
+      if (handed !== null) {
+        if (handed.ok) await removeStartFailure(control.system, control.runDir, target.name);
+        return handed;
+      }
       const stopped = await stopTarget(control, target);
       if (!stopped.ok) return stopped;
-      return rememberStart(control, await startInstance(control, afterStop(target)));
+      return rememberStart(control, await startInstance(control, afterStop(target), { configTested: true }));
     }
     default:
       return unhandled(target);
   }
 }
 
+/** php-fpm's config test of every declared target, all before the first stop (at the 'works' pace). */
+async function testBeforeRestart(control: ControlContext, targets: readonly Target[], tests: Map<string, Outcome>): Promise<void> {
+  const declared = targets.filter((target): target is DeclaredTarget => target.kind === 'declared');
+  const outcomes = await runAtPace(declared, 'works', (target) => testConfig(control, target.instance));
+  declared.forEach((target, index) => tests.set(target.name, outcomes[index]!));
+}
+
 export async function restart(context: CommandContext): Promise<number> {
+  const tests = new Map<string, Outcome>();
   const outcomes = await runOperation(context, {
-    verb: 'restarted', requirement: 'no-collisions', choice: 'selected-and-recorded', pace: 'works', act: restartTarget,
+    verb: 'restarted', requirement: 'no-collisions', choice: 'selected-and-recorded',
+    // --rolling: one instance at a time, so that the others keep serving while it is down.
+    pace: context.rolling === true ? 'one-at-a-time' : 'works',
+    prepare: (control, targets) => testBeforeRestart(control, targets, tests),
+    act: (control, target) => restartTarget(control, target, tests),
   });
   return summarize(context.io, 'restarted', outcomes);
 }

@@ -49,8 +49,10 @@ export function buildConfigTest(instance: UsableInstance, path: string | undefin
  * launcher exits only once its master confirmed start-up. nice and oom_score_adj are applied to
  * the launcher before php-fpm runs, so the master and every worker it forks inherit them.
  */
-export function buildLaunch(instance: UsableInstance, path: string | undefined): Invocation {
-  let command = [instance.binary, ...buildFpmArgs(instance, instance.config), '--pid', instance.pidfile, '--daemonize'];
+export function buildLaunch(instance: UsableInstance, path: string | undefined, launchPath?: string): Invocation {
+  // `launchPath`: the controller's symlink to the binary (src/process/switch.ts). php-fpm's
+  // reload re-executes argv[0], so a master launched through it can be moved to another binary.
+  let command = [launchPath ?? instance.binary, ...buildFpmArgs(instance, instance.config), '--pid', instance.pidfile, '--daemonize'];
   if (instance.nice !== null) command = ['nice', '-n', String(instance.nice), ...command];
   if (instance.oomScoreAdj !== null) {
     // sh only writes the value and execs the command: the words are passed as arguments, never parsed.

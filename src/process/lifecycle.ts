@@ -19,6 +19,7 @@ import {
 } from './record.js';
 import { signalVerified, type FpmSignal } from './signal.js';
 import { errnoCode, type System } from './system.js';
+import { changedLaunchKeys, describeRestartNeeded, launchLinkPath, launchSettingsOf, pointLaunchLink, type LaunchSettings } from './switch.js';
 import type { DeclaredTarget, LaunchedTarget, OrphanTarget, UnusableTarget } from './target.js';
 import { describeEscalation, endOrphanWorkers, isGone, removePidfileOf, stopMaster, stopMastersOfLaunch } from './terminate.js';
 import { describeUnwritable } from './write-probe.js';
@@ -61,9 +62,23 @@ function intentOfTarget(target: StoppableTarget): LaunchIntent | null {
  */
 const EMPTY_PIDFILE_SETTLE_MS = 500;
 
-/** The record of a master of ours: what it is and who runs it. */
-function recordOf(name: string, identity: ExpectedMaster, pidfile: string, master: ProcessInfo, uid: number): InstanceRecord {
-  return { name, binary: identity.binary, config: identity.config, pidfile, pid: master.pid, startTimeTicks: master.startTimeTicks, uid: identity.uid ?? uid };
+/** How a master was launched (src/process/switch.ts): through the controller's symlink, with these settings. */
+interface LaunchFacts {
+  launchPath: string;
+  launched: LaunchSettings;
+}
+
+/** The record of a master of ours: what it is and who runs it (and, when known, how it was launched). */
+function recordOf(name: string, identity: ExpectedMaster, pidfile: string, master: ProcessInfo, uid: number, launch?: LaunchFacts): InstanceRecord {
+  return {
+    name, binary: identity.binary, config: identity.config, pidfile, pid: master.pid, startTimeTicks: master.startTimeTicks, uid: identity.uid ?? uid,
+    ...(launch === undefined ? {} : { launchPath: launch.launchPath, launched: launch.launched }),
+  };
+}
+
+/** The launch facts a record keeps, when it has them. */
+function launchFactsOf(record: InstanceRecord | null): LaunchFacts | undefined {
+  return record?.launchPath === undefined || record.launched === undefined ? undefined : { launchPath: record.launchPath, launched: record.launched };
 }
 
 /** Forgets a dead master: its orphaned workers, its pidfile and its record. */
@@ -204,7 +219,8 @@ async function adopt(ctx: ControlContext, target: DeclaredTarget, inspection: Ru
   const pidfile = recordedPidfile(target);
   const record = recordPath(ctx.runDir, target.name);
   try {
-    await writeRecord(ctx.system, ctx.runDir, recordOf(target.name, inspection.identity, pidfile, inspection.master, ctx.system.uid));
+    const launch = target.record?.binary === inspection.identity.binary ? launchFactsOf(target.record) : undefined;
+    await writeRecord(ctx.system, ctx.runDir, recordOf(target.name, inspection.identity, pidfile, inspection.master, ctx.system.uid, launch));
   } catch (error) {
     return fail(target.name, `already running (pid ${inspection.pid}), but ${describeWriteFailure(error, record, ctx.runDir)}; it was left running`);
   }
@@ -251,7 +267,12 @@ async function staysEmpty(system: System, pidfile: string): Promise<boolean> {
  * declaration file, even one naming the same pidfile= outside the run directory) makes start
  * refuse before launching: it is reported, never signalled.
  */
-async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarget): Promise<Outcome> {
+/** `configTested`: the caller ran php-fpm's config test just before (restart, before its stop): not run again. */
+export interface StartOptions {
+  configTested?: boolean;
+}
+
+async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarget, options: StartOptions = {}): Promise<Outcome> {
   const { system } = ctx;
   const { instance, errorLog, pools } = target;
   const inspection = await inspectTarget(system, target);
@@ -304,8 +325,10 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
     await system.unlink(instance.pidfile);
     note = `; removed the empty pidfile ${instance.pidfile} (no master of it runs)`;
   }
-  const test = await testConfig(ctx, instance);
-  if (!test.ok) return fail(instance.name, `not started: ${test.message}`);
+  if (options.configTested !== true) {
+    const test = await testConfig(ctx, instance);
+    if (!test.ok) return fail(instance.name, `not started: ${test.message}`);
+  }
   await checkPidfileTrust(system, instance.pidfile);
   const seconds = instance.startTimeoutMs / 1000;
   const launchTicks = await readUptimeTicks(system);
@@ -320,10 +343,18 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
   } catch (error) {
     return fail(instance.name, `not started: ${describeWriteFailure(error, launchIntentPath(ctx.runDir, instance.name), ctx.runDir)}. Nothing was launched`);
   }
+  // Launched through the controller's symlink, so that a reload can move it to another binary.
+  let launch: LaunchFacts;
+  try {
+    launch = { launchPath: await pointLaunchLink(system, ctx.runDir, instance.name, instance.binary), launched: launchSettingsOf(instance) };
+  } catch (error) {
+    await removeLaunchIntent(system, ctx.runDir, instance.name);
+    return fail(instance.name, `not started: ${describeWriteFailure(error, launchLinkPath(ctx.runDir, instance.name), ctx.runDir)}. Nothing was launched`);
+  }
   const deadline = system.now() + instance.startTimeoutMs;
   const logOffset = await measureLog(system, errorLog);
-  const launch = buildLaunch(instance, ctx.path);
-  const result = await system.run(launch.program, launch.args, { env: launch.env, timeoutMs: instance.startTimeoutMs });
+  const invocation = buildLaunch(instance, ctx.path, launch.launchPath);
+  const result = await system.run(invocation.program, invocation.args, { env: invocation.env, timeoutMs: instance.startTimeoutMs });
   if (result.exitCode !== 0) {
     const output = result.stderr.trim() !== '' ? result.stderr : await readLogSince(system, errorLog, logOffset);
     const cleaned = await stopMastersOfLaunch(system, launched, before, instance.stopTimeoutMs);
@@ -359,7 +390,7 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
   // Recorded before the readiness wait, so that a stop reaches it even if this controller dies.
   // A master without a record would be invisible to stop: if it cannot be written, it is stopped.
   try {
-    await writeRecord(system, ctx.runDir, recordOf(instance.name, identity, instance.pidfile, master, system.uid));
+    await writeRecord(system, ctx.runDir, recordOf(instance.name, identity, instance.pidfile, master, system.uid, launch));
   } catch (error) {
     const { what, fix } = explainWriteFailure(error, `its record ${recordPath(ctx.runDir, instance.name)}`, ctx.runDir);
     const undone = await undo();
@@ -376,12 +407,26 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
   return succeed(instance.name, `started (pid ${master.pid})${describeReady(readiness)}${note}`);
 }
 
+/**
+ * The launch facts of a master that can switch binaries live: launched through this run
+ * directory's symlink for the instance (src/process/switch.ts). Undefined for a master launched
+ * directly (started before the controller launched through the symlink, or adopted).
+ */
+function switchableLaunch(runDir: string, target: DeclaredTarget): LaunchFacts | undefined {
+  const launch = launchFactsOf(target.record);
+  return launch !== undefined && launch.launchPath === launchLinkPath(runDir, target.name) ? launch : undefined;
+}
+
 /** Why a reload of the recorded master would not do what the file now says; null when it would. */
-function describeRecordChange(target: DeclaredTarget, declared: ExpectedMaster): string | null {
+function describeRecordChange(runDir: string, target: DeclaredTarget, declared: ExpectedMaster): string | null {
   const { record, instance } = target;
   if (record === null) return null;
   const restart = `run php-fpm-multi restart ${target.name}`;
-  if (record.binary !== declared.binary) return `the binary changed (${record.binary} → ${declared.binary}): ${restart}`;
+  if (record.binary !== declared.binary && switchableLaunch(runDir, target) === undefined) {
+    return `the binary changed (${record.binary} → ${declared.binary}), and its master was launched directly, not through ` +
+      `${launchLinkPath(runDir, target.name)} (started by an older php-fpm-multi, or adopted), so a reload cannot move it to the new binary: ` +
+      `${restart} once (later slot switches are live)`;
+  }
   if (record.config !== declared.config) return `the config changed (${record.config} → ${declared.config}): ${restart}`;
   if (record.pidfile !== instance.pidfile) return `the pidfile changed (${record.pidfile} → ${instance.pidfile}): ${restart}`;
   return null;
@@ -405,8 +450,10 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
     if (unowned !== null) return fail(instance.name, `not reloaded: ${unowned}`);
     return fail(instance.name, `not reloaded: not running (${inspection.state}${inspection.detail === '' ? '' : `: ${inspection.detail}`}); start it`);
   }
-  const changed = describeRecordChange(target, await declaredIdentity(system, instance));
+  const declared = await declaredIdentity(system, instance);
+  const changed = describeRecordChange(ctx.runDir, target, declared);
   if (changed !== null) return fail(instance.name, `not reloaded, the running master (pid ${inspection.pid}) keeps serving: ${changed}`);
+  // With the declared binary: for a slot switch, the new binary tests the config before anything changes.
   const test = await testConfig(ctx, instance);
   if (!test.ok) return fail(instance.name, `not reloaded, the running master keeps serving: ${test.message}`);
   // The re-executed php-fpm binds what its old master does not hold and rewrites its pidfile; it
@@ -419,23 +466,54 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
   const logOffset = await measureLog(system, errorLog);
   const old = inspection.master;
   const { startTimeTicks: _pinned, ...identity } = inspection.identity;
-  // The new master is the old one's successor: same binary, config and owner, started after it.
-  const expected: ExpectedMaster = { ...identity, startedAfterTicks: old.startTimeTicks };
+  const launch = switchableLaunch(ctx.runDir, target);
+  // A live slot switch: the record names another binary than the file, and the master re-executes
+  // the controller's symlink, which now names the declared one.
+  const switching = launch !== undefined && identity.binary !== declared.binary;
+  let previousTarget: string | null = null;
+  if (launch !== undefined) {
+    try {
+      previousTarget = await system.readlink(launch.launchPath);
+    } catch {
+      previousTarget = null; // gone: repointed below; nothing to put back
+    }
+    try {
+      // Also on a plain reload: the symlink names the declared binary (the one the record names,
+      // unless this is a switch), whatever happened to it since.
+      await pointLaunchLink(system, ctx.runDir, instance.name, instance.binary);
+    } catch (error) {
+      return fail(instance.name, `not reloaded, nothing was signalled: ${describeWriteFailure(error, launch.launchPath, ctx.runDir)}`);
+    }
+  }
+  // The new master is the old one's successor: same config and owner, the binary the symlink
+  // names (the declared one on a switch), started after it.
+  const successor = { ...identity, binary: switching ? declared.binary : identity.binary };
+  const expected: ExpectedMaster = { ...successor, startedAfterTicks: old.startTimeTicks };
   const deadline = system.now() + instance.startTimeoutMs;
   const sent = await signalVerified(system, old.pid, 'SIGUSR2', inspection.identity);
-  if (sent.outcome !== 'sent') return fail(instance.name, `not reloaded: ${sent.outcome === 'gone' ? 'its master exited' : sent.reason}`);
+  if (sent.outcome !== 'sent') {
+    // Nothing was reloaded: the symlink names the running binary again.
+    const target = previousTarget;
+    if (switching && target !== null) await bestEffort(launch.launchPath, async () => { await pointLaunchLink(system, ctx.runDir, instance.name, target); });
+    return fail(instance.name, `not reloaded: ${sent.outcome === 'gone' ? 'its master exited' : sent.reason}`);
+  }
   const master = await waitForMaster(system, instance.pidfile, expected, old, deadline);
   const seconds = instance.startTimeoutMs / 1000;
+  const switched = switching ? `; switched ${identity.binary} → ${declared.binary}` : '';
   if (master === null) {
     const stillOld = !isGone(old, await readProcess(system, old.pid));
     const what = stillOld
       ? `its master (pid ${old.pid}) did not come back from the reload within ${seconds} s (start_timeout)`
       : `its master (pid ${old.pid}) died during the reload: the instance is down`;
-    return fail(instance.name, `reload failed: ${what}${quoteOutput(await readLogSince(system, errorLog, logOffset))}`);
+    const how = switching
+      ? `switch to ${declared.binary} failed: ${what}${stillOld ? ' (it may still be re-executing; see status)' : `; php-fpm-multi start ${instance.name} starts it with ${declared.binary}`}`
+      : what;
+    return fail(instance.name, `reload failed: ${how}${quoteOutput(await readLogSince(system, errorLog, logOffset))}`);
   }
   let recordNote = '';
   try {
-    await writeRecord(system, ctx.runDir, recordOf(instance.name, identity, instance.pidfile, master, system.uid));
+    // The record follows the binary the new master runs, and keeps how it was launched (php-fpm keeps argv and environment).
+    await writeRecord(system, ctx.runDir, recordOf(instance.name, successor, instance.pidfile, master, system.uid, launch));
   } catch (error) {
     recordNote = `; but ${describeWriteFailure(error, recordPath(ctx.runDir, instance.name), ctx.runDir)} (its pidfile still names it)`;
   }
@@ -447,7 +525,11 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
       `reload failed: ${describeNotReady(readiness, seconds, `though its new master (pid ${old.pid} → ${master.pid}) runs; it was left running`)}`,
     );
   }
-  return { ...succeed(instance.name, `reloaded (pid ${old.pid} → ${master.pid})${describeReady(readiness)}${recordNote}`), ok: recordNote === '' };
+  const restartNeeded = describeRestartNeeded(instance.name, changedLaunchKeys(target.record?.launched, launchSettingsOf(instance)));
+  return {
+    ...succeed(instance.name, `reloaded (pid ${old.pid} → ${master.pid})${switched}${describeReady(readiness)}${restartNeeded}${recordNote}`),
+    ok: recordNote === '',
+  };
 }
 
 /**
@@ -490,8 +572,8 @@ export function stopTarget(ctx: ControlContext, target: StoppableTarget): Promis
 }
 
 /** See startInstanceUnguarded. */
-export function startInstance(ctx: ControlContext, target: DeclaredTarget): Promise<Outcome> {
-  return guarded(target.name, 'started', () => startInstanceUnguarded(ctx, target));
+export function startInstance(ctx: ControlContext, target: DeclaredTarget, options: StartOptions = {}): Promise<Outcome> {
+  return guarded(target.name, 'started', () => startInstanceUnguarded(ctx, target, options));
 }
 
 /** See reloadInstanceUnguarded. */

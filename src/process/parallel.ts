@@ -28,9 +28,10 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, opera
  * /proc and ask pools) runs for every target at once, for bounding it would make a machine of
  * many slow instances take (instances / bound) × stop_timeout to shut down.
  */
-export type Pace = 'works' | 'waits';
+export type Pace = 'works' | 'waits' | 'one-at-a-time';
 
 /** Runs `operate` on every item at the pace's concurrency; results keep the items' order. */
 export function runAtPace<T, R>(items: readonly T[], pace: Pace, operate: (item: T) => Promise<R>): Promise<R[]> {
-  return mapBounded(items, pace === 'waits' ? Infinity : MAX_PARALLEL_OPERATIONS, operate);
+  // 'one-at-a-time': `restart --rolling`, so that the other instances keep serving meanwhile.
+  return mapBounded(items, pace === 'waits' ? Infinity : pace === 'one-at-a-time' ? 1 : MAX_PARALLEL_OPERATIONS, operate);
 }

@@ -2,6 +2,7 @@
 // instance removed from the declaration file, `status` can tell "crashed" from "stopped", and a
 // recycled pid is never mistaken for our master (the start time must match).
 import { posix as path } from 'node:path';
+import { isLaunchSettings, type LaunchSettings } from './switch.js';
 import { errnoCode, RECORD_MAX_BYTES, START_FAILURE_MAX_BYTES, type System } from './system.js';
 
 export interface InstanceRecord {
@@ -24,6 +25,14 @@ export interface InstanceRecord {
    * mid-stop, a master found gone later was stopped, not crashed.
    */
   stopping?: boolean;
+  /**
+   * The controller-owned path php-fpm was launched through (src/process/switch.ts): a symlink to
+   * `binary` that a reload re-executes. Absent for masters launched directly (before it existed,
+   * or adopted): those cannot switch binaries live.
+   */
+  launchPath?: string;
+  /** What the launch gave php-fpm that a reload keeps (arguments, environment, nice): absent when unknown. */
+  launched?: LaunchSettings;
 }
 
 const RECORD_SUFFIX = '.record.json';
@@ -41,7 +50,9 @@ function isRecord(value: unknown): value is InstanceRecord {
     typeof r['pidfile'] === 'string' && Number.isInteger(r['pid']) && (r['pid'] as number) > 1 &&
     Number.isInteger(r['startTimeTicks']) &&
     (r['uid'] === undefined || (Number.isInteger(r['uid']) && (r['uid'] as number) >= 0)) &&
-    (r['stopping'] === undefined || typeof r['stopping'] === 'boolean')
+    (r['stopping'] === undefined || typeof r['stopping'] === 'boolean') &&
+    (r['launchPath'] === undefined || typeof r['launchPath'] === 'string') &&
+    (r['launched'] === undefined || isLaunchSettings(r['launched']))
   );
 }
 

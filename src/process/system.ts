@@ -45,6 +45,15 @@ export interface RunOptions {
   cwd?: string;
   /** An open file descriptor of ours, given to the child as its fd 3 (used by src/process/lock.ts). */
   fd3?: number;
+  /** Open file descriptors of ours, given to the child as its fds 3, 4, … (after fd3 when both): listening sockets handed over. */
+  inheritFds?: readonly number[];
+}
+
+/** A listening unix socket of the controller's, to be handed to a php-fpm (src/process/handover.ts). */
+export interface ListeningSocket {
+  fd: number;
+  /** Closes the controller's descriptor (the child keeps its copy); the path is left to the caller. */
+  close(): Promise<void>;
 }
 
 export interface RunResult {
@@ -111,6 +120,20 @@ export interface System {
   /** Writes a sibling temporary file (created exclusively, never through a symlink) then renames it over `path`. */
   writeFileAtomic(path: string, content: string, mode: number): Promise<void>;
   unlink(path: string): Promise<void>;
+  /**
+   * Makes `path` a symlink to `target` atomically: a sibling temporary symlink renamed over it,
+   * so that a process looking the path up (php-fpm re-executing itself) sees the old or the new
+   * target, never none.
+   */
+  replaceSymlink(path: string, target: string): Promise<void>;
+  /** link(2) and rename(2): a socket's second name, and moving a name over another atomically. */
+  link(existing: string, newPath: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  /**
+   * Binds and listens on a new unix socket at `path` (which must not exist), owned and moded as
+   * given (php-fpm applies no chown/chmod to a socket it inherits).
+   */
+  listenUnix(path: string, owner: { uid: number; gid: number; mode: number }): Promise<ListeningSocket>;
   /** Creates one directory with exactly `mode` (the umask does not apply); rejects EEXIST if present. */
   mkdir(path: string, mode: number): Promise<void>;
   /**
@@ -186,6 +209,7 @@ async function run(program: string, args: readonly string[], options: RunOptions
   return new Promise((resolve, reject) => {
     const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe'];
     if (options.fd3 !== undefined) stdio.push(options.fd3);
+    for (const fd of options.inheritFds ?? []) stdio.push(fd);
     const child = spawn(program, args, { env: options.env, cwd: options.cwd, stdio });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -257,6 +281,44 @@ async function writeFileAtomic(path: string, content: string, mode: number): Pro
   }
 }
 
+async function replaceSymlink(path: string, target: string): Promise<void> {
+  const { randomBytes } = await import('node:crypto');
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  await fs.symlink(target, tmp);
+  try {
+    await fs.rename(tmp, path);
+  } catch (error) {
+    await fs.unlink(tmp).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function listenUnix(path: string, owner: { uid: number; gid: number; mode: number }): Promise<ListeningSocket> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  // Connections are php-fpm's: none reaches this path before it is published under the listen
+  // address, and the controller closes its descriptor before that.
+  server.on('connection', (socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ path, backlog: 511 }, () => resolve());
+  });
+  try {
+    await fs.chown(path, owner.uid, owner.gid);
+    await fs.chmod(path, owner.mode);
+  } catch (error) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw error;
+  }
+  // node:net keeps the descriptor in its handle; there is no public accessor for a server's fd.
+  const fd = (server as unknown as { _handle: { fd: number } | null })._handle?.fd;
+  if (fd === undefined || !Number.isInteger(fd) || fd < 0) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw new FpmMultiError(`cannot hand over ${path}: the socket's descriptor is not available`);
+  }
+  return { fd, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
 async function openLockFile(path: string, options: { readOnly?: boolean } = {}): Promise<OpenFile> {
   // libuv adds O_CLOEXEC to every open: php-fpm and other children never inherit the lock.
   const flags = options.readOnly === true ? fsConstants.O_RDONLY : fsConstants.O_RDWR | fsConstants.O_CREAT;
@@ -316,6 +378,10 @@ export function createRealSystem(): System {
     stat: async (path) => toFileStat(statSync(path)),
     readdir: async (path) => readdirSync(path),
     writeFileAtomic,
+    replaceSymlink,
+    link: (existing, newPath) => fs.link(existing, newPath),
+    rename: (from, to) => fs.rename(from, to),
+    listenUnix,
     unlink: (path) => fs.unlink(path),
     async mkdir(path, mode) {
       await fs.mkdir(path, { mode });

@@ -96,6 +96,12 @@ test('case 5: with binary= edited, reload refuses before signalling, status says
   scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config}"`);
   expect((await cli('start')).code).toBe(0);
   const master = masterPid(scratch, 'a');
+  // Issue 13: a master launched through the controller's symlink switches live
+  // (test/integration/lossless.test.ts); one launched directly, as by an older controller
+  // (a record without launchPath), keeps this refusal.
+  const recordFile = join(scratch.runDir, 'a.record.json');
+  const { launchPath: _path, launched: _launched, ...older } = JSON.parse(readFileSync(recordFile, 'utf8')) as Record<string, unknown>;
+  writeFileSync(recordFile, `${JSON.stringify(older)}\n`);
   const copy = join(scratch.dir, 'php-fpm-new');
   copyFileSync(PHP_FPM, copy);
   chmodSync(copy, 0o755);
@@ -103,7 +109,8 @@ test('case 5: with binary= edited, reload refuses before signalling, status says
   const { system, sent } = recordSignals();
   const reloaded = await runCli(['--conf', scratch.decl, 'reload'], {}, system);
   expect(reloaded.code).toBe(1);
-  expect(reloaded.stderr).toContain(`a: not reloaded, the running master (pid ${master}) keeps serving: the binary changed (${PHP_FPM} → ${copy}): run php-fpm-multi restart a`);
+  expect(reloaded.stderr).toContain(`a: not reloaded, the running master (pid ${master}) keeps serving: the binary changed (${PHP_FPM} → ${copy}), and its master was launched directly`);
+  expect(reloaded.stderr).toContain('run php-fpm-multi restart a once (later slot switches are live)');
   expect(sent).toEqual([]);
   const status = await runCli(['--conf', scratch.decl, 'status'], {}, system);
   expect(status.code).toBe(0);
