@@ -8,7 +8,6 @@
 // of each new socket and puts it back the moment the old master's unlink is seen, and writes the
 // pidfile again. Applies to an instance whose every listen address (and pm.status_listen) is a
 // unix socket that exists now; any other restarts by stop and start.
-import { posix as path } from 'node:path';
 import { FpmMultiError } from '../errors.js';
 import { buildLaunch } from '../model/invocation.js';
 import { describeExit, fail, quoteOutput, readLogSince, measureLog, succeed, type ControlContext, type Outcome } from './control.js';
@@ -21,6 +20,7 @@ import { errnoCode, type FileStat, type ListeningSocket, type System } from './s
 import type { DeclaredTarget } from './target.js';
 import { signalVerified } from './signal.js';
 import { isGone, POLL_INTERVAL_MS, stopMaster, stopMastersOfLaunch } from './terminate.js';
+import { handoverBindPath } from './handover-names.js';
 
 /**
  * After the new sockets are published, before the old master is told to stop: connections that
@@ -169,9 +169,8 @@ async function handOver(
   const { system } = ctx;
   const { instance, errorLog, pools } = target;
   const old = inspection.master;
-  const tag = `handover-${system.pid}`;
   const sockets: HandedSocket[] = planned.map(({ address, stat }) => {
-    const base = path.join(path.dirname(address), `.${path.basename(address)}.${tag}`);
+    const base = handoverBindPath(address, system.pid);
     return { address, stat, temp: base, publish: `${base}.publish`, spare: `${base}.spare`, oldSpare: `${base}.old`, listening: null };
   });
   const names = (s: HandedSocket): string[] => [s.temp, s.publish, s.spare, s.oldSpare];

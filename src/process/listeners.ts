@@ -5,6 +5,7 @@
 // tcp6: the local address in state LISTEN) and their inode; /proc/PID/fd links (`socket:[inode]`)
 // say which processes hold them. Everything is read through System, so fakes can test it.
 import { posix as path } from 'node:path';
+import { handedOverAddressOf } from './handover-names.js';
 import type { FpmPool } from '../php-fpm/config/types.js';
 import { listensOverlap, normalizeListen, type ListenEndpoint } from '../php-fpm/listen.js';
 import { listStats, readProcess } from './proc.js';
@@ -159,7 +160,10 @@ export function createListenerProbe(system: System, resolve: (listen: string) =>
       const matches: Array<{ use: (typeof wanted)[number]; inodes: number[] }> = [];
       for (const use of wanted) {
         const inodes: number[] = [];
-        for (const socket of listening) {
+        for (const listener of listening) {
+          // A socket handed over by a restart is bound at a hidden name and published at its listen path.
+          const published = listener.endpoint.kind === 'unix' ? handedOverAddressOf(listener.endpoint.path) : null;
+          const socket: ListeningSocket = published === null ? listener : { ...listener, endpoint: normalizeListen(published) };
           if (use.endpoints.some((endpoint) => listensOverlap(endpoint, socket.endpoint))) inodes.push(socket.inode);
           else if (socket.endpoint.kind === 'unix' && use.endpoints[0]!.kind === 'unix' && path.basename(socket.endpoint.path) === path.basename(use.endpoints[0]!.path)) {
             // Bound through another path to the same directory (a symlink): compare real paths.

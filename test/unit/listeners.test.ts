@@ -103,4 +103,12 @@ describe('the holders of a pool’s address', () => {
     const held = await createListenerProbe(system, resolve).findHeld([pool('w', '/srv/sockets/a.sock')]);
     expect(held.map((h) => h.holders.map((p) => p.pid))).toEqual([[500, 501]]);
   });
+
+  test('a socket a restart handed over is bound at a hidden name and found at the listen path it was published at', async () => {
+    const system = machine();
+    system.addFile('/proc/net/unix', UNIX_HEADER + unixLine(11, '/run/.a.sock.handover-4242') + unixLine(12, '/run/.a.sock.other-4242'));
+    const held = await createListenerProbe(system).findHeld([pool('w', '/run/a.sock')]);
+    expect(held.map((h) => h.holders.map((p) => p.pid))).toEqual([[500, 501]]);
+    expect(await createListenerProbe(system).findHeld([pool('w', '/run/other.sock')])).toEqual([]);
+  });
 });
