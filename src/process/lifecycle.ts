@@ -501,16 +501,17 @@ export async function describeOrphanHolding(ctx: ControlContext, targets: readon
   const orphans: Array<{ name: string; master: ProcessInfo }> = [];
   for (const target of targets) {
     if ((target.kind !== 'orphan' && target.kind !== 'launched') || target.why !== 'undeclared') continue;
-    const inspection = await inspectTarget(ctx.system, target);
-    if (inspection.state === 'running' || inspection.state === 'orphan') orphans.push({ name: target.name, master: inspection.master });
+    const inspection = await inspectQuietly(ctx, target);
+    if (inspection?.state === 'running' || inspection?.state === 'orphan') orphans.push({ name: target.name, master: inspection.master });
   }
   if (orphans.length === 0) return null;
   const probe = createCommandListenerProbe(ctx);
   const refusals: string[] = [];
   for (const target of targets) {
     if (target.kind !== 'declared') continue;
-    const inspection = await inspectTarget(ctx.system, target);
-    if (inspection.state === 'running' || inspection.state === 'orphan') continue;
+    const inspection = await inspectQuietly(ctx, target);
+    // Running, or a state the restart itself names for that instance (an untrusted pidfile): not this case.
+    if (inspection === null || inspection.state === 'running' || inspection.state === 'orphan') continue;
     const held = await probe.findHeld(target.pools);
     for (const { name, master } of orphans) {
       const holds = master.cmdline.join(' ').includes(`(${target.instance.config})`) ||
@@ -523,6 +524,16 @@ export async function describeOrphanHolding(ctx: ControlContext, targets: readon
     }
   }
   return refusals.length === 0 ? null : `nothing was restarted (nothing stopped): a restart would stop the orphan and could not start the instance in its place:\n  ${refusals.join('\n  ')}`;
+}
+
+/** inspectTarget, with a pidfile or record the system refuses to show left to the target's own outcome (null). */
+async function inspectQuietly(ctx: ControlContext, target: Target): Promise<Inspection | null> {
+  try {
+    return await inspectTarget(ctx.system, target);
+  } catch (error) {
+    if (!(error instanceof FpmMultiError) && errnoCode(error) === undefined) throw error;
+    return null;
+  }
 }
 
 /** A listener probe for one command's instances: reads the kernel's socket tables once (check). */

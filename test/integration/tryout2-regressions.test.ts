@@ -90,6 +90,31 @@ describe('finding 1: two declaration files sharing a run directory never act on 
     }
   }, 120_000);
 
+  test('a second service copied with the first one’s FPM_run_dir: its stop stops only its own instance, check refuses the shared directory', async () => {
+    declareInstances(scratch, ['a', 'b']);
+    expect((await cli('start')).code).toBe(0);
+    const a = masterPid(scratch, 'a');
+    const web = join(scratch.dir, `${uniqueName()}.web`);
+    onTestFinished(() => rmSync(`/run/php-fpm-multi/${basename(web)}`, { recursive: true, force: true }));
+    writeFileSync(web, `FPM_slot_w="slot=8.2 config=${scratch.writeConfig('w')}"\nFPM_run_dir=${scratch.runDir}\n`);
+    expect((await runCli(['--conf', web, 'start'])).code).toBe(0);
+    const w = masterPid(scratch, 'w');
+    const checked = await runCli(['--conf', web, 'check']);
+    expect(checked.code).toBe(6);
+    expect(checked.stderr).toContain(`${scratch.runDir}/a.record.json belongs to ${scratch.decl}, not ${web}`);
+    expect((await cli('check')).stderr).toContain(`${scratch.runDir}/w.record.json belongs to ${web}, not ${scratch.decl}`);
+    const { system, sent } = recordSignals();
+    const stopped = await runCli(['--conf', web, 'stop'], {}, system);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(stopped.stdout).toContain(`w: stopped (pid ${w})`);
+    expect(sent.filter(([pid]) => pid === a)).toEqual([]);
+    expect(isAlive(a)).toBe(true);
+    expect(requestPhp(scratch, 'a')).toBe('hello from a');
+    const status = await cli('status');
+    expect(status.code, status.stdout).toBe(0);
+    expect((await cli('stop')).code).toBe(0);
+  }, 120_000);
+
   test('records written before a record named its file are still this file’s (compatibility)', async () => {
     declareInstances(scratch, ['a']);
     expect((await cli('start')).code).toBe(0);
