@@ -280,6 +280,12 @@ export interface PreviousRunDir {
   runDir: string;
   /** Why it is looked at: the file is unusable, or FPM_run_dir changed. */
   why: string;
+  /**
+   * The file's default run directory looked at without a pointer (FPM_run_dir set since its
+   * instances started there): only records that name this file count, for a record without a file
+   * there may be another file's of the same name.
+   */
+  strict?: boolean;
 }
 
 /**
@@ -290,6 +296,10 @@ export async function findPreviousRunDir(system: System, context: CommandContext
   const defaultDir = defaultRunDir(declared.conf, context.io.env, chooseRunDirUid(system, declared.conf));
   if (defaultDir === null) return null;
   const last = await readLastRunDir(system, defaultDir, file);
+  if (last === null && declared.unusable === null && path.normalize(defaultDir) !== path.normalize(declared.runDir)) {
+    // FPM_run_dir set while instances started without it run: they are recorded in the default one.
+    return { runDir: path.normalize(defaultDir), why: `FPM_run_dir changed while instances run (they were started in the default run directory ${defaultDir}; the file now names ${declared.runDir})`, strict: true };
+  }
   if (last === null || last === path.normalize(declared.runDir)) return null;
   const why = declared.unusable !== null
     ? `${declared.conf} is unusable, and its last start used ${last}`
@@ -381,10 +391,18 @@ export async function readPreviousRunDir(
   if (previous === null) return null;
   try {
     if (!(await trustRunDirectory(system, previous.runDir, false))) return null;
-    const read = await readRunDirectoryRecords(system, previous.runDir, file);
+    const all = await readRunDirectoryRecords(system, previous.runDir, file);
+    if (previous.strict === true) {
+      // Only what names this file; nothing else there is reported either (it is the directory of every file of this name).
+      const named = (written: { declaration?: string }): boolean => written.declaration === file;
+      const read = { records: all.records.filter(named), intents: (all.intents ?? []).filter(named), problems: [] };
+      return read.records.length + read.intents.length === 0 ? null : { previous, read, problems: [], used: true };
+    }
+    const read = all;
     return { previous, read, problems: [...read.problems, ...(read.foreign?.values() ?? [])], used: await holdsControllerState(system, previous.runDir) };
   } catch (error) {
     if (!(error instanceof FpmMultiError)) throw error;
+    if (previous.strict === true) return null; // only looked at in case: nothing proves a record of this file is there
     // Its last run directory cannot be trusted now: said, and only FPM_run_dir's records are used.
     return { previous, read: { records: [], problems: [] }, problems: [`${previous.why}, but it cannot be read: ${error.message}`], used: false };
   }

@@ -245,6 +245,30 @@ describe('findings 3 and 9: the file’s last run directory is remembered for st
   }, 120_000);
 });
 
+test('finding 9: FPM_run_dir set while instances started in the default run directory run: stop and status still reach them', async () => {
+  const name = uniqueName();
+  const defaultRun = `/run/php-fpm-multi/${name}`;
+  onTestFinished(() => rmSync(defaultRun, { recursive: true, force: true }));
+  const decl = join(scratch.dir, name);
+  const line = `FPM_slot_a="slot=8.2 config=${scratch.writeConfig('a')}"\n`;
+  writeFileSync(decl, line);
+  const run = (...args: string[]) => runCli(['--conf', decl, ...args]);
+  expect((await run('start')).code).toBe(0);
+  const a = Number(readFileSync(join(defaultRun, 'a.pid'), 'utf8'));
+  writeFileSync(decl, `${line}FPM_run_dir=${scratch.runDir}\n`);
+  const status = await run('status');
+  expect(status.code, status.stderr).toBe(0);
+  expect(status.stdout).toMatch(new RegExp(`^a +8\\.2 +running +${a} `, 'm'));
+  expect(status.stderr).toContain(`records of a are in ${defaultRun}: FPM_run_dir changed while instances run`);
+  const stopped = await run('stop');
+  expect(stopped.code, stopped.stderr).toBe(0);
+  expect(stopped.stdout).toContain(`a: stopped (pid ${a})`);
+  expect(listFpmProcesses(scratch.dir)).toEqual([]);
+  const after = await run('status');
+  expect(after.code).toBe(3);
+  expect(after.stderr).toBe('');
+}, 120_000);
+
 test('finding 5: a renamed instance: check names the old record, and restart refuses before stopping anything', async () => {
   const config = scratch.writeConfig('t1');
   scratch.declare(`FPM_slot_t1="slot=8.2 config=${config}"`);
