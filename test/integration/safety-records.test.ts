@@ -87,6 +87,8 @@ describe('issue 9 case 3: an unusable declaration file never blocks stop or stat
       expect((await run('status')).code).toBe(3);
     } finally {
       if (!runDirReadable) rmSync(runDir, { recursive: true, force: true });
+      // With FPM_run_dir, start remembered it in the file's default run directory (its pointer is gone with the file's).
+      else rmSync(`/run/php-fpm-multi/${name}`, { recursive: true, force: true });
     }
   });
 
