@@ -15,7 +15,7 @@ import { inspectTarget, type Inspection } from '../process/inspect.js';
 import { checkRunDirectory } from '../process/pidfile.js';
 import { readRecords } from '../process/record.js';
 import { isInRunDirectory, type DeclaredTarget } from '../process/target.js';
-import type { RecordsRead } from '../process/targets.js';
+import { resolveDeclarationFile, type RecordsRead } from '../process/targets.js';
 import { ProcessTable } from '../process/terminate.js';
 import { describeLockProblem } from '../process/lock.js';
 import { selectInstances } from '../model/selection.js';
@@ -66,18 +66,20 @@ function ownProblems(model: Model, instance: Instance, found: InstancePreflight 
  * config that this file cannot prove it started, and a listen address that another process than
  * the instance's own master already listens on.
  */
-async function findLiveProblems(system: System, model: Model, preflight: Preflight, conf: string, pathVariable: string | undefined): Promise<Map<string, string[]>> {
+async function findLiveProblems(
+  system: System, model: Model, preflight: Preflight, conf: string, pathVariable: string | undefined,
+): Promise<{ problems: Map<string, string[]>; foreign: string[] }> {
   const problems = new Map<string, string[]>();
   const { runDir } = model;
-  if (runDir === null || preflight.runDirProblem !== null) return problems;
+  if (runDir === null || preflight.runDirProblem !== null) return { problems, foreign: [] };
   let read: RecordsRead = { records: [], problems: [] };
   try {
-    if (await checkRunDirectory(system, runDir)) read = await readRecords(system, runDir);
+    if (await checkRunDirectory(system, runDir)) read = await readRecords(system, runDir, await resolveDeclarationFile(system, conf));
   } catch (error) {
     // Unreadable for this user (root's, 0700): what runs cannot be told apart; start says "needs root".
     if (!(error instanceof FpmMultiError) && errnoCode(error) === undefined) throw error;
   }
-  const control: ControlContext = { system, runDir, path: pathVariable, conf, processes: new ProcessTable(system) };
+  const control: ControlContext = { system, runDir, path: pathVariable, conf, records: read.records, processes: new ProcessTable(system) };
   const listeners = createCommandListenerProbe(control);
   for (const instance of model.instances) {
     const checked = preflight.instances.get(instance.name);
@@ -104,7 +106,8 @@ async function findLiveProblems(system: System, model: Model, preflight: Preflig
     ];
     if (found.length > 0) problems.set(instance.name, found);
   }
-  return problems;
+  // Records of another declaration file here: two files share this run directory (tryout 2 finding 1).
+  return { problems, foreign: [...(read.foreign?.values() ?? [])] };
 }
 
 /**
@@ -119,12 +122,13 @@ export async function check({ io, conf, selection }: CommandContext): Promise<nu
   const preflight = await runPreflight(io.system, model, selected, { readFpmConfig, path: io.env['PATH'] });
   // A lock start and stop would refuse (a FIFO planted there): the run directory is unusable.
   const lockProblem = model.runDir === null || preflight.runDirProblem !== null ? null : await describeLockProblem(io.system, model.runDir);
-  const live = await findLiveProblems(io.system, model, preflight, conf, io.env['PATH']);
+  const { problems: live, foreign } = await findLiveProblems(io.system, model, preflight, conf, io.env['PATH']);
   const describe = (i: Instance): string => `${i.variable} (line ${i.line})`;
   const failures = [
     ...model.problems,
     ...(preflight.runDirProblem === null ? [] : [preflight.runDirProblem]),
     ...(lockProblem === null ? [] : [lockProblem]),
+    ...foreign,
     ...preflight.collisions,
     ...selected.filter((i) => i.enabled).flatMap((i) => ownProblems(model, i, preflight.instances.get(i.name), live).map((p) => `${describe(i)}: ${p}`)),
   ];

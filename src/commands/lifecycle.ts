@@ -7,7 +7,7 @@ import type { ControlContext, Outcome } from '../process/control.js';
 import { testConfig } from '../process/control.js';
 import { FpmMultiError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
-import { describeRestartRefusal, reloadInstance, reopenInstance, startInstance, stopTarget } from '../process/lifecycle.js';
+import { describeOrphanHolding, describeRestartRefusal, reloadInstance, reopenInstance, startInstance, stopTarget } from '../process/lifecycle.js';
 import { restartWithHandover } from '../process/handover.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
@@ -19,9 +19,12 @@ import { describeErrno, refuseRootRunDirectory, trustRunDirectory } from '../pro
 import { errnoCode, type System } from '../process/system.js';
 import { afterStop, hasRecord, unhandled, type DeclaredTarget, type Target, type UnusableTarget } from '../process/target.js';
 import {
-  checkSelection, chooseTargets, describeUnusableFile, loadDeclaration, reachesRecords, readRunDirectoryRecords, requireInstances, requires,
-  runDeclaredPreflight, type Declared, type Requirement, type TargetChoice,
+  checkSelection, choosePreviousTargets, chooseTargets, describeNothingRecorded, describePreviousRunDir, describeUnusableFile, holdsControllerState,
+  loadDeclaration, namesIn, reachesRecords, readPreviousRunDir, readRunDirectoryRecords, requireInstances, requires, resolveDeclarationFile,
+  runDeclaredPreflight, withoutShadowed, type Declared, type Requirement, type TargetChoice,
 } from '../process/targets.js';
+import { defaultRunDir } from '../model/build.js';
+import { chooseRunDirUid } from '../model/load.js';
 import { ProcessTable } from '../process/terminate.js';
 import { formatLine, reportError, reportWarning } from '../cli/reporter.js';
 
@@ -34,6 +37,8 @@ interface Operation {
   pace: Pace;
   /** Acts on one target, whatever its kind (each operation switches on it). */
   act: (control: ControlContext, target: Target) => Promise<Outcome>;
+  /** What refuses the whole run once the records are read, before any target is acted on; null when nothing does. */
+  refuse?: (control: ControlContext, targets: readonly Target[]) => Promise<string | null>;
   /** Runs once, on every target, before any `act` (restart's config tests, before anything stops). */
   prepare?: (control: ControlContext, targets: readonly Target[]) => Promise<void>;
 }
@@ -111,7 +116,19 @@ function tolerateReadOnlyCleanUp(system: System, warnings: string[]): System {
       await system.unlink(file);
     } catch (error) {
       if (errnoCode(error) !== 'EROFS') throw error;
-      warnings.push(`could not remove ${file} (read-only file system, EROFS); remove it once the file system is writable`);
+      // A read-only file system refuses the unlink of a file that is not there too: nothing to say.
+      try {
+        await system.lstat(file);
+      } catch (missing) {
+        if (errnoCode(missing) === 'ENOENT') return;
+      }
+      // Nothing on a read-only run directory can tell a clean stop from a crash afterwards: the
+      // record and the pidfile stay, naming a master that is gone. Said plainly, with the way out.
+      warnings.push(
+        file.endsWith('.record.json')
+          ? `could not remove ${file} (read-only file system, EROFS): until it is removed, status shows ${path.basename(file, '.record.json')} as crashed (exit 32) and start says it had crashed; once the file system is writable, run php-fpm-multi stop again: it clears it`
+          : `could not remove ${file} (read-only file system, EROFS); once the file system is writable, run php-fpm-multi stop again: it clears it`,
+      );
     }
   };
   // A proxy, not a copy: a System may be a class instance whose methods need their own `this`.
@@ -146,23 +163,65 @@ async function runOperation(context: CommandContext, operation: Operation): Prom
   const noRecords = { records: [], problems: [] };
   if (requires(requirement, 'declaration') && !reachesRecords(choice)) requireInstances(chooseTargets(declared, noRecords, context.selection, choice, preflight), verb);
   await refuseRootRunDirectory(system, declared.conf, declared.runDir, verb);
-  // An unusable file names no instance of its own: without a run directory there is nothing
-  // recorded to stop, and nothing is created for it.
-  if (!(await trustRunDirectory(system, declared.runDir, declared.unusable === null))) return [];
-  const lock = await acquireLock(system, path.join(declared.runDir, 'lock'), { waitMs: chooseLockWaitMs(declared) });
+  const file = await resolveDeclarationFile(real, declared.conf);
+  // stop (only records needed) creates nothing: no run directory, and no lock where nothing is
+  // recorded (tryout 2 finding 10g). The commands that start create the run directory.
+  const shutdown = !requires(requirement, 'declaration');
+  const exists = await trustRunDirectory(system, declared.runDir, !shutdown);
+  const locks: Array<{ release(): Promise<void> }> = [];
   try {
-    const prepared = chooseTargets(declared, await readRunDirectoryRecords(system, declared.runDir), context.selection, choice, preflight);
+    const used = exists && (await holdsControllerState(system, declared.runDir));
+    if (exists && (!shutdown || used)) {
+      locks.push(await acquireLock(system, path.join(declared.runDir, 'lock'), { waitMs: chooseLockWaitMs(declared) }));
+    }
+    const read = exists ? await readRunDirectoryRecords(system, declared.runDir, file) : { records: [], problems: [] };
+    // stop also reaches what this file's last start recorded elsewhere (the file is unusable, or FPM_run_dir changed).
+    let found = shutdown ? await readPreviousRunDir(system, context, declared, file) : null;
+    if (found !== null && found.read.records.length + (found.read.intents?.length ?? 0) > 0 && (await holdsControllerState(system, found.previous.runDir))) {
+      // Read again under that directory's lock, as for the run directory itself.
+      locks.push(await acquireLock(system, path.join(found.previous.runDir, 'lock'), { waitMs: chooseLockWaitMs(declared) }));
+      found = await readPreviousRunDir(system, context, declared, file);
+    }
+    const main = chooseTargets(declared, read, context.selection, choice, preflight, found === null ? [] : namesIn(found.read));
+    const elsewhere = found === null ? [] : choosePreviousTargets(declared, found.previous, found.read, context.selection, choice, namesIn(read));
+    const prepared = { ...main, targets: withoutShadowed(main.targets, elsewhere) };
     if (requires(requirement, 'declaration')) requireInstances(prepared, verb);
-    for (const problem of prepared.recordProblems) reportWarning(io, problem);
-    const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'], conf: context.conf, processes: new ProcessTable(system) };
+    for (const problem of [...prepared.recordProblems, ...(found?.problems ?? [])]) reportWarning(io, problem);
+    if (found !== null && elsewhere.length > 0) reportWarning(io, describePreviousRunDir(found.previous, elsewhere.map((target) => target.name)));
+    if (declared.unusable !== null && prepared.targets.length === 0 && elsewhere.length === 0 && !used && found?.used !== true) {
+      // Nothing recorded anywhere: "nothing to stop" would be a guess, and a shutdown must not look clean.
+      throw new FpmMultiError(describeNothingRecorded(declared, found?.previous ?? null), EXIT_FAILURE);
+    }
+    const control: ControlContext = {
+      system, runDir: prepared.runDir, path: io.env['PATH'], conf: context.conf, declaration: file, records: read.records, processes: new ProcessTable(system),
+    };
+    if (requires(requirement, 'no-collisions')) {
+      // Where stop and status find this file's records should it become unusable or FPM_run_dir change.
+      const { rememberRunDir } = await import('../process/last-run-dir.js');
+      const failed = await rememberRunDir(system, defaultRunDir(declared.conf, io.env, chooseRunDirUid(system, declared.conf)), file, declared.runDir);
+      if (failed !== null) warnings.push(failed);
+    }
+    const previousControl: ControlContext | null = found === null ? null : { ...control, runDir: found.previous.runDir };
+    const located = [
+      ...prepared.targets.map((target) => ({ target, control })),
+      ...(previousControl === null ? [] : elsewhere.map((target) => ({ target, control: previousControl }))),
+    ];
+    const refusal = operation.refuse === undefined ? null : await operation.refuse(control, prepared.targets);
+    if (refusal !== null) throw new FpmMultiError(refusal, EXIT_FAILURE);
     await operation.prepare?.(control, prepared.targets);
-    return await runAtPace(prepared.targets, operation.pace, async (target) => {
-      const outcome = await actSafely(operation, control, target);
+    const outcomes = await runAtPace(located, operation.pace, async ({ target, control: where }) => {
+      const outcome = await actSafely(operation, where, target);
       reportOutcome(io, outcome);
       return outcome;
     });
+    if (found !== null && shutdown) {
+      // Nothing of this file left in its previous run directory: the pointer has served.
+      const { forgetRunDir } = await import('../process/last-run-dir.js');
+      await forgetRunDir(system, defaultRunDir(declared.conf, io.env, chooseRunDirUid(system, declared.conf)), file, found.previous.runDir);
+    }
+    return outcomes;
   } finally {
-    await lock.release();
+    for (const lock of locks.reverse()) await lock.release();
     for (const warning of warnings) reportWarning(io, warning);
   }
 }
@@ -266,6 +325,7 @@ export async function restart(context: CommandContext): Promise<number> {
     pace: context.rolling === true ? 'one-at-a-time' : 'works',
     prepare: (control, targets) => testBeforeRestart(control, targets, tests),
     act: (control, target) => restartTarget(control, target, tests),
+    refuse: describeOrphanHolding,
   });
   return summarize(context.io, 'restarted', outcomes);
 }

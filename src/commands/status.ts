@@ -8,8 +8,8 @@ import { readStartFailure } from '../process/record.js';
 import { formatTable } from '../cli/table.js';
 import { runAtPace } from '../process/parallel.js';
 import { isCountedAsDeclared, pidfileOf, type Target } from '../process/target.js';
-import { describeUnusableFile, prepareTargets } from '../process/targets.js';
-import { reportWarning } from '../cli/reporter.js';
+import { describeNothingRecorded, describePreviousRunDir, describeUnusableFile, prepareTargets } from '../process/targets.js';
+import { reportError, reportWarning } from '../cli/reporter.js';
 import type { ControlContext } from '../process/control.js';
 import { ProcessTable } from '../process/terminate.js';
 
@@ -27,14 +27,16 @@ export interface StateOfInstance {
   state: InstanceState;
 }
 
-/** OpenRC's and LSB's status codes, worst first. */
+/** OpenRC's and LSB's status codes, worst first; a running orphan alone is 1 (running, not as declared). */
 export function chooseExitCode(instances: readonly StateOfInstance[]): number {
   const counted = instances.filter((instance) => instance.declared && (instance.enabled || instance.state === 'running'));
   const states = new Set<InstanceState>(counted.map((instance) => instance.state));
   if (states.has('crashed') || states.has('stale')) return EXIT_CRASHED;
   if (states.has('unknown')) return EXIT_UNKNOWN;
   const running = counted.filter((instance) => instance.state === 'running').length;
-  if (running === 0) return EXIT_NOT_RUNNING;
+  // An orphan (recorded by this file, no longer declared) that runs is something of this file
+  // running, though not as declared: LSB's "not running" (3) would tell a monitor nothing runs.
+  if (running === 0) return instances.some((instance) => instance.state === 'orphan') ? EXIT_FAILURE : EXIT_NOT_RUNNING;
   return running === counted.length ? EXIT_OK : EXIT_FAILURE;
 }
 
@@ -55,9 +57,24 @@ export async function status(context: CommandContext): Promise<number> {
   const system = io.system;
   const prepared = await prepareTargets(system, context, 'everything-recorded', 'records');
   if (prepared.declared.unusable !== null) reportWarning(io, describeUnusableFile(prepared.declared));
+  const previous = prepared.previous ?? null;
+  if (previous !== null && previous.targets.length > 0) reportWarning(io, describePreviousRunDir(previous, previous.targets.map((target) => target.name)));
+  if (prepared.declared.unusable !== null && prepared.targets.length === 0 && (previous?.targets.length ?? 0) === 0 && prepared.used !== true) {
+    // Nothing recorded anywhere this file's commands write: "no instance running" would be a guess.
+    for (const problem of prepared.recordProblems) reportWarning(io, problem);
+    reportError(io, describeNothingRecorded(prepared.declared, previous));
+    return EXIT_UNKNOWN;
+  }
   const instances = prepared.declared.unusable === null ? (prepared.declared.model?.instances ?? []) : [];
-  const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'], conf: context.conf, processes: new ProcessTable(system) };
-  const rows: Row[] = await runAtPace(prepared.targets, 'waits', async (target) => {
+  const processes = new ProcessTable(system);
+  const records = prepared.targets.flatMap((target) => (target.kind === 'launched' || target.record === null ? [] : [target.record]));
+  const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'], conf: context.conf, records, processes };
+  const previousControl: ControlContext | null = previous === null ? null : { ...control, runDir: previous.runDir };
+  const located = [
+    ...prepared.targets.map((target) => ({ target, control })),
+    ...(previous === null || previousControl === null ? [] : previous.targets.map((target) => ({ target, control: previousControl }))),
+  ];
+  const rows: Row[] = await runAtPace(located, 'waits', async ({ target, control }) => {
       const declared = isCountedAsDeclared(target) ? instances.find((instance) => instance.name === target.name) : undefined;
       const inspection = await inspectTarget(system, target);
       if (inspection.state === 'stopped' && target.kind === 'declared' && target.record === null) {
@@ -68,7 +85,7 @@ export async function status(context: CommandContext): Promise<number> {
         if (unowned !== null) inspection.detail = inspection.detail === '' ? unowned : `${inspection.detail}; ${unowned}`;
       }
       if (inspection.state !== 'running') {
-        const failure = await readStartFailure(system, prepared.runDir, target.name);
+        const failure = await readStartFailure(system, control.runDir, target.name);
         if (failure !== null) {
           const reason = `last start failed at ${new Date(failure.atMs).toISOString()}: ${failure.message.split('\n').map((line) => line.trim()).join(' ')}`;
           inspection.detail = inspection.detail === '' ? reason : `${inspection.detail}; ${reason}`;

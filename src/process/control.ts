@@ -4,6 +4,7 @@
 import type { UsableInstance } from '../model/invocation.js';
 import { buildConfigTest } from '../model/invocation.js';
 import type { ProcessTable } from './terminate.js';
+import type { InstanceRecord } from './record.js';
 import { ERROR_LOG_TAIL_MAX_BYTES, errnoCode, type RunResult, type System } from './system.js';
 
 /** How much of php-fpm's own output a failure shows. */
@@ -16,6 +17,13 @@ export interface ControlContext {
   path: string | undefined;
   /** The declaration file, for messages ("not started by <file>"). */
   conf?: string;
+  /**
+   * The declaration file's real path (resolved once per command), written into every record and
+   * launch intent: a record of another file sharing the run directory is never acted on.
+   */
+  declaration?: string;
+  /** Every record of this file in the run directory, to name the record a master runs under (a renamed instance). */
+  records?: readonly InstanceRecord[];
   /**
    * The processes as this command first saw them, read on first use and shared by all its
    * instances: finding N instances' workers costs one scan of /proc, not N.

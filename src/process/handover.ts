@@ -219,6 +219,7 @@ async function handOver(
   await writeLaunchIntent(system, ctx.runDir, {
     name: instance.name, binary: identity.binary, config: identity.config, pidfile: instance.pidfile, uid: system.uid, launchTicks,
     deadlineTicks: launchTicks + Math.ceil(seconds * CLOCK_TICKS_PER_SECOND) + CLOCK_TICKS_PER_SECOND,
+    ...(ctx.declaration === undefined ? {} : { declaration: ctx.declaration }),
   });
   const launchPath = await pointLaunchLink(system, ctx.runDir, instance.name, instance.binary);
   const invocation = buildLaunch(instance, ctx.path, launchPath);
@@ -261,6 +262,8 @@ async function handOver(
   const record: InstanceRecord = {
     name: instance.name, binary: identity.binary, config: identity.config, pidfile: instance.pidfile, pid: master.pid,
     startTimeTicks: master.startTimeTicks, uid: system.uid, launchPath, launched: launchSettingsOf(instance),
+    // Which declaration file started it: another file sharing the run directory never acts on it.
+    ...(ctx.declaration === undefined ? {} : { declaration: ctx.declaration }),
   };
   try {
     await writeRecord(system, ctx.runDir, record);

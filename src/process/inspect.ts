@@ -72,6 +72,11 @@ export interface UnknownInspection extends InspectionBase {
   unreadableRecord?: boolean;
   /** Unknown because an ordinary user may not see root's process or file. */
   needsRoot?: boolean;
+  /**
+   * With an unreadable record: the live master of this identity that a pidfile outside the run
+   * directory names. The record may be its record: stop must neither signal it nor call the instance stopped.
+   */
+  unprovenMaster?: ProcessInfo;
 }
 
 export type Inspection = RunningInspection | StoppedInspection | CrashedInspection | StaleInspection | UnknownInspection;
@@ -116,13 +121,16 @@ function stopped(identity: ExpectedMaster | null, detail = '', pid: number | nul
 export async function inspectTarget(system: System, target: Target): Promise<Inspection> {
   switch (target.kind) {
     case 'declared': {
-      if (target.record !== null) return inspectMaster(system, { record: target.record, instance: target.instance }, 'running');
+      if (target.record !== null) {
+        const successor = target.recordPidfileProves ?? (target.pidfileProves && target.record.pidfile === target.instance.pidfile);
+        return inspectMaster(system, { record: target.record, instance: target.instance, successor }, 'running');
+      }
       if (target.intent !== null) {
         const launched = await findLaunchedMaster(system, target.intent);
         if (launched !== null) return launchedInspection(target.intent, launched, 'running');
       }
       if (!target.pidfileProves) return inspectUnproven(system, target.instance, target.recordProblem);
-      const found = await inspectMaster(system, { record: null, instance: target.instance }, 'running');
+      const found = await inspectMaster(system, { record: null, instance: target.instance, successor: false }, 'running');
       // A record that cannot be read may name a master the pidfile does not: unknown, not "stopped".
       if (target.recordProblem !== null && found.state !== 'running') return unreadableRecord(found.pid, target.recordProblem);
       return found;
@@ -130,9 +138,11 @@ export async function inspectTarget(system: System, target: Target): Promise<Ins
     case 'unusable':
       // Without its binary or config nothing but its record can be verified.
       if (target.record === null) return inspectUnusable(system, target.pidfile, target.reason, target.pidfileProves);
-      return inspectMaster(system, { record: target.record, instance: null }, 'running');
+      return inspectMaster(system, { record: target.record, instance: null, successor: target.recordPidfileProves ?? target.pidfileProves }, 'running');
     case 'orphan':
-      return inspectMaster(system, { record: target.record, instance: null }, target.why === 'file-unusable' ? 'running' : 'orphan');
+      return inspectMaster(
+        system, { record: target.record, instance: null, successor: target.recordPidfileProves ?? false }, target.why === 'file-unusable' ? 'running' : 'orphan',
+      );
     case 'launched': {
       const launched = await findLaunchedMaster(system, target.intent);
       return launched === null ? stopped(null) : launchedInspection(target.intent, launched, target.why === 'file-unusable' ? 'running' : 'orphan');
@@ -181,14 +191,23 @@ export async function findLaunchedMaster(system: System, intent: LaunchIntent): 
  * never started, whatever its pidfile's directory looks like (Debian's /run/php).
  */
 async function inspectUnproven(system: System, instance: UsableInstance, recordProblem: string | null): Promise<Inspection> {
-  if (recordProblem !== null) return unreadableRecord(null, recordProblem);
   const expected = await declaredIdentity(system, instance);
   let seen: Inspection;
   try {
-    seen = await inspectMaster(system, { record: null, instance }, 'running');
+    seen = await inspectMaster(system, { record: null, instance, successor: false }, 'running');
   } catch (error) {
     if (errnoCode(error) === undefined) throw error;
+    if (recordProblem !== null) return unreadableRecord(null, recordProblem);
     return stopped(expected, `pidfile ${instance.pidfile}: ${describeErrno(error)}`);
+  }
+  if (recordProblem !== null) {
+    // The unreadable record may name the master this pidfile (outside the run directory) names:
+    // nothing proves it ours, nothing proves it not. Unknown, with that master named, never "stopped".
+    if (seen.state !== 'running' && seen.state !== 'orphan') return unreadableRecord(null, recordProblem);
+    return {
+      ...unreadableRecord(seen.pid, `${recordProblem}; and ${instance.pidfile} names a live php-fpm master of ${instance.config} (pid ${seen.pid}) that it may name`),
+      unprovenMaster: seen.master,
+    };
   }
   switch (seen.state) {
     case 'running':
@@ -205,8 +224,14 @@ async function inspectUnproven(system: System, instance: UsableInstance, recordP
   }
 }
 
-/** What a master is looked for by: its record (what was started), else the declared instance. */
-type Known = { record: InstanceRecord; instance: UsableInstance | null } | { record: null; instance: UsableInstance };
+/**
+ * What a master is looked for by: its record (what was started), else the declared instance.
+ * `successor`: whether a master started after the recorded one that the pidfile names is taken
+ * for its successor (a reload made outside the controller). Only a pidfile in this file's own run
+ * directory proves that (tryout 2 finding 2): another service's launch, or a php-fpm started by
+ * hand, may write a pidfile elsewhere once the recorded master died.
+ */
+type Known = { record: InstanceRecord; instance: UsableInstance | null; successor: boolean } | { record: null; instance: UsableInstance; successor: false };
 
 /** The pidfile that inspectTarget reads: the recorded master's (the file may name another since). */
 function inspectedPidfileOf(known: Known): string {
@@ -262,6 +287,13 @@ async function inspectMaster(system: System, known: Known, runningAs: 'running' 
     ? expected
     : pid === record.pid ? { ...expected, startTimeTicks: record.startTimeTicks } : { ...expected, startedAfterTicks: record.startTimeTicks };
   const verdict = verifyIdentity(proc, candidate);
+  if (record !== null && pid !== record.pid && !known.successor && verdict.ok) {
+    // A master of this identity that the recorded one's pidfile names, outside the run directory:
+    // not proven its successor (another service or a hand may have started it): never taken.
+    const unproven = `${pidfile} now names pid ${pid}, a php-fpm master of ${record.config} that php-fpm-multi cannot prove this file started (the pidfile is outside its run directory); it is left alone`;
+    if (stopping !== null) return stopped(expected, stopNote(stopping, `it is gone; ${unproven}`), record.pid, true);
+    return { state: 'crashed', pid: record.pid, master: null, identity: expected, detail: `its master (pid ${record.pid}) is gone; ${unproven}` };
+  }
   if (!verdict.ok) {
     if (stopping !== null) return stopped(expected, stopNote(stopping, `${pidfile} names a process that is not this instance: ${verdict.reason}`), pid, true);
     return { state: 'stale', pid, master: null, identity: expected, detail: `${pidfile} names a process that is not this instance: ${verdict.reason}` };

@@ -20,7 +20,7 @@ import {
 import { signalVerified, type FpmSignal } from './signal.js';
 import { errnoCode, type System } from './system.js';
 import { changedLaunchKeys, describeRestartNeeded, launchLinkPath, launchSettingsOf, pointLaunchLink, type LaunchSettings } from './switch.js';
-import type { DeclaredTarget, LaunchedTarget, OrphanTarget, UnusableTarget } from './target.js';
+import type { DeclaredTarget, LaunchedTarget, OrphanTarget, Target, UnusableTarget } from './target.js';
 import { describeEscalation, endOrphanWorkers, isGone, removePidfileOf, stopMaster, stopMastersOfLaunch } from './terminate.js';
 import { describeUnwritable } from './write-probe.js';
 import { createListenerProbe, describeHeld, resolveSocketPath, type ListenerProbe } from './listeners.js';
@@ -68,10 +68,12 @@ interface LaunchFacts {
   launched: LaunchSettings;
 }
 
-/** The record of a master of ours: what it is and who runs it (and, when known, how it was launched). */
-function recordOf(name: string, identity: ExpectedMaster, pidfile: string, master: ProcessInfo, uid: number, launch?: LaunchFacts): InstanceRecord {
+/** The record of a master of ours: what it is, who runs it, which file started it (and, when known, how it was launched). */
+function recordOf(ctx: ControlContext, name: string, identity: ExpectedMaster, pidfile: string, master: ProcessInfo, launch?: LaunchFacts): InstanceRecord {
   return {
-    name, binary: identity.binary, config: identity.config, pidfile, pid: master.pid, startTimeTicks: master.startTimeTicks, uid: identity.uid ?? uid,
+    name, binary: identity.binary, config: identity.config, pidfile, pid: master.pid, startTimeTicks: master.startTimeTicks, uid: identity.uid ?? ctx.system.uid,
+    // Which declaration file started it: another file sharing the run directory never acts on it.
+    ...(ctx.declaration === undefined ? {} : { declaration: ctx.declaration }),
     ...(launch === undefined ? {} : { launchPath: launch.launchPath, launched: launch.launched }),
   };
 }
@@ -106,6 +108,18 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
   const intent = intentOfTarget(target);
   if (target.kind === 'declared' && target.record === null && intent === null && isUnproven(target, inspection)) {
     if (inspection.state === 'unknown') {
+      const master = inspection.unprovenMaster;
+      if (master !== undefined) {
+        // Its record cannot be read and its pidfile (outside the run directory) names a live master
+        // of its identity: maybe the one the record names, maybe another service's. Never signalled,
+        // never "not running": a failure that names both and the way out (tryout 2 finding 6).
+        const record = recordPath(ctx.runDir, target.name);
+        return fail(
+          target.name,
+          `not stopped: its record ${record} cannot be read, and ${target.instance.pidfile} names a live php-fpm master of ${target.instance.config} (pid ${master.pid}) ` +
+            `that php-fpm-multi cannot prove it started, so it was not signalled: if it is this instance, stop it with kill -QUIT ${master.pid}; then remove ${record}`,
+        );
+      }
       // Its record cannot be read (a planted FIFO), and its pidfile names no master: nothing to signal.
       return succeed(target.name, `not running as far as its pidfile tells; ${inspection.detail}`);
     }
@@ -141,7 +155,7 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
       const pidfile = recordedPidfile(target);
       // The intent first, so that a controller killed mid-stop leaves "stopped", not "crashed".
       // Best effort: a full or read-only run directory must never keep an instance from stopping.
-      const running = recordOf(target.name, inspection.identity, pidfile, inspection.master, system.uid);
+      const running = recordOf(ctx, target.name, inspection.identity, pidfile, inspection.master);
       await bestEffort(record, () => writeRecord(system, ctx.runDir, { ...running, stopping: true }));
       let signal: FpmSignal;
       try {
@@ -186,6 +200,15 @@ async function findRunningMasters(ctx: ControlContext, expected: ExpectedMaster)
  * directory naming it): said honestly, with what to do, for start, stop, reload, status and check.
  */
 function describeUnowned(ctx: ControlContext, instance: UsableInstance, running: readonly ProcessInfo[]): string {
+  // The master may be this file's own, recorded under another name (the instance was renamed):
+  // then the way out is stopping that record, not a kill by hand (tryout 2 finding 5).
+  for (const proc of running) {
+    const recorded = ctx.records?.find((record) => record.pid === proc.pid && record.startTimeTicks === proc.startTimeTicks && record.name !== instance.name);
+    if (recorded !== undefined) {
+      return `a php-fpm master of ${instance.config} runs (pid ${proc.pid}), recorded by ${ctx.conf ?? 'this declaration file'} as ${recorded.name} ` +
+        `(its old name, no longer declared), so it is not this instance's: run php-fpm-multi stop ${recorded.name} first, then start`;
+    }
+  }
   const pids = running.map((proc) => proc.pid);
   return `a php-fpm master of ${instance.config} runs (pid ${pids.join(', ')}) without a record of ${ctx.conf ?? 'this declaration file'}, ` +
     'so php-fpm-multi cannot tell it started it and leaves it alone: ' +
@@ -220,7 +243,7 @@ async function adopt(ctx: ControlContext, target: DeclaredTarget, inspection: Ru
   const record = recordPath(ctx.runDir, target.name);
   try {
     const launch = target.record?.binary === inspection.identity.binary ? launchFactsOf(target.record) : undefined;
-    await writeRecord(ctx.system, ctx.runDir, recordOf(target.name, inspection.identity, pidfile, inspection.master, ctx.system.uid, launch));
+    await writeRecord(ctx.system, ctx.runDir, recordOf(ctx, target.name, inspection.identity, pidfile, inspection.master, launch));
   } catch (error) {
     return fail(target.name, `already running (pid ${inspection.pid}), but ${describeWriteFailure(error, record, ctx.runDir)}; it was left running`);
   }
@@ -339,6 +362,7 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
   try {
     await writeLaunchIntent(system, ctx.runDir, {
       name: instance.name, binary: identity.binary, config: identity.config, pidfile: instance.pidfile, uid: system.uid, launchTicks, deadlineTicks,
+      ...(ctx.declaration === undefined ? {} : { declaration: ctx.declaration }),
     });
   } catch (error) {
     return fail(instance.name, `not started: ${describeWriteFailure(error, launchIntentPath(ctx.runDir, instance.name), ctx.runDir)}. Nothing was launched`);
@@ -390,7 +414,7 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
   // Recorded before the readiness wait, so that a stop reaches it even if this controller dies.
   // A master without a record would be invisible to stop: if it cannot be written, it is stopped.
   try {
-    await writeRecord(system, ctx.runDir, recordOf(instance.name, identity, instance.pidfile, master, system.uid, launch));
+    await writeRecord(system, ctx.runDir, recordOf(ctx, instance.name, identity, instance.pidfile, master, launch));
   } catch (error) {
     const { what, fix } = explainWriteFailure(error, `its record ${recordPath(ctx.runDir, instance.name)}`, ctx.runDir);
     const undone = await undo();
@@ -513,7 +537,7 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
   let recordNote = '';
   try {
     // The record follows the binary the new master runs, and keeps how it was launched (php-fpm keeps argv and environment).
-    await writeRecord(system, ctx.runDir, recordOf(instance.name, successor, instance.pidfile, master, system.uid, launch));
+    await writeRecord(system, ctx.runDir, recordOf(ctx, instance.name, successor, instance.pidfile, master, launch));
   } catch (error) {
     recordNote = `; but ${describeWriteFailure(error, recordPath(ctx.runDir, instance.name), ctx.runDir)} (its pidfile still names it)`;
   }
@@ -545,6 +569,51 @@ export async function describeRestartRefusal(ctx: ControlContext, target: Declar
   if (held.length > 0) return held.join('; ');
   if (!running) return null; // nothing to keep serving: start says what fails
   return describeUnwritable(ctx.system, target.instance.pidfile, ctx.runDir);
+}
+
+/**
+ * restart checks everything before it stops anything: an instance to start whose listen address
+ * (or config) the running master of an orphan record of this file holds would be refused by the
+ * start half once that orphan is stopped in parallel, or not at all: the whole restart is refused,
+ * naming the orphan and the way out (tryout 2 finding 5). null when nothing refuses it.
+ */
+export async function describeOrphanHolding(ctx: ControlContext, targets: readonly Target[]): Promise<string | null> {
+  const orphans: Array<{ name: string; master: ProcessInfo }> = [];
+  for (const target of targets) {
+    if ((target.kind !== 'orphan' && target.kind !== 'launched') || target.why !== 'undeclared') continue;
+    const inspection = await inspectQuietly(ctx, target);
+    if (inspection?.state === 'running' || inspection?.state === 'orphan') orphans.push({ name: target.name, master: inspection.master });
+  }
+  if (orphans.length === 0) return null;
+  const probe = createCommandListenerProbe(ctx);
+  const refusals: string[] = [];
+  for (const target of targets) {
+    if (target.kind !== 'declared') continue;
+    const inspection = await inspectQuietly(ctx, target);
+    // Running, or a state the restart itself names for that instance (an untrusted pidfile): not this case.
+    if (inspection === null || inspection.state === 'running' || inspection.state === 'orphan') continue;
+    const held = await probe.findHeld(target.pools);
+    for (const { name, master } of orphans) {
+      const holds = master.cmdline.join(' ').includes(`(${target.instance.config})`) ||
+        held.some((address) => address.holders.some((holder) => holder.pid === master.pid || holder.sessionId === master.pid));
+      if (holds) {
+        refusals.push(
+          `${target.name}: the address is held by ${name} (pid ${master.pid}), recorded by ${ctx.conf ?? 'this declaration file'} under its old name: run php-fpm-multi stop ${name} first`,
+        );
+      }
+    }
+  }
+  return refusals.length === 0 ? null : `nothing was restarted (nothing stopped): a restart would stop the orphan and could not start the instance in its place:\n  ${refusals.join('\n  ')}`;
+}
+
+/** inspectTarget, with a pidfile or record the system refuses to show left to the target's own outcome (null). */
+async function inspectQuietly(ctx: ControlContext, target: Target): Promise<Inspection | null> {
+  try {
+    return await inspectTarget(ctx.system, target);
+  } catch (error) {
+    if (!(error instanceof FpmMultiError) && errnoCode(error) === undefined) throw error;
+    return null;
+  }
 }
 
 /** A listener probe for one command's instances: reads the kernel's socket tables once (check). */

@@ -33,6 +33,13 @@ export interface InstanceRecord {
   launchPath?: string;
   /** What the launch gave php-fpm that a reload keeps (arguments, environment, nice): absent when unknown. */
   launched?: LaunchSettings;
+  /**
+   * The real path of the declaration file whose command wrote it. A record of another file found
+   * in this file's run directory (two files sharing one) is never acted on, only reported.
+   * Absent in records written before it was kept: then taken as the reading file's own, for an
+   * upgrade must not orphan the instances that run.
+   */
+  declaration?: string;
 }
 
 const RECORD_SUFFIX = '.record.json';
@@ -52,7 +59,8 @@ function isRecord(value: unknown): value is InstanceRecord {
     (r['uid'] === undefined || (Number.isInteger(r['uid']) && (r['uid'] as number) >= 0)) &&
     (r['stopping'] === undefined || typeof r['stopping'] === 'boolean') &&
     (r['launchPath'] === undefined || typeof r['launchPath'] === 'string') &&
-    (r['launched'] === undefined || isLaunchSettings(r['launched']))
+    (r['launched'] === undefined || isLaunchSettings(r['launched'])) &&
+    (r['declaration'] === undefined || typeof r['declaration'] === 'string')
   );
 }
 
@@ -65,26 +73,49 @@ export interface RunDirectoryState {
   problems: string[];
   /** The names whose record exists but cannot be read: their state is unknown, not "stopped". */
   unreadable: Map<string, string>;
+  /**
+   * Records and launch intents another declaration file wrote here (name → why): never acted
+   * on, reported; `check` refuses the run directory.
+   */
+  foreign: Map<string, string>;
 }
 
-/** Every readable record and launch intent in the run directory; an unreadable one is reported, not trusted. */
-export async function readRecords(system: System, runDir: string): Promise<RunDirectoryState> {
+/** Whether a record or launch intent was written by `file`'s commands (one without a file: yes, see InstanceRecord). */
+export function isOfDeclaration(written: { declaration?: string }, file: string | undefined): boolean {
+  return file === undefined || written.declaration === undefined || written.declaration === file;
+}
+
+/** Why a record of another declaration file is never acted on, with the fix. */
+export function describeForeign(file: string, declaration: string | undefined, entry: string): string {
+  return `${file} belongs to ${declaration ?? 'another declaration file'}, not ${entry}: two declaration files share this run directory; give each its own FPM_run_dir`;
+}
+
+/**
+ * Every readable record and launch intent in the run directory; an unreadable one is reported,
+ * not trusted. With `declaration` (the reading file's real path), those another file wrote are
+ * set apart in `foreign`.
+ */
+export async function readRecords(system: System, runDir: string, declaration?: string): Promise<RunDirectoryState> {
   let names: string[];
   try {
     names = await system.readdir(runDir);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return { records: [], intents: [], problems: [], unreadable: new Map() };
+    if (errnoCode(error) === 'ENOENT') return { records: [], intents: [], problems: [], unreadable: new Map(), foreign: new Map() };
     throw error;
   }
   const records: InstanceRecord[] = [];
   const problems: string[] = [];
   const unreadable = new Map<string, string>();
+  const foreign = new Map<string, string>();
   for (const entry of names.filter((n) => n.endsWith(RECORD_SUFFIX)).sort()) {
     const file = path.join(runDir, entry);
     const name = entry.slice(0, -RECORD_SUFFIX.length);
     try {
       const parsed: unknown = JSON.parse(await system.readFile(file, { maxBytes: RECORD_MAX_BYTES, noFollow: true }));
-      if (isRecord(parsed) && `${parsed.name}${RECORD_SUFFIX}` === entry) records.push(parsed);
+      if (isRecord(parsed) && `${parsed.name}${RECORD_SUFFIX}` === entry) {
+        if (isOfDeclaration(parsed, declaration)) records.push(parsed);
+        else foreign.set(name, describeForeign(file, parsed.declaration, declaration ?? ''));
+      }
       else {
         problems.push(`${file}: not a php-fpm-multi record; remove it if no php-fpm of that instance runs`);
         unreadable.set(name, `its record ${file} is unreadable (not a php-fpm-multi record); remove it if no php-fpm of that instance runs`);
@@ -99,9 +130,11 @@ export async function readRecords(system: System, runDir: string): Promise<RunDi
   const intents: LaunchIntent[] = [];
   for (const entry of names.filter((n) => n.endsWith(LAUNCH_SUFFIX)).sort()) {
     const intent = await readLaunchIntent(system, runDir, entry.slice(0, -LAUNCH_SUFFIX.length));
-    if (intent !== null) intents.push(intent);
+    if (intent === null) continue;
+    if (isOfDeclaration(intent, declaration)) intents.push(intent);
+    else if (!foreign.has(intent.name)) foreign.set(intent.name, describeForeign(path.join(runDir, entry), intent.declaration, declaration ?? ''));
   }
-  return { records, intents, problems, unreadable };
+  return { records, intents, problems, unreadable, foreign };
 }
 
 export async function writeRecord(system: System, runDir: string, record: InstanceRecord): Promise<void> {
@@ -132,6 +165,8 @@ export interface LaunchIntent {
   launchTicks: number;
   /** The launcher is killed at start_timeout: a master it forked started before this. */
   deadlineTicks: number;
+  /** As InstanceRecord's: the declaration file whose start wrote it (absent: written before it was kept). */
+  declaration?: string;
 }
 
 const LAUNCH_SUFFIX = '.launch.json';
@@ -150,7 +185,8 @@ export async function readLaunchIntent(system: System, runDir: string, name: str
     const r = JSON.parse(await system.readFile(launchIntentPath(runDir, name), { maxBytes: RECORD_MAX_BYTES, noFollow: true })) as Record<string, unknown>;
     const ok = typeof r === 'object' && r !== null && r['name'] === name && typeof r['binary'] === 'string' &&
       typeof r['config'] === 'string' && typeof r['pidfile'] === 'string' && Number.isInteger(r['uid']) &&
-      Number.isInteger(r['launchTicks']) && Number.isInteger(r['deadlineTicks']);
+      Number.isInteger(r['launchTicks']) && Number.isInteger(r['deadlineTicks']) &&
+      (r['declaration'] === undefined || typeof r['declaration'] === 'string');
     return ok ? (r as unknown as LaunchIntent) : null;
   } catch {
     return null;

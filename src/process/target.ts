@@ -25,6 +25,12 @@ export interface DeclaredTarget {
    * may be another declaration file's or a php-fpm's started by hand.
    */
   pidfileProves: boolean;
+  /**
+   * Whether the record's pidfile lies in the run directory, so that a master started after the
+   * recorded one that it names is that master's successor (a reload made outside the
+   * controller). Left out: `pidfileProves` with the record's pidfile the declared one.
+   */
+  recordPidfileProves?: boolean;
   /** php-fpm's error log file, for failure messages; null for syslog, unknown or not read. */
   errorLog: string | null;
   /** Its php-fpm pools; [] when the command did not read its php-fpm config. */
@@ -42,6 +48,8 @@ export interface UnusableTarget {
   record: InstanceRecord | null;
   /** As DeclaredTarget's: whether its pidfile is in the run directory. */
   pidfileProves: boolean;
+  /** As DeclaredTarget's; left out: `pidfileProves`. */
+  recordPidfileProves?: boolean;
 }
 
 /** A record alone: of an instance no longer declared, or of any instance when the file is unusable. */
@@ -54,6 +62,8 @@ export interface OrphanTarget {
    * declares, so the record counts as declared (status names it `running`, not `orphan`).
    */
   why: 'undeclared' | 'file-unusable';
+  /** As DeclaredTarget's; left out: false (a successor is never taken without proof). */
+  recordPidfileProves?: boolean;
 }
 
 /**

@@ -13,6 +13,8 @@ import { readRecords, type InstanceRecord, type LaunchIntent, type RunDirectoryS
 import { describeRunDirectoryError, trustRunDirectory } from './run-directory.js';
 import { selectInstances, selectTargets } from '../model/selection.js';
 import { isInRunDirectory, type Target } from './target.js';
+import { readLastRunDir } from './last-run-dir.js';
+import { posix as path } from 'node:path';
 import type { System } from './system.js';
 
 /**
@@ -35,6 +37,19 @@ export interface Prepared {
   declared: Declared;
   runDir: string;
   targets: Target[];
+  /** The declaration file's real path (what its records name); left out by callers that do not read records. */
+  file?: string;
+  /**
+   * stop and status: the records of this file in its previous run directory (the one its last start
+   * used, when the file is unusable or FPM_run_dir changed), acted on there; null when none.
+   */
+  previous?: (PreviousRunDir & { targets: Target[] }) | null;
+  /**
+   * Whether a run directory of this file (its own, or its previous one) was ever used: it holds
+   * the controller's lock or a record. With an unusable file and nothing used, what runs cannot
+   * be told; with a used one whose records are gone, its instances were stopped.
+   */
+  used?: boolean;
   /** Records that could not be read: reported, never trusted. */
   recordProblems: string[];
   /** Whole-run refusals found by the preflight (shared files, listen collisions); [] without it. */
@@ -150,31 +165,49 @@ function describeUnusable(instance: Instance): string {
  */
 export function chooseTargets(
   declared: Declared, read: RecordsRead, selection: readonly string[], choice: TargetChoice, preflight: Preflight | null = null,
+  elsewhere: readonly string[] = [],
 ): Prepared {
-  const { records, problems: recordProblems } = read;
+  const { records } = read;
+  const foreign = read.foreign ?? new Map<string, string>();
+  // Records of another declaration file sharing this run directory: reported, never acted on.
+  const recordProblems = [...read.problems, ...foreign.values()];
   const { runDir } = declared;
   const instances = declared.unusable === null && declared.model !== null ? declared.model.instances : [];
   const intents = read.intents ?? [];
   // A launch intent stands for a record (the master of its launch is found through it): its name is valid too.
   const recordedNames = [...new Set([...records.map((record) => record.name), ...intents.map((intent) => intent.name)])];
+  // `elsewhere`: names recorded in another run directory of this file (its last one): valid names, acted on there.
   const chosen = namesRecords(choice)
-    ? selectTargets(instances, recordedNames, selection)
+    ? selectTargets(instances, [...new Set([...recordedNames, ...elsewhere])], selection)
     : { instances: selectInstances(instances, selection), recorded: [] };
   const recordFor = (name: string): InstanceRecord | null => records.find((record) => record.name === name) ?? null;
   const unreadableRecord = (name: string): string | null => read.unreadable?.get(name) ?? null;
   const intentFor = (name: string): LaunchIntent | null => intents.find((intent) => intent.name === name) ?? null;
+  // Whether a master started after the recorded one, named by the record's pidfile, is its successor (inspect.ts).
+  // Set only where it differs from what inspect.ts assumes without it (see DeclaredTarget.recordPidfileProves).
+  const recordProof = (record: InstanceRecord | null, assumed: boolean): { recordPidfileProves?: boolean } => {
+    const proves = record !== null && isInRunDirectory(record.pidfile, runDir);
+    return proves === assumed ? {} : { recordPidfileProves: proves };
+  };
   const targets: Target[] = chosen.instances.map((instance): Target => {
     const record = recordFor(instance.name);
+    const foreignRecord = foreign.get(instance.name);
+    if (foreignRecord !== undefined && record === null) {
+      // Its name, pidfile and record paths are another file's here: nothing of it can be proven ours,
+      // and a start would overwrite the other file's pidfile and record.
+      return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: foreignRecord, record: null, pidfileProves: false };
+    }
     const pidfileProves = isInRunDirectory(instance.pidfile, runDir);
-    if (!isUsable(instance)) return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: describeUnusable(instance), record, pidfileProves };
+    if (!isUsable(instance)) return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: describeUnusable(instance), record, pidfileProves, ...recordProof(record, pidfileProves) };
     const checked = preflight?.instances.get(instance.name);
     if (checked !== undefined && checked.problems.length > 0) {
       // Refused before anything is touched: not started, and a restart leaves the running one as it is.
-      return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: checked.problems.join('; '), record, pidfileProves };
+      return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason: checked.problems.join('; '), record, pidfileProves, ...recordProof(record, pidfileProves) };
     }
     const facts = checked?.facts ?? { pools: [], errorLog: null };
     return {
       kind: 'declared', name: instance.name, instance, record, intent: intentFor(instance.name), recordProblem: unreadableRecord(instance.name), pidfileProves,
+      ...recordProof(record, pidfileProves && record?.pidfile === instance.pidfile),
       errorLog: facts.errorLog, pools: facts.pools,
     };
   });
@@ -203,10 +236,11 @@ export function chooseTargets(
     }
     const disabled = instances.find((instance) => instance.name === record.name);
     if (disabled === undefined) {
-      targets.push({ kind: 'orphan', name: record.name, record, why: fileKnown ? 'undeclared' : 'file-unusable' });
+      targets.push({ kind: 'orphan', name: record.name, record, why: fileKnown ? 'undeclared' : 'file-unusable', ...recordProof(record, false) });
     } else if (isUsable(disabled)) {
       targets.push({
         kind: 'declared', name: disabled.name, instance: disabled, record, intent, recordProblem: null, pidfileProves: isInRunDirectory(disabled.pidfile, runDir),
+        ...recordProof(record, isInRunDirectory(disabled.pidfile, runDir) && record.pidfile === disabled.pidfile),
         errorLog: null, pools: [],
       });
     } else {
@@ -218,16 +252,109 @@ export function chooseTargets(
 }
 
 /** What a command read of the run directory (see RunDirectoryState); `unreadable` may be left out when none are. */
-export type RecordsRead = Pick<RunDirectoryState, 'records' | 'problems'> & Partial<Pick<RunDirectoryState, 'intents' | 'unreadable'>>;
+export type RecordsRead = Pick<RunDirectoryState, 'records' | 'problems'> & Partial<Pick<RunDirectoryState, 'intents' | 'unreadable' | 'foreign'>>;
+
+/** The names a read of a run directory knows of: records, launch intents, unreadable records. */
+export function namesIn(read: RecordsRead): string[] {
+  return [...new Set([...read.records.map((r) => r.name), ...(read.intents ?? []).map((i) => i.name), ...(read.unreadable?.keys() ?? [])])];
+}
+
+/**
+ * The declaration file's real path, resolved once per command: what records name. A missing file
+ * (stop and status still work) is resolved through its directory, else taken as written.
+ */
+export async function resolveDeclarationFile(system: System, conf: string): Promise<string> {
+  try {
+    return await system.realpath(conf);
+  } catch {
+    try {
+      return path.join(await system.realpath(path.dirname(path.resolve(conf))), path.basename(conf));
+    } catch {
+      return path.resolve(conf);
+    }
+  }
+}
+
+/** A run directory of this file other than the one it names now: the one its last start used. */
+export interface PreviousRunDir {
+  runDir: string;
+  /** Why it is looked at: the file is unusable, or FPM_run_dir changed. */
+  why: string;
+  /**
+   * The file's default run directory looked at without a pointer (FPM_run_dir set since its
+   * instances started there): only records that name this file count, for a record without a file
+   * there may be another file's of the same name.
+   */
+  strict?: boolean;
+}
+
+/**
+ * For stop and status: the run directory the file's last start remembered (src/process/last-run-dir.ts)
+ * when it is not the one the file names now (or the file is unusable); null otherwise.
+ */
+export async function findPreviousRunDir(system: System, context: CommandContext, declared: Declared, file: string): Promise<PreviousRunDir | null> {
+  const defaultDir = defaultRunDir(declared.conf, context.io.env, chooseRunDirUid(system, declared.conf));
+  if (defaultDir === null) return null;
+  const last = await readLastRunDir(system, defaultDir, file);
+  if (last === null && declared.unusable === null && path.normalize(defaultDir) !== path.normalize(declared.runDir)) {
+    // FPM_run_dir set while instances started without it run: they are recorded in the default one.
+    return { runDir: path.normalize(defaultDir), why: `FPM_run_dir changed while instances run (they were started in the default run directory ${defaultDir}; the file now names ${declared.runDir})`, strict: true };
+  }
+  if (last === null || last === path.normalize(declared.runDir)) return null;
+  const why = declared.unusable !== null
+    ? `${declared.conf} is unusable, and its last start used ${last}`
+    : `FPM_run_dir changed while instances run (its last start used ${last}; the file now names ${declared.runDir})`;
+  return { runDir: last, why };
+}
+
+/**
+ * An unusable file and no record of it anywhere: what runs cannot be told (status exits 4, stop
+ * fails), never "nothing runs" (tryout 2 finding 3).
+ */
+export function describeNothingRecorded(declared: Declared, previous: PreviousRunDir | null): string {
+  const where = previous === null ? declared.runDir : `${declared.runDir} nor ${previous.runDir}`;
+  return `cannot tell what runs: ${declared.conf} is unusable and no records were found (in ${where}); ` +
+    `fix the file (php-fpm-multi check says what is wrong), then run the command again`;
+}
+
+/** The warning when records of this file are found in its previous run directory. */
+export function describePreviousRunDir(previous: PreviousRunDir, names: readonly string[]): string {
+  return `records of ${names.join(', ')} are in ${previous.runDir}: ${previous.why}; acting on them there`;
+}
+
+/**
+ * The targets of this file's previous run directory: only what is recorded there (the declared
+ * instances are the main run directory's), valid names of both directories accepted.
+ */
+export function choosePreviousTargets(
+  declared: Declared, previous: PreviousRunDir, read: RecordsRead, selection: readonly string[], choice: TargetChoice, mainNames: readonly string[],
+): Target[] {
+  const recorded = new Set(namesIn(read));
+  if (recorded.size === 0) return [];
+  return chooseTargets({ ...declared, runDir: previous.runDir }, read, selection, choice, null, mainNames).targets.filter((target) => recorded.has(target.name));
+}
+
+/**
+ * 10g: whether a run directory holds anything a command that only reads records (stop) should
+ * lock for: its lock, a record or a launch intent. Without any of them there is nothing recorded,
+ * and stop creates nothing (no lock file).
+ */
+export async function holdsControllerState(system: System, runDir: string): Promise<boolean> {
+  try {
+    return (await system.readdir(runDir)).some((entry) => entry === 'lock' || entry.endsWith('.record.json') || entry.endsWith('.launch.json'));
+  } catch (error) {
+    throw describeRunDirectoryError(system, runDir, error);
+  }
+}
 
 /**
  * The records of the run directory, once its trust was checked (the caller's job: before the
  * lock for commands that take it, here for those that do not). A run directory that does not
  * exist holds no records.
  */
-export async function readRunDirectoryRecords(system: System, runDir: string): Promise<RecordsRead> {
+export async function readRunDirectoryRecords(system: System, runDir: string, file?: string): Promise<RecordsRead> {
   try {
-    return await readRecords(system, runDir);
+    return await readRecords(system, runDir, file);
   } catch (error) {
     throw describeRunDirectoryError(system, runDir, error);
   }
@@ -241,9 +368,54 @@ export async function prepareTargets(system: System, context: CommandContext, ch
   const declared = loadDeclaration(context, requirement);
   checkSelection(declared, choice, context.selection);
   const preflight = await runDeclaredPreflight(system, declared, context.selection, requirement, context.io.env['PATH']);
+  const file = await resolveDeclarationFile(system, declared.conf);
   const exists = await trustRunDirectory(system, declared.runDir, false);
-  const read = exists ? await readRunDirectoryRecords(system, declared.runDir) : { records: [], problems: [] };
-  return chooseTargets(declared, read, context.selection, choice, preflight);
+  const read = exists ? await readRunDirectoryRecords(system, declared.runDir, file) : { records: [], problems: [] };
+  if (requirement !== 'records') return { ...chooseTargets(declared, read, context.selection, choice, preflight), file, previous: null };
+  const found = await readPreviousRunDir(system, context, declared, file);
+  const prepared = chooseTargets(declared, read, context.selection, choice, preflight, found === null ? [] : namesIn(found.read));
+  const used = (exists && (await holdsControllerState(system, declared.runDir))) || found?.used === true;
+  if (found === null) return { ...prepared, file, previous: null, used };
+  const targets = choosePreviousTargets(declared, found.previous, found.read, context.selection, choice, namesIn(read));
+  return {
+    ...prepared, file, targets: withoutShadowed(prepared.targets, targets), recordProblems: [...prepared.recordProblems, ...found.problems],
+    previous: { ...found.previous, targets }, used,
+  };
+}
+
+/** The previous run directory of this file and what it holds of it (trust checked first); null when there is none. */
+export async function readPreviousRunDir(
+  system: System, context: CommandContext, declared: Declared, file: string,
+): Promise<{ previous: PreviousRunDir; read: RecordsRead; problems: string[]; used: boolean } | null> {
+  const previous = await findPreviousRunDir(system, context, declared, file);
+  if (previous === null) return null;
+  try {
+    if (!(await trustRunDirectory(system, previous.runDir, false))) return null;
+    const all = await readRunDirectoryRecords(system, previous.runDir, file);
+    if (previous.strict === true) {
+      // Only what names this file; nothing else there is reported either (it is the directory of every file of this name).
+      const named = (written: { declaration?: string }): boolean => written.declaration === file;
+      const read = { records: all.records.filter(named), intents: (all.intents ?? []).filter(named), problems: [] };
+      return read.records.length + read.intents.length === 0 ? null : { previous, read, problems: [], used: true };
+    }
+    const read = all;
+    return { previous, read, problems: [...read.problems, ...(read.foreign?.values() ?? [])], used: await holdsControllerState(system, previous.runDir) };
+  } catch (error) {
+    if (!(error instanceof FpmMultiError)) throw error;
+    if (previous.strict === true) return null; // only looked at in case: nothing proves a record of this file is there
+    // Its last run directory cannot be trusted now: said, and only FPM_run_dir's records are used.
+    return { previous, read: { records: [], problems: [] }, problems: [`${previous.why}, but it cannot be read: ${error.message}`], used: false };
+  }
+}
+
+/**
+ * A declared instance with nothing recorded in the run directory the file names now, while its
+ * previous run directory holds its record: the previous one is what runs (or ran), so it alone
+ * stands for the instance.
+ */
+export function withoutShadowed(targets: readonly Target[], previous: readonly Target[]): Target[] {
+  const elsewhere = new Set(previous.map((target) => target.name));
+  return targets.filter((target) => !(elsewhere.has(target.name) && target.kind === 'declared' && target.record === null && target.intent === null));
 }
 
 /**

@@ -62,10 +62,44 @@ export function makeFpmScratch(): FpmScratch {
     },
     remove() {
       killProcessesUnder(dir);
+      forgetRunDirPointersUnder(dir);
       rmSync(dir, { recursive: true, force: true });
     },
   };
   return scratch;
+}
+
+/**
+ * start remembers a declaration file's run directory in its default one (/run/php-fpm-multi/<file
+ * name>/last-run-dir.*.json, src/process/last-run-dir.ts); a test's files are gone after it, so
+ * are their pointers. Only pointers naming a file under `dir` are removed; the directories stay
+ * (another command may be creating its lock in one of them).
+ */
+function forgetRunDirPointersUnder(dir: string): void {
+  const base = '/run/php-fpm-multi';
+  let services: string[];
+  try {
+    services = readdirSync(base);
+  } catch {
+    return;
+  }
+  for (const service of services) {
+    let entries: string[];
+    try {
+      entries = readdirSync(join(base, service)).filter((entry) => entry.startsWith('last-run-dir.'));
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      const file = join(base, service, entry);
+      try {
+        const pointer = JSON.parse(readFileSync(file, 'utf8')) as { declaration?: unknown };
+        if (typeof pointer.declaration === 'string' && pointer.declaration.startsWith(`${dir}/`)) rmSync(file, { force: true });
+      } catch {
+        // removed meanwhile, or not a pointer: not ours
+      }
+    }
+  }
 }
 
 /** Declares instances `names` in the string form, each with its own fresh config. */
