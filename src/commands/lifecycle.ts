@@ -216,10 +216,15 @@ async function restartTarget(control: ControlContext, target: Target): Promise<O
     case 'launched':
       // No longer declared: only stopped. (A restart refuses an unusable file before this.)
       return target.why === 'undeclared' ? stopTarget(control, target) : { name: target.name, ok: false, message: 'not restarted, left as it was: the declaration file is unusable' };
-    case 'unusable':
-      if (!hasRecord(target)) return stopUnusable(control, target);
-      // Everything start would refuse (e.g. a `pid =` line) refuses before the stop.
-      return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.reason}` };
+    case 'unusable': {
+      if (hasRecord(target)) {
+        // Everything start would refuse (e.g. a `pid =` line) refuses before the stop.
+        return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.reason}` };
+      }
+      // Nothing recorded to stop; asked to restart it, the controller cannot start it: a failure, as for start.
+      const stopped = await stopUnusable(control, target);
+      return stopped.ok ? { name: target.name, ok: false, message: `not restarted: it does not run, and it cannot be started: ${target.reason}` } : stopped;
+    }
     case 'declared': {
       // The config test comes first: a broken config never takes a running instance down.
       const test = await testConfig(control, target.instance);
