@@ -5,7 +5,7 @@
 import { posix as path } from 'node:path';
 import { FpmMultiError, NotConfiguredError } from '../errors.js';
 import type { readFpmConfig as ReadFpmConfig } from '../php-fpm/config/load.js';
-import type { FpmConfig, FpmPool } from '../php-fpm/config/types.js';
+import type { FpmConfig, FpmLimit, FpmPool } from '../php-fpm/config/types.js';
 import { buildFpmEnvironment, DEFAULT_PATH, type UsableInstance } from '../model/invocation.js';
 import type { Instance, Model } from '../model/instance.js';
 import { checkPidfileTrust, checkRunDirectory, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
@@ -138,9 +138,95 @@ function describeWhere(at: { file: string; line: number } | null): string {
   return at === null ? '' : ` (${at.file}:${at.line})`;
 }
 
+/** getent answers from the NSS databases at once; one that hangs (a dead LDAP server) is not waited on for long. */
+const ACCOUNT_LOOKUP_TIMEOUT_MS = 10_000;
+/** Where getent lives (Debian, Alpine, Gentoo): the first one that runs answers. */
+const GETENT_PROGRAMS = ['/usr/bin/getent', '/bin/getent'];
+/** CAP_SYS_RESOURCE: lets a process raise a hard rlimit (up to /proc/sys/fs/nr_open for open files). */
+const CAP_SYS_RESOURCE = 24n;
+
+/** What `getent passwd|group NAME` found: the entry's own name, or null when NAME is unknown. */
+type AccountAnswer = { found: string | null } | 'cannot-tell';
+
+/**
+ * Asks the system (NSS: files, LDAP, systemd's dynamic users…) for a user or group, as php-fpm's
+ * getpwnam/getgrnam will. 'cannot-tell' when no getent runs: then php-fpm decides at start.
+ */
+async function lookUpAccount(system: System, kind: 'user' | 'group', name: string): Promise<AccountAnswer> {
+  for (const program of GETENT_PROGRAMS) {
+    let result;
+    try {
+      result = await system.run(program, [kind === 'user' ? 'passwd' : 'group', name], { env: { PATH: DEFAULT_PATH }, timeoutMs: ACCOUNT_LOOKUP_TIMEOUT_MS });
+    } catch (error) {
+      if (error instanceof FpmMultiError) continue; // not installed there
+      throw error;
+    }
+    // getent: 0 found, 2 not found; anything else (1, a timeout) says nothing about the name.
+    if (result.exitCode === 2) return { found: null };
+    if (result.exitCode !== 0 || result.timedOut) return 'cannot-tell';
+    return { found: result.stdout.split('\n')[0]?.split(':')[0] ?? null };
+  }
+  return 'cannot-tell';
+}
+
+/** The highest rlimit_files and rlimit_core php-fpm, started by this controller, may set. */
+export interface RlimitBounds {
+  /** /proc/sys/fs/nr_open: no process may have more open files. */
+  nrOpen: number;
+  /** The hard limits php-fpm inherits from the controller; null is unlimited. */
+  hardFiles: number | null;
+  hardCore: number | null;
+  /** Whether the controller (so php-fpm) may raise a hard limit. */
+  canRaise: boolean;
+}
+
+function parseLimit(text: string): number | null {
+  return text === 'unlimited' ? null : Number(text);
+}
+
+/** Reads the bounds from /proc (through `system`); null when they cannot be read (then php-fpm decides). */
+export async function readRlimitBounds(system: System): Promise<RlimitBounds | null> {
+  try {
+    const nrOpen = Number((await system.readFile('/proc/sys/fs/nr_open')).trim());
+    const limits = await system.readFile('/proc/self/limits');
+    const files = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
+    const core = /^Max core file size\s+(\S+)\s+(\S+)/m.exec(limits);
+    const caps = /^CapEff:\s*([0-9a-f]+)$/m.exec(await system.readFile('/proc/self/status'));
+    if (!Number.isSafeInteger(nrOpen) || files === null || core === null || caps === null) return null;
+    return {
+      nrOpen, hardFiles: parseLimit(files[2]!), hardCore: parseLimit(core[2]!), canRaise: ((BigInt(`0x${caps[1]!}`) >> CAP_SYS_RESOURCE) & 1n) === 1n,
+    };
+  } catch (error) {
+    if (error instanceof FpmMultiError || errnoCode(error) !== undefined) return null;
+    throw error;
+  }
+}
+
+/**
+ * Why php-fpm's setrlimit(value) would fail (EPERM): php-fpm sets the soft and hard limit to the
+ * value. Open files never above nr_open; either limit above the inherited hard limit only with
+ * CAP_SYS_RESOURCE. Null when it may; values php-fpm does not read are its config test's matter.
+ */
+export function describeLimitTooHigh(limit: FpmLimit, bounds: RlimitBounds): string | null {
+  const value = limit.value === 'unlimited' && limit.key === 'rlimit_core' ? Infinity : /^\d+$/.test(limit.value) ? Number(limit.value) : null;
+  if (value === null) return null;
+  const hard = limit.key === 'rlimit_files' ? bounds.hardFiles : bounds.hardCore;
+  if (limit.key === 'rlimit_files' && value > bounds.nrOpen) {
+    const most = bounds.canRaise ? bounds.nrOpen : Math.min(bounds.nrOpen, hard ?? Infinity);
+    return `${limit.value} is above /proc/sys/fs/nr_open (${bounds.nrOpen}), the most open files the kernel allows any process; lower it to at most ${most}`;
+  }
+  if (!bounds.canRaise && hard !== null && value > hard) {
+    const what = limit.key === 'rlimit_files' ? 'open files' : 'core file size';
+    return `${limit.value} is above the hard limit of ${what} php-fpm inherits (${hard}), which only a process with CAP_SYS_RESOURCE may raise (this one has not); lower it to at most ${hard}, or raise the hard limit of the service (ulimit -H, rc_ulimit)`;
+  }
+  return null;
+}
+
 interface Probes {
   system: System;
   runDir: string;
+  account: (kind: 'user' | 'group', name: string) => Promise<AccountAnswer>;
+  bounds: () => Promise<RlimitBounds | null>;
   notFpm: (binary: string) => Promise<string | null>;
   directory: (dir: string) => Promise<'missing' | 'not-directory' | null>;
   realDirectory: (dir: string) => Promise<string>;
@@ -223,6 +309,7 @@ async function checkInstance(probes: Probes, options: PreflightOptions, instance
       );
     }
   }
+  problems.push(...(await describeStartOnlyRefusals(probes, config)));
   const stopSeconds = Math.ceil(instance.stopTimeoutMs / 1000);
   if (config.global.processControlTimeoutS === 0) {
     warnings.push(
@@ -230,6 +317,50 @@ async function checkInstance(probes: Probes, options: PreflightOptions, instance
     );
   }
   return { facts, problems, warnings };
+}
+
+/**
+ * What php-fpm's config test (-t) passes and its start refuses, leaving a restarted instance down
+ * and a reloaded master gone: a user or group the system does not know, an rlimit above what it
+ * may set (tryout 2, finding 4).
+ */
+async function describeStartOnlyRefusals(probes: Probes, config: FpmConfig): Promise<string[]> {
+  const problems: string[] = [];
+  const onlyAtStart = "php-fpm's config test passes, it finds this only at start: a restart would leave the instance down, a reload lose its master";
+  for (const pool of config.pools) {
+    for (const account of pool.accounts ?? []) {
+      // Without root php-fpm ignores the pool's user and group (it runs as the controller's user).
+      if ((account.key === 'user' || account.key === 'group') && probes.system.uid !== 0) continue;
+      if (account.numericAllowed && /^\d+$/.test(account.name)) continue;
+      const answer = await probes.account(account.kind, account.name);
+      if (answer === 'cannot-tell' || answer.found === account.name) continue;
+      const database = account.kind === 'user' ? 'passwd' : 'group';
+      const where = `pool '${pool.name}' (${account.at.file}:${account.at.line})`;
+      let why: string;
+      if (answer.found !== null) {
+        why = `${account.key} names ${account.kind}s by name only, and '${account.name}' is no ${account.kind}'s name (getent ${database} ${account.name} finds ${answer.found}): write ${answer.found}`;
+      } else if (account.name.trim() !== account.name) {
+        why = `${account.key} names ${account.kind} '${account.name}', spaces included (php-fpm splits the list at commas without trimming), which this system does not know: write the list without spaces, as in "${account.key} = a,b"`;
+      } else {
+        why = `${account.key} names ${account.kind} '${account.name}', which this system does not know (getent ${database} ${account.name} finds nothing): create the ${account.kind} or fix ${account.key}`;
+      }
+      problems.push(`${where}: ${why}. php-fpm would refuse to start ("cannot get ${account.kind === 'user' ? 'uid for user' : 'gid for group'}"); ${onlyAtStart}`);
+    }
+  }
+  const bounds = await probes.bounds();
+  if (bounds !== null) {
+    const limits = [
+      ...(config.global.rlimits ?? []).map((limit) => ({ limit, where: '[global]' })),
+      ...config.pools.flatMap((pool) => (pool.rlimits ?? []).map((limit) => ({ limit, where: `pool '${pool.name}'` }))),
+    ];
+    for (const { limit, where } of limits) {
+      const why = describeLimitTooHigh(limit, bounds);
+      if (why !== null) {
+        problems.push(`${limit.key} = ${limit.value} in ${where} (${limit.at.file}:${limit.at.line}): ${why}. php-fpm's setrlimit would fail (EPERM); ${onlyAtStart}`);
+      }
+    }
+  }
+  return problems;
 }
 
 /** The real path of each unix socket's directory, for listen collisions through symlinks. */
@@ -268,6 +399,14 @@ export async function runPreflight(
     system,
     runDir: model.runDir ?? '',
     notFpm: memoize((binary) => describeNotFpm(system, binary, options.path)),
+    account: (() => {
+      const ask = memoize((key) => lookUpAccount(system, key.startsWith('user:') ? 'user' : 'group', key.slice(key.indexOf(':') + 1)));
+      return (kind: 'user' | 'group', name: string) => ask(`${kind}:${name}`);
+    })(),
+    bounds: (() => {
+      const ask = memoize(() => readRlimitBounds(system));
+      return () => ask('');
+    })(),
     directory: memoize((dir) => describeMissingDirectory(system, dir)),
     realDirectory: memoize(async (dir) => {
       try {

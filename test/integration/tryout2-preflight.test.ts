@@ -1,0 +1,106 @@
+// What the second adversarial tryout found (/work/wt/tryout2-findings.md, findings 4, 10b, 10d,
+// 10e, 10f), against the real php8.2-fpm. Each test names its finding. The rule (README "Safety"):
+// everything start would refuse, check reports, and restart and reload refuse it before they stop
+// or signal anything; php-fpm's own config test (-t) passes some of it.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { CGI_FCGI, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms, type FpmScratch } from '../helpers/fpm.js';
+
+let scratch: FpmScratch;
+beforeAll(() => requirePrograms(PHP_FPM, CGI_FCGI, '/usr/bin/getent'));
+beforeEach(() => {
+  scratch = makeFpmScratch();
+});
+afterEach(() => scratch.remove());
+
+const cli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args]);
+
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** /proc/sys/fs/nr_open: no process may have more open files. */
+function openFilesLimit(): number {
+  return Number(readFileSync('/proc/sys/fs/nr_open', 'utf8'));
+}
+
+describe('finding 4: what php-fpm -t passes and its start refuses is a problem before restart and reload', () => {
+  const cases: [string, (config: string) => void, RegExp][] = [
+    [
+      'listen.acl_users naming an unknown user',
+      (config) => writeFileSync(config, `${readFileSync(config, 'utf8')}listen.acl_users = www-data,nosuchuser\n`),
+      /pool 'a' \(.*php-fpm\.conf:\d+\): listen\.acl_users names user 'nosuchuser', which this system does not know \(getent passwd nosuchuser finds nothing\): create the user or fix listen\.acl_users/,
+    ],
+    [
+      'listen.acl_groups naming an unknown group',
+      (config) => writeFileSync(config, `${readFileSync(config, 'utf8')}listen.acl_groups = www-data,nosuchgroup\n`),
+      /listen\.acl_groups names group 'nosuchgroup', which this system does not know \(getent group nosuchgroup finds nothing\)/,
+    ],
+    [
+      'rlimit_files in [global] above /proc/sys/fs/nr_open',
+      (config) => writeFileSync(config, readFileSync(config, 'utf8').replace('[global]\n', `[global]\nrlimit_files = ${openFilesLimit() * 100}\n`)),
+      /rlimit_files = \d+ in \[global\] \(.*php-fpm\.conf:2\): \d+ is above \/proc\/sys\/fs\/nr_open \(\d+\), the most open files the kernel allows any process; lower it to at most \d+/,
+    ],
+    [
+      'listen.acl_users written with a space after the comma',
+      (config) => writeFileSync(config, `${readFileSync(config, 'utf8')}listen.acl_users = www-data, nobody\n`),
+      /listen\.acl_users names user ' nobody', spaces included \(php-fpm splits the list at commas without trimming\)/,
+    ],
+  ];
+  test.each(cases)('%s: check exit 6 naming it; restart and reload leave the running master serving', async (_what, edit, named) => {
+    const config = scratch.writeConfig('a');
+    scratch.declare(`FPM_slot_a="slot=8.2 config=${config}"`);
+    expect((await cli('start')).code).toBe(0);
+    const master = masterPid(scratch, 'a');
+    edit(config);
+    // php-fpm's own test passes: this is what it finds only at start.
+    const test = spawnSync(PHP_FPM, ['-t', '--fpm-config', config], { encoding: 'utf8', timeout: 60_000 });
+    expect(test.status, test.stderr).toBe(0);
+    const checked = await cli('check');
+    expect(checked.code, checked.stderr).toBe(6);
+    expect(checked.stderr).toMatch(named);
+    for (const command of ['restart', 'reload'] as const) {
+      const result = await cli(command);
+      expect(result.code, result.stdout + result.stderr).toBe(1);
+      expect(result.stderr).toMatch(named);
+      expect(isAlive(master), `${command} left the master running`).toBe(true);
+      expect(masterPid(scratch, 'a')).toBe(master);
+      expect(requestPhp(scratch, 'a')).toContain('hello from a');
+    }
+  });
+
+  test('a start refused so is a problem of that instance, and nothing is left running', async () => {
+    const config = scratch.writeConfig('a', 'listen.acl_users = nosuchuser');
+    scratch.declare(`FPM_slot_a="slot=8.2 config=${config}"`);
+    const started = await cli('start');
+    expect(started.code).toBe(1);
+    expect(started.stderr).toMatch(/a: not started: .*listen\.acl_users names user 'nosuchuser'/);
+  });
+});
+
+describe('finding 10b: restart of a stopped instance that cannot be started fails, as start does', () => {
+  test('a missing socket directory: restart exits 1 naming it', async () => {
+    const config = scratch.writeConfig('a');
+    writeFileSync(config, readFileSync(config, 'utf8').replace(scratch.socket('a'), `${scratch.dir}/missing/a.sock`));
+    scratch.declare(`FPM_slot_a="slot=8.2 config=${config}"`);
+    const started = await cli('start');
+    expect(started.code).toBe(1);
+    const restarted = await cli('restart');
+    expect(restarted.code, restarted.stdout + restarted.stderr).toBe(1);
+    expect(restarted.stderr).toMatch(/a: not restarted: it does not run, and it cannot be started: .*missing \(the directory of pool 'a''s listen/);
+  });
+  test('a bad include: restart a exits 1', async () => {
+    const config = scratch.writeConfig('a', `include = ${scratch.dir}/nowhere/*.conf\ninclude=${scratch.dir}/no-such-file.conf`);
+    scratch.declare(`FPM_slot_a="slot=8.2 config=${config}"`);
+    const restarted = await cli('restart', 'a');
+    expect(restarted.code, restarted.stdout + restarted.stderr).toBe(1);
+    expect(restarted.stderr).toMatch(/a: not restarted: it does not run, and it cannot be started/);
+  });
+});
