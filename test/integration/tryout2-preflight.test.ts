@@ -3,13 +3,14 @@
 // everything start would refuse, check reports, and restart and reload refuse it before they stop
 // or signal anything; php-fpm's own config test (-t) passes some of it.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { CGI_FCGI, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms, type FpmScratch } from '../helpers/fpm.js';
 
 let scratch: FpmScratch;
-beforeAll(() => requirePrograms(PHP_FPM, CGI_FCGI, '/usr/bin/getent'));
+beforeAll(() => requirePrograms(PHP_FPM, CGI_FCGI, '/usr/bin/getent', '/usr/bin/mount', '/usr/bin/umount'));
 beforeEach(() => {
   scratch = makeFpmScratch();
 });
@@ -102,5 +103,57 @@ describe('finding 10b: restart of a stopped instance that cannot be started fail
     const restarted = await cli('restart', 'a');
     expect(restarted.code, restarted.stdout + restarted.stderr).toBe(1);
     expect(restarted.stderr).toMatch(/a: not restarted: it does not run, and it cannot be started/);
+  });
+});
+
+describe('finding 10f: check warns when the run directory exists and cannot be written', () => {
+  let mounted = false;
+  afterEach(() => {
+    if (mounted) spawnSync('umount', ['-l', scratch.runDir]);
+    mounted = false;
+  });
+  function mountRunDir(): void {
+    mkdirSync(scratch.runDir, { mode: 0o755 });
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0755', 'tmpfs', scratch.runDir], { encoding: 'utf8' });
+    expect(mount.status, mount.stderr).toBe(0);
+    mounted = true;
+  }
+
+  test('read-only: check exits 0 with a warning naming EROFS and the fix; start then indeed starts nothing', async () => {
+    mountRunDir();
+    const config = scratch.writeConfig('a');
+    scratch.declare(`FPM_slot_a="slot=8.2 config=${config}"`);
+    expect(spawnSync('mount', ['-o', 'remount,ro', scratch.runDir]).status).toBe(0);
+    const checked = await cli('check');
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.stderr).toContain(
+      `warning: the run directory ${scratch.runDir} cannot be written (read-only file system (EROFS)), so start would fail to write its launch intent and records there and start nothing (stop and status still work): remount the file system of ${scratch.runDir} read-write`,
+    );
+    expect((await cli('start')).code).toBe(1);
+  });
+
+  test('full: check warns, and leaves nothing behind', async () => {
+    mountRunDir();
+    const config = scratch.writeConfig('a');
+    scratch.declare(`FPM_slot_a="slot=8.2 config=${config}"`);
+    const filler = join(scratch.runDir, 'filler');
+    const fd = openSync(filler, 'a');
+    try {
+      for (;;) writeSync(fd, Buffer.alloc(4096, 120));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+    } finally {
+      closeSync(fd);
+    }
+    const before = readdirSync(scratch.runDir).sort();
+    const checked = await cli('check');
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.stderr).toMatch(/warning: the run directory .* cannot be written \(no space left on the device \(ENOSPC\)\).*: free space in /);
+    expect(readdirSync(scratch.runDir).sort()).toEqual(before);
+    unlinkSync(filler);
+    const again = await cli('check');
+    expect(again.stderr).not.toContain('cannot be written');
+    expect(existsSync(join(scratch.runDir, 'filler'))).toBe(false);
+    expect(readdirSync(scratch.runDir)).toEqual([]);
   });
 });
