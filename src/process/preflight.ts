@@ -6,7 +6,7 @@ import { posix as path } from 'node:path';
 import { FpmMultiError, NotConfiguredError } from '../errors.js';
 import type { readFpmConfig as ReadFpmConfig } from '../php-fpm/config/load.js';
 import type { FpmConfig, FpmLimit, FpmPool } from '../php-fpm/config/types.js';
-import { buildFpmEnvironment, DEFAULT_PATH, type UsableInstance } from '../model/invocation.js';
+import { buildFpmEnvironment, buildLaunch, DEFAULT_PATH, type UsableInstance } from '../model/invocation.js';
 import type { Instance, Model } from '../model/instance.js';
 import { checkPidfileTrust, checkRunDirectory, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
@@ -222,8 +222,60 @@ export function describeLimitTooHigh(limit: FpmLimit, bounds: RlimitBounds): str
   return null;
 }
 
+/** The kernel's cap on exec's strings (fs/exec.c): 3/4 of _STK_LIM (8 MiB), whatever the stack limit. */
+const EXEC_STRINGS_MAX_BYTES = 6 * 1024 * 1024;
+/** ...and never less than ARG_MAX (32 pages). */
+const EXEC_STRINGS_MIN_BYTES = 128 * 1024;
+/** MAX_ARG_STRLEN: one argument or NAME=value of the environment, its NUL included (32 pages of 4 KiB). */
+const EXEC_STRING_MAX_BYTES = 128 * 1024;
+const POINTER_BYTES = 8;
+
+/** What exec(2) counts for a program's arguments and environment: each string with its NUL, and a pointer to each. */
+export function measureExec(argv: readonly string[], env: Readonly<Record<string, string>>): { bytes: number; longest: number } {
+  const strings = [...argv, ...Object.entries(env).map(([name, value]) => `${name}=${value}`)];
+  let bytes = 0;
+  let longest = 0;
+  for (const text of strings) {
+    const size = Buffer.byteLength(text) + 1;
+    bytes += size + POINTER_BYTES;
+    longest = Math.max(longest, size);
+  }
+  return { bytes, longest };
+}
+
+/**
+ * The most bytes of arguments and environment one exec may carry here: a quarter of the stack
+ * limit php-fpm inherits from the controller, at most 6 MiB, at least 128 KiB (fs/exec.c);
+ * null when /proc/self/limits cannot be read.
+ */
+export async function readExecLimit(system: System): Promise<number | null> {
+  try {
+    const stack = /^Max stack size\s+(\S+)/m.exec(await system.readFile('/proc/self/limits'));
+    if (stack === null) return null;
+    const soft = stack[1] === 'unlimited' ? Infinity : Number(stack[1]);
+    if (Number.isNaN(soft)) return null;
+    return Math.max(EXEC_STRINGS_MIN_BYTES, Math.min(EXEC_STRINGS_MAX_BYTES, Math.floor(soft / 4)));
+  } catch (error) {
+    if (error instanceof FpmMultiError || errnoCode(error) !== undefined) return null;
+    throw error;
+  }
+}
+
+/** Why exec would refuse php-fpm's launch with E2BIG (too large an environment or argument list); null when it would not. */
+export function describeExecTooLarge(measured: { bytes: number; longest: number }, limit: number): string | null {
+  const fix = 'shorten the env= and args= values (or the FPM_defaults ones) of this instance';
+  if (measured.longest > EXEC_STRING_MAX_BYTES) {
+    return `one argument or environment variable php-fpm would be started with takes ${measured.longest} bytes, more than the ${EXEC_STRING_MAX_BYTES} the kernel allows for one (MAX_ARG_STRLEN), so its exec would fail (E2BIG): ${fix}`;
+  }
+  if (measured.bytes > limit) {
+    return `the arguments and environment php-fpm would be started with take ${measured.bytes} bytes (strings and pointers, as exec counts them), more than the ${limit} the kernel allows here (ARG_MAX: a quarter of the stack limit, at most 6 MiB), so its exec would fail (E2BIG): ${fix}`;
+  }
+  return null;
+}
+
 interface Probes {
   system: System;
+  execLimit: () => Promise<number | null>;
   runDir: string;
   account: (kind: 'user' | 'group', name: string) => Promise<AccountAnswer>;
   bounds: () => Promise<RlimitBounds | null>;
@@ -267,6 +319,13 @@ async function checkInstance(probes: Probes, options: PreflightOptions, instance
   const problems: string[] = [];
   const warnings: string[] = [];
   if (options.factsOnly === true) return { facts, problems: facts.problem === null ? [] : [facts.problem], warnings };
+  const execLimit = await probes.execLimit();
+  if (execLimit !== null) {
+    // The launch is the largest exec of an instance (the config test passes fewer arguments).
+    const launch = buildLaunch(instance, options.path);
+    const tooLarge = describeExecTooLarge(measureExec([launch.program, ...launch.args], launch.env), execLimit);
+    if (tooLarge !== null) return { facts, problems: [tooLarge], warnings };
+  }
   const notFpm = await probes.notFpm(instance.binary);
   if (notFpm !== null) problems.push(notFpm);
   if (facts.problem !== null) problems.push(facts.problem);
@@ -399,6 +458,10 @@ export async function runPreflight(
     system,
     runDir: model.runDir ?? '',
     notFpm: memoize((binary) => describeNotFpm(system, binary, options.path)),
+    execLimit: (() => {
+      const ask = memoize(() => readExecLimit(system));
+      return () => ask('');
+    })(),
     account: (() => {
       const ask = memoize((key) => lookUpAccount(system, key.startsWith('user:') ? 'user' : 'group', key.slice(key.indexOf(':') + 1)));
       return (kind: 'user' | 'group', name: string) => ask(`${kind}:${name}`);

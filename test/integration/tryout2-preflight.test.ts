@@ -157,3 +157,50 @@ describe('finding 10f: check warns when the run directory exists and cannot be w
     expect(readdirSync(scratch.runDir)).toEqual([]);
   });
 });
+
+describe('finding 10e: advice that works when followed', () => {
+  test.each(['FIFO', 'symlink'] as const)('a %s planted at pidfile= in a world-writable directory: the advice moves the pidfile at once, and following it passes check', async (kind) => {
+    const shared = join(scratch.dir, 'shared');
+    mkdirSync(shared);
+    spawnSync('chmod', ['1777', shared]);
+    const planted = join(shared, 'a.pid');
+    if (kind === 'FIFO') expect(spawnSync('mkfifo', [planted]).status).toBe(0);
+    else expect(spawnSync('ln', ['-s', '/etc/passwd', planted]).status).toBe(0);
+    const config = scratch.writeConfig('a');
+    scratch.declare(`FPM_slot_a="slot=8.2 config=${config} pidfile=${planted}"`);
+    const checked = await cli('check');
+    expect(checked.code).toBe(6);
+    expect(checked.stderr).toContain(`${shared} is writable by others (mode 01777), where no pidfile can be trusted. Move the pidfile to a directory only root can write (remove pidfile= for the default in the run directory`);
+    expect(checked.stderr).not.toContain('php-fpm creates the pidfile itself');
+    // Followed: pidfile= removed (the default in the run directory), the planted file removed.
+    unlinkSync(planted);
+    scratch.declare(`FPM_slot_a="slot=8.2 config=${config}"`);
+    const again = await cli('check');
+    expect(again.code, again.stderr).toBe(0);
+  });
+
+  test('--conf /proc/kmsg (EAGAIN) is not a regular readable file, not a permissions problem', async () => {
+    const checked = await runCli(['--conf', '/proc/kmsg', 'check']);
+    expect(checked.code).toBe(6);
+    expect(checked.stderr).toContain('/proc/kmsg: cannot be read as a declaration file (EAGAIN): it is not a regular file that can be read to its end');
+    expect(checked.stderr).not.toContain('permissions');
+  });
+
+  test('an environment too large for exec (E2BIG): check and start name the size and the limit, and nothing is launched', async () => {
+    const config = scratch.writeConfig('a');
+    // 21,000 three-byte characters, twice per env= word: 126 KB each (under the kernel's 128 KiB for one string), 20 of them.
+    const words = Array.from({ length: 20 }, (_, i) => `"env=W${i}=$A$A"`).join(' ');
+    writeFileSync(scratch.decl, `FPM_run_dir=${scratch.runDir}\nA="${'€'.repeat(21_000)}"\nFPM_slot_a=( "slot=8.2" "config=${config}" ${words} )\n`);
+    // The kernel indeed refuses it (so the refusal is not spurious).
+    const env = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`W${i}`, '€'.repeat(42_000)]));
+    expect(spawnSync('/bin/true', [], { env }).error?.message).toMatch(/E2BIG/);
+    const named = /FPM_slot_a \(line 3\): the arguments and environment php-fpm would be started with take 25\d{5} bytes \(strings and pointers, as exec counts them\), more than the \d+ the kernel allows here \(ARG_MAX/;
+    const checked = await cli('check');
+    expect(checked.code).toBe(6);
+    expect(checked.stderr).toMatch(named);
+    const started = await cli('start');
+    expect(started.code).toBe(1);
+    expect(started.stderr).toMatch(/a: not started: the arguments and environment php-fpm would be started with take \d+ bytes/);
+    expect(existsSync(join(scratch.runDir, 'a.pid'))).toBe(false);
+  });
+});
