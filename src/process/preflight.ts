@@ -436,27 +436,10 @@ async function resolveSocketPaths(probes: Probes, checked: Map<string, InstanceP
   return resolved;
 }
 
-/**
- * What start refuses, found without changing anything: per instance (each usable enabled
- * instance, and the selected ones) its php-fpm config, binary, pidfile and sockets; for the whole
- * run, shared files and colliding listen addresses across every enabled instance.
- */
-export async function runPreflight(
-  system: System, model: Model, selected: readonly Instance[], options: PreflightOptions,
-): Promise<Preflight> {
-  const instances = new Map<string, InstancePreflight>();
-  let runDirProblem: string | null = null;
-  if (model.runDir !== null && options.factsOnly !== true) {
-    try {
-      await checkRunDirectory(system, model.runDir);
-    } catch (error) {
-      if (!(error instanceof UntrustedPathError)) throw error;
-      runDirProblem = error.message;
-    }
-  }
-  const probes: Probes = {
+function createProbes(system: System, runDir: string, options: PreflightOptions): Probes {
+  return {
     system,
-    runDir: model.runDir ?? '',
+    runDir,
     notFpm: memoize((binary) => describeNotFpm(system, binary, options.path)),
     execLimit: (() => {
       const ask = memoize(() => readExecLimit(system));
@@ -479,6 +462,35 @@ export async function runPreflight(
       }
     }),
   };
+}
+
+/**
+ * The preflight of one instance the whole-run preflight skipped (a disabled one that runs, found
+ * through its record by restart): its php-fpm facts (pools to wait for) and what start refuses.
+ */
+export function preflightInstance(system: System, runDir: string, instance: UsableInstance, options: PreflightOptions): Promise<InstancePreflight> {
+  return checkInstance(createProbes(system, runDir, options), options, instance);
+}
+
+/**
+ * What start refuses, found without changing anything: per instance (each usable enabled
+ * instance, and the selected ones) its php-fpm config, binary, pidfile and sockets; for the whole
+ * run, shared files and colliding listen addresses across every enabled instance.
+ */
+export async function runPreflight(
+  system: System, model: Model, selected: readonly Instance[], options: PreflightOptions,
+): Promise<Preflight> {
+  const instances = new Map<string, InstancePreflight>();
+  let runDirProblem: string | null = null;
+  if (model.runDir !== null && options.factsOnly !== true) {
+    try {
+      await checkRunDirectory(system, model.runDir);
+    } catch (error) {
+      if (!(error instanceof UntrustedPathError)) throw error;
+      runDirProblem = error.message;
+    }
+  }
+  const probes = createProbes(system, model.runDir ?? '', options);
   const selectedSet = new Set(selected);
   for (const instance of model.instances) {
     if (isUsable(instance) && (instance.enabled || selectedSet.has(instance))) {

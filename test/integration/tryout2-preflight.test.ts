@@ -204,3 +204,33 @@ describe('finding 10e: advice that works when followed', () => {
     expect(existsSync(join(scratch.runDir, 'a.pid'))).toBe(false);
   });
 });
+
+describe('finding 10d: a running disabled instance (started by name)', () => {
+  test('restart waits for its pools to answer ping, like any other', async () => {
+    const a = scratch.writeConfig('a', 'ping.path = /ping');
+    const b = scratch.writeConfig('b', 'ping.path = /ping');
+    scratch.declare(`FPM_slot_a="slot=8.2 config=${a}"\nFPM_slot_b="slot=8.2 config=${b} enabled=no"`);
+    expect((await cli('start')).code).toBe(0);
+    expect((await cli('start', 'b')).code).toBe(0);
+    const before = masterPid(scratch, 'b');
+    const restarted = await cli('restart');
+    expect(restarted.code, restarted.stdout + restarted.stderr).toBe(0);
+    expect(restarted.stdout).toMatch(/^php-fpm-multi: a: started \(pid \d+\); ready: a answers ping$/m);
+    expect(restarted.stdout).toMatch(/^php-fpm-multi: b: started \(pid \d+\); ready: b answers ping$/m);
+    expect(masterPid(scratch, 'b')).not.toBe(before);
+    expect(requestPhp(scratch, 'b')).toContain('hello from b');
+  });
+
+  test('restart refuses what start would refuse for it, and leaves it serving', async () => {
+    const b = scratch.writeConfig('b');
+    scratch.declare(`FPM_slot_b="slot=8.2 config=${b} enabled=no"\nFPM_slot_a="slot=8.2 config=${scratch.writeConfig('a')}"`);
+    expect((await cli('start', 'b')).code).toBe(0);
+    const master = masterPid(scratch, 'b');
+    writeFileSync(b, `${readFileSync(b, 'utf8')}listen.acl_users = nosuchuser\n`);
+    const restarted = await cli('restart');
+    expect(restarted.code).toBe(1);
+    expect(restarted.stderr).toMatch(/b: not restarted, left as it was: .*listen\.acl_users names user 'nosuchuser'/);
+    expect(isAlive(master)).toBe(true);
+    expect(requestPhp(scratch, 'b')).toContain('hello from b');
+  });
+});
