@@ -273,8 +273,27 @@ export function describeExecTooLarge(measured: { bytes: number; longest: number 
   return null;
 }
 
+/**
+ * Whether `binary`'s own config test (-t) already looks up the pool's user, group, listen.owner
+ * and listen.group (php-fpm 8.2 and later do; it names them in its own words, and start and
+ * restart run that test before anything is touched): then only the ACL lists are asked here.
+ */
+async function configTestChecksAccounts(system: System, binary: string, pathVariable: string | undefined): Promise<boolean> {
+  try {
+    const result = await system.run(binary, ['-v'], { env: { PATH: pathVariable ?? DEFAULT_PATH }, timeoutMs: VERSION_PROBE_TIMEOUT_MS });
+    const version = /^PHP (\d+)\.(\d+)/m.exec(result.stdout);
+    if (version === null) return false;
+    const [major, minor] = [Number(version[1]), Number(version[2])];
+    return major > 8 || (major === 8 && minor >= 2);
+  } catch (error) {
+    if (error instanceof FpmMultiError) return false;
+    throw error;
+  }
+}
+
 interface Probes {
   system: System;
+  configTestChecksAccounts: (binary: string) => Promise<boolean>;
   execLimit: () => Promise<number | null>;
   runDir: string;
   account: (kind: 'user' | 'group', name: string) => Promise<AccountAnswer>;
@@ -368,7 +387,7 @@ async function checkInstance(probes: Probes, options: PreflightOptions, instance
       );
     }
   }
-  problems.push(...(await describeStartOnlyRefusals(probes, config)));
+  problems.push(...(await describeStartOnlyRefusals(probes, config, await probes.configTestChecksAccounts(instance.binary))));
   const stopSeconds = Math.ceil(instance.stopTimeoutMs / 1000);
   if (config.global.processControlTimeoutS === 0) {
     warnings.push(
@@ -383,14 +402,15 @@ async function checkInstance(probes: Probes, options: PreflightOptions, instance
  * and a reloaded master gone: a user or group the system does not know, an rlimit above what it
  * may set (tryout 2, finding 4).
  */
-async function describeStartOnlyRefusals(probes: Probes, config: FpmConfig): Promise<string[]> {
+async function describeStartOnlyRefusals(probes: Probes, config: FpmConfig, testedByFpm: boolean): Promise<string[]> {
   const problems: string[] = [];
   const onlyAtStart = "php-fpm's config test passes, it finds this only at start: a restart would leave the instance down, a reload lose its master";
   for (const pool of config.pools) {
     for (const account of pool.accounts ?? []) {
       // Without root php-fpm ignores the pool's user and group (it runs as the controller's user).
       if ((account.key === 'user' || account.key === 'group') && probes.system.uid !== 0) continue;
-      if (account.numericAllowed && /^\d+$/.test(account.name)) continue;
+      // user, group, listen.owner, listen.group (the keys that also take a number): php-fpm -t of 8.2+ names them itself.
+      if (account.numericAllowed && (testedByFpm || /^\d+$/.test(account.name))) continue;
       const answer = await probes.account(account.kind, account.name);
       if (answer === 'cannot-tell' || answer.found === account.name) continue;
       const database = account.kind === 'user' ? 'passwd' : 'group';
@@ -441,6 +461,7 @@ function createProbes(system: System, runDir: string, options: PreflightOptions)
     system,
     runDir,
     notFpm: memoize((binary) => describeNotFpm(system, binary, options.path)),
+    configTestChecksAccounts: memoize((binary) => configTestChecksAccounts(system, binary, options.path)),
     execLimit: (() => {
       const ask = memoize(() => readExecLimit(system));
       return () => ask('');
