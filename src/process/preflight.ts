@@ -164,7 +164,8 @@ async function lookUpAccount(system: System, kind: 'user' | 'group', name: strin
     // getent: 0 found, 2 not found; anything else (1, a timeout) says nothing about the name.
     if (result.exitCode === 2) return { found: null };
     if (result.exitCode !== 0 || result.timedOut) return 'cannot-tell';
-    return { found: result.stdout.split('\n')[0]?.split(':')[0] ?? null };
+    const found = result.stdout.split('\n')[0]?.split(':')[0] ?? '';
+    return found === '' ? 'cannot-tell' : { found };
   }
   return 'cannot-tell';
 }

@@ -29,3 +29,22 @@ describe('describeLimitTooHigh', () => {
     expect(describeLimitTooHigh(files('unlimited'), CONTAINER)).toBeNull();
   });
 });
+
+describe('the config reader exposes the accounts and rlimits php-fpm checks only at start', () => {
+  test('ACL lists split at commas as strtok does (spaces kept, empty items skipped); rlimits of [global] and pools', async () => {
+    const { readFpmConfig } = await import('../../src/php-fpm/config/load.js');
+    const { FakeSystem } = await import('../fixtures/fake-system.js');
+    const system = new FakeSystem().addDirectories('/etc').addFile(
+      '/etc/fpm.conf',
+      '[global]\nrlimit_files = 4096\n[www]\nlisten = /run/a.sock\npm = static\nuser = 33\nlisten.acl_users = a, b,,c\nlisten.acl_groups = g\nrlimit_core = unlimited\n',
+    );
+    const config = await readFpmConfig(system, '/etc/fpm.conf', { env: {} });
+    expect(config.global.rlimits).toEqual([{ key: 'rlimit_files', value: '4096', at: { file: '/etc/fpm.conf', line: 2 } }]);
+    const [pool] = config.pools;
+    expect(pool!.accounts!.map((a) => [a.key, a.kind, a.name, a.numericAllowed])).toEqual([
+      ['user', 'user', '33', true], ['listen.acl_users', 'user', 'a', false], ['listen.acl_users', 'user', ' b', false],
+      ['listen.acl_users', 'user', 'c', false], ['listen.acl_groups', 'group', 'g', false],
+    ]);
+    expect(pool!.rlimits).toEqual([{ key: 'rlimit_core', value: 'unlimited', at: { file: '/etc/fpm.conf', line: 9 } }]);
+  });
+});
