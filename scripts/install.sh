@@ -32,7 +32,8 @@ Variables (from the environment or as arguments):
 Options:
   --uninstall  remove the installed files; keeps an edited conf.d file and says so
   --force      install over, or remove, an init.d/php-fpm that is not php-fpm-multi's;
-               uninstall while OpenRC has the service started
+               uninstall while OpenRC has the service started, or while instances
+               php-fpm-multi started still run (their records in the run directories)
   -h, --help   this help
 EOF
 }
@@ -238,12 +239,60 @@ is_ours() {
 	[ -f "$1" ] && grep -q 'php-fpm-multi' "$1"
 }
 
+# The run directories of the installed declaration files, one "DIR FILE" line each: FPM_run_dir=
+# of each conf.d file (read, never executed: a plain assignment), else its default run directory;
+# and every directory under the default root, for a file since renamed or removed.
+list_run_dirs() {
+	for file in "$DESTDIR$conf_file" "$DESTDIR$conf_file".*; do
+		[ -f "$file" ] || continue
+		case $file in *.example) continue ;; esac
+		dir=$(sed -n "s/^[[:space:]]*FPM_run_dir=[\"']\{0,1\}\(\/[^\"' #]*\).*/\1/p" "$file" | tail -n 1)
+		[ -n "$dir" ] || dir=$EPREFIX/run/php-fpm-multi/${file##*/}
+		printf '%s %s\n' "$DESTDIR$dir" "${file#"$DESTDIR"}"
+	done
+	for dir in "$DESTDIR$EPREFIX"/run/php-fpm-multi/*/; do
+		[ -d "$dir" ] || continue
+		dir=${dir%/}
+		printf '%s %s\n' "$dir" "$sysconfdir/conf.d/${dir##*/}"
+	done
+}
+
+# Records of instances that still run: a record whose pid is alive with the start time it
+# recorded (field 22 of /proc/PID/stat, in clock ticks since boot); a recycled pid does not count.
+find_live_records() {
+	list_run_dirs | sort -u | while read -r dir file; do
+		for record in "$dir"/*.record.json; do
+			[ -f "$record" ] || continue
+			content=$(head -c 65536 "$record")
+			pid=$(printf '%s\n' "$content" | sed -n 's/.*"pid":\([0-9][0-9]*\).*/\1/p')
+			ticks=$(printf '%s\n' "$content" | sed -n 's/.*"startTimeTicks":\([0-9][0-9]*\).*/\1/p')
+			[ -n "$pid" ] && [ -n "$ticks" ] || continue
+			stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+			# The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+			set -f
+			# shellcheck disable=SC2086
+			set -- ${stat##*) }
+			set +f
+			[ "$#" -ge 20 ] && [ "${20}" = "$ticks" ] || continue
+			name=${record##*/}
+			printf '  %s (pid %s, %s): php-fpm-multi --conf %s stop %s\n' "${name%.record.json}" "$pid" "$record" "$file" "${name%.record.json}"
+		done
+	done
+}
+
 if [ -n "$uninstall" ]; then
 	if [ -z "$DESTDIR" ] && [ -z "$force" ]; then
 		for started in "$EPREFIX"/run/openrc/started/php-fpm "$EPREFIX"/run/openrc/started/php-fpm.*; do
 			[ -e "$started" ] || continue
 			die "OpenRC has the service ${started##*/} started: stop it first (rc-service ${started##*/} stop), or use --force"
 		done
+	fi
+	# Instances started with `php-fpm-multi start` (the OpenRC service stopped, or never used) would
+	# keep running without the controller that can stop them.
+	if [ -z "$force" ]; then
+		live=$(find_live_records)
+		[ -z "$live" ] || die "instances started by php-fpm-multi still run; stop them first (then run --uninstall again), or use --force to leave them running:
+$live"
 	fi
 	if [ -f "$DESTDIR$libdir/package.json" ] && grep -q '"name": "php-fpm-multi"' "$DESTDIR$libdir/package.json"; then
 		rm -rf "$DESTDIR$libdir"

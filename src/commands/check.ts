@@ -18,6 +18,7 @@ import { isInRunDirectory, type DeclaredTarget } from '../process/target.js';
 import { resolveDeclarationFile, type RecordsRead } from '../process/targets.js';
 import { ProcessTable } from '../process/terminate.js';
 import { describeLockProblem } from '../process/lock.js';
+import { describeFix, probeWritable } from '../process/write-probe.js';
 import { selectInstances } from '../model/selection.js';
 import { formatStringForm } from '../declaration/string-form.js';
 import { countOf } from '../cli/reporter.js';
@@ -111,6 +112,25 @@ async function findLiveProblems(
 }
 
 /**
+ * A run directory that exists but where nothing can be written (read-only, full): start would
+ * refuse every instance, failing to write its launch intent. A warning, not a problem: stop and
+ * status still work there, and the state may be passing (tryout 2, finding 10f). The probe file
+ * is written and removed (src/process/write-probe.ts); a missing directory is start's to create.
+ */
+async function describeUnwritableRunDir(system: System, runDir: string | null, runDirProblem: string | null): Promise<string | null> {
+  if (runDir === null || runDirProblem !== null) return null;
+  try {
+    if ((await system.stat(runDir)).kind !== 'directory') return null;
+  } catch {
+    return null;
+  }
+  const failure = await probeWritable(system, runDir);
+  // As an ordinary user a root run directory refuses anyway: start says it needs root.
+  if (failure === null || failure.code === 'ENOENT' || (failure.code === 'EACCES' && system.uid !== 0)) return null;
+  return `the run directory ${runDir} cannot be written (${failure.words}), so start would fail to write its launch intent and records there and start nothing (stop and status still work): ${describeFix(failure.code, runDir)}`;
+}
+
+/**
  * Exit 0 when every selected enabled instance is usable, else print each problem and exit 6.
  * Whatever start would refuse is a problem here: the same preflight decides both (read-only).
  */
@@ -145,6 +165,8 @@ export async function check({ io, conf, selection }: CommandContext): Promise<nu
   if (fatalArrays && arrays.length > 0) failures.push(`bash arrays cannot be sourced by /bin/sh: use the string form printed above`);
   for (const note of disabledNotes) io.stderr(`${conf}: ${note}\n`);
   for (const warning of warnings) io.stderr(`${conf}: ${warning}\n`);
+  const unwritable = await describeUnwritableRunDir(io.system, model.runDir, preflight.runDirProblem);
+  if (unwritable !== null) io.stderr(`${conf}: warning: ${unwritable}\n`);
   if (failures.length > 0) {
     for (const failure of failures) io.stderr(`${conf}: ${failure}\n`);
     io.stderr(`${conf}: ${countOf(failures.length, 'problem')}; fix them and run php-fpm-multi check again\n`);

@@ -12,7 +12,7 @@ import { restartWithHandover } from '../process/handover.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
 import { runAtPace, type Pace } from '../process/parallel.js';
-import { refuseCollisions } from '../process/preflight.js';
+import { preflightInstance, refuseCollisions } from '../process/preflight.js';
 import { removeStartFailure, writeStartFailure } from '../process/record.js';
 import { inspectUnusable } from '../process/inspect.js';
 import { describeErrno, refuseRootRunDirectory, trustRunDirectory } from '../process/run-directory.js';
@@ -283,11 +283,25 @@ async function restartTarget(control: ControlContext, target: Target, tests: Rea
     case 'launched':
       // No longer declared: only stopped. (A restart refuses an unusable file before this.)
       return target.why === 'undeclared' ? stopTarget(control, target) : { name: target.name, ok: false, message: 'not restarted, left as it was: the declaration file is unusable' };
-    case 'unusable':
-      if (!hasRecord(target)) return stopUnusable(control, target);
-      // Everything start would refuse (e.g. a `pid =` line) refuses before the stop.
-      return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.reason}` };
+    case 'unusable': {
+      if (hasRecord(target)) {
+        // Everything start would refuse (e.g. a `pid =` line) refuses before the stop.
+        return { name: target.name, ok: false, message: `not restarted, left as it was: ${target.reason}` };
+      }
+      // Nothing recorded to stop; asked to restart it, the controller cannot start it: a failure, as for start.
+      const stopped = await stopUnusable(control, target);
+      return stopped.ok ? { name: target.name, ok: false, message: `not restarted: it does not run, and it cannot be started: ${target.reason}` } : stopped;
+    }
     case 'declared': {
+      // A disabled instance that runs (started by name) is reached through its record; the
+      // whole-run preflight skipped it unless named: its facts (pools to wait for) and what start
+      // refuses are read now, before anything is stopped.
+      if (!target.instance.enabled) {
+        const { readFpmConfig } = await import('../php-fpm/config/load.js');
+        const checked = await preflightInstance(control.system, control.runDir, target.instance, { readFpmConfig, path: control.path });
+        if (checked.problems.length > 0) return { name: target.name, ok: false, message: `not restarted, left as it was: ${checked.problems.join('; ')}` };
+        target = { ...target, pools: checked.facts.pools, errorLog: checked.facts.errorLog };
+      }
       // The config test comes first: a broken config never takes a running instance down.
       const test = tests.get(target.name) ?? (await testConfig(control, target.instance));
       if (!test.ok) return { ...test, message: `not restarted, left as it was: ${test.message}` };

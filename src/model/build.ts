@@ -8,7 +8,7 @@ import {
   DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S, DEFAULTS_VARIABLE, INSTANCE_VARIABLE_PREFIX, RUN_DIR_VARIABLE,
   type Instance, type Model,
 } from './instance.js';
-import { parseSettings, readWords, type Settings } from './keys.js';
+import { MAX_INSTANCE_WORDS, parseSettings, readWords, type Settings } from './keys.js';
 import { describeSlotSearch, listInstalledSlots, parseSlot, resolveSlot, splitPathVariable } from './slot.js';
 import { formatSuggestion } from './suggest.js';
 
@@ -126,12 +126,14 @@ function buildInstance(
   const raw = 'words' in read ? read.words : [];
   if ('problem' in read) problems.push(read.problem);
   const settings = mergeDefaults(parseSettings(raw, variable, declaration.file, problems, false), defaults);
-  if (settings.config === undefined && 'words' in read && !settings.given.has('config')) {
+  // Over the word limit nothing was read: "config= is missing" and the slot search would only add noise.
+  const readable = 'words' in read && raw.length <= MAX_INSTANCE_WORDS;
+  if (settings.config === undefined && readable && !settings.given.has('config')) {
     problems.push('config= is missing; add e.g. "config=/etc/php/8.2/fpm/php-fpm.conf"');
   } else if (settings.config !== undefined && !context.probe.isFile(settings.config)) {
     problems.push(`config=${settings.config}: no such file; create it or fix the path`);
   }
-  const binary = 'words' in read ? resolveBinary(settings, context, problems) : null;
+  const binary = readable ? resolveBinary(settings, context, problems) : null;
   const pidfile = settings.pidfile ?? (runDir === null ? null : path.join(runDir, `${name}.pid`));
   return {
     name,

@@ -10,6 +10,14 @@ import { parseSlot } from './slot.js';
 import { formatSuggestion, suggestName } from './suggest.js';
 
 const MAX_TIMEOUT_S = 3600;
+/**
+ * Words one instance (or FPM_defaults) may have: a real one has a dozen. Beyond it nothing of
+ * the variable is read as settings, and one problem names the count: a 1 MiB file of 500,000
+ * words must not become 500,000 problems (and hundreds of MiB of output).
+ */
+export const MAX_INSTANCE_WORDS = 4096;
+/** Words that are not key=value reported one by one per variable; the rest are counted in one line. */
+export const NOT_KEY_VALUE_SHOWN = 5;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export type KeyName =
@@ -219,12 +227,17 @@ export function parseSettings(
   words: readonly string[], variable: Variable, file: string, problems: string[], isDefaults: boolean,
 ): Settings {
   const settings: Settings = { given: new Set(), env: new Map() };
+  if (words.length > MAX_INSTANCE_WORDS) {
+    problems.push(describeTooManyWords(words.length));
+    return settings;
+  }
   const swallowed = findSplitValues(words, variable, problems);
+  let notKeyValue = 0;
   for (const [index, word] of words.entries()) {
     if (swallowed.has(index)) continue;
     const equals = word.indexOf('=');
     if (equals <= 0) {
-      problems.push(`"${word}" is not key=value; write e.g. "config=/etc/php/fpm/php-fpm.conf"`);
+      if (++notKeyValue <= NOT_KEY_VALUE_SHOWN) problems.push(`"${word}" is not key=value; write e.g. "config=/etc/php/fpm/php-fpm.conf"`);
       continue;
     }
     const key = word.slice(0, equals);
@@ -242,7 +255,16 @@ export function parseSettings(
     const problem = spec.apply(settings, value, { file, line: variable.line, column: variable.column });
     if (problem !== undefined) problems.push(`${key}=${value}: ${problem}`);
   }
+  if (notKeyValue > NOT_KEY_VALUE_SHOWN) {
+    const more = notKeyValue - NOT_KEY_VALUE_SHOWN;
+    problems.push(`… and ${more} more ${more === 1 ? 'word that is' : 'words that are'} not key=value`);
+  }
   return settings;
+}
+
+/** One problem for a variable with more words than any instance needs (see MAX_INSTANCE_WORDS). */
+export function describeTooManyWords(count: number): string {
+  return `has ${count} words, more than the ${MAX_INSTANCE_WORDS} one variable may have (an instance needs a dozen), so none of them was read; remove the extra words`;
 }
 
 export function readWords(variable: Variable, file: string): { words: string[] } | { problem: string } {

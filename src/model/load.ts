@@ -63,7 +63,11 @@ function readConf(system: System, conf: string): Buffer {
         `${conf}: no such file; copy the example (conf.d/php-fpm of php-fpm-multi) there, or name another file with --conf FILE or $PHP_FPM_MULTI_CONF`,
       );
     }
-    throw new NotConfiguredError(`${conf}: cannot be read (${code ?? String(error)}); check its permissions`);
+    if (code === 'EACCES' || code === 'EPERM') throw new NotConfiguredError(`${conf}: cannot be read (${code}); check its permissions`);
+    // EAGAIN (/proc/kmsg, nothing to read now), EIO, EINVAL…: no permission would help.
+    throw new NotConfiguredError(
+      `${conf}: cannot be read as a declaration file (${code ?? String(error)}): it is not a regular file that can be read to its end (a /proc or device file?); check that --conf or $PHP_FPM_MULTI_CONF names the declaration file`,
+    );
   }
 }
 

@@ -118,6 +118,10 @@ export async function guarded(name: string, verb: string, operation: () => Promi
     const code = errnoCode(error);
     if (code === undefined || !(error instanceof Error)) throw error;
     const { path } = error as NodeJS.ErrnoException;
+    if (code === 'E2BIG') {
+      // exec refused the launch: not a path at fault, but the size of what it carries.
+      return fail(name, `not ${verb}: the kernel refused to run php-fpm with arguments and an environment this large (E2BIG); shorten the env= and args= values (php-fpm-multi check names the size and the limit)`);
+    }
     const fix = code === 'EACCES' || code === 'EPERM'
       ? 'run php-fpm-multi as the user that owns it (root for a system install)'
       : code === 'ENOSPC' || code === 'EDQUOT' ? 'free space there' : code === 'EROFS' ? 'remount that file system read-write' : 'check that path';

@@ -251,11 +251,17 @@ export async function checkPidfileTrust(system: System, pidfile: string): Promis
     }
     return { exists: false };
   }
+  // In a directory others can write, removing what was planted is not enough: the pidfile would
+  // not be trusted there either (see above), so the advice is the one that works, at once.
+  const elsewhere = sharedDirectory ? ` and ${dir} is writable by others (mode ${octal(dirStat.mode)}), where no pidfile can be trusted` : '';
+  const removeOrMove = (removal: string): string => (sharedDirectory
+    ? `Move the pidfile to a directory only root can write (remove pidfile= for the default in the run directory, or e.g. pidfile=/run/php-fpm-multi/${posix.basename(path)}), then ${removal.charAt(0).toLowerCase()}${removal.slice(1)}.`
+    : `${removal}; php-fpm creates the pidfile itself.`);
   if (stat.kind === 'symlink') {
-    throw new UntrustedPathError(subject, path, 'is a symlink', `Remove the symlink ${path}; php-fpm creates the pidfile itself.`);
+    throw new UntrustedPathError(subject, path, `is a symlink${elsewhere}`, removeOrMove(`Remove the symlink ${path}`));
   }
   if (stat.kind !== 'file') {
-    throw new UntrustedPathError(subject, path, 'is not a regular file', `Remove ${path}; php-fpm creates the pidfile itself.`);
+    throw new UntrustedPathError(subject, path, `is not a regular file${elsewhere}`, removeOrMove(`Remove ${path}`));
   }
   const trusted = trustedUids(system);
   if (!trusted.includes(stat.uid)) {

@@ -30,7 +30,7 @@ export async function probeWritable(system: System, dir: string): Promise<{ code
   return null;
 }
 
-function describeFix(code: string, dir: string): string {
+export function describeFix(code: string, dir: string): string {
   if (code === 'EROFS') return `remount the file system of ${dir} read-write`;
   if (code === 'ENOSPC' || code === 'EDQUOT') return `free space in ${dir}`;
   return `make ${dir} writable by root`;

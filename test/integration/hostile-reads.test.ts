@@ -40,9 +40,9 @@ function expansionBomb(): string {
   return ['v0=xx', ...names.slice(1).map((name, i) => `${name}=$${names[i]}$${names[i]}`)].join('; ');
 }
 
-async function runCommand(conf: string, command: Command | 'list'): Promise<Run> {
+async function runCommand(conf: string, command: Command | 'list', extra: readonly string[] = []): Promise<Run> {
   // Detached: the kill timer ends the whole group, time(1) and the controller under it.
-  const child = spawn(TIME, ['--quiet', '-f', 'VmHWM %M', process.execPath, CLI, '--conf', conf, command], {
+  const child = spawn(TIME, ['--quiet', '-f', 'VmHWM %M', process.execPath, CLI, '--conf', conf, command, ...extra], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -235,6 +235,40 @@ describe('a bomb of words', () => {
       expect(run.code, run.output).toBe(command === 'status' ? 4 : 6);
       expect(run.output).toMatch(new RegExp(`^php-fpm-multi: (warning: ${conf} is unusable \\()?${conf}:2:\\d+: expansions producing more than 1048576 characters in all found`, 'm'));
       expect(run.peakKiB).toBeLessThan(MEMORY_LIMIT_KIB);
+    }
+  });
+});
+
+describe('a 1 MiB declaration of words that are not key=value (tryout 2, finding 7)', () => {
+  // Inside the 1 MiB limit, these took 320–530 MiB and printed 36–100 MB: one problem per word.
+  // Now an instance over 4,096 words is one problem naming the count, and the first few words
+  // that are not key=value are named, the rest counted.
+  function bomb7(config: string, runDir: string): string {
+    return `FPM_run_dir=${runDir}\nFPM_slot_y=( "config=${config}" "slot=8.2" ${Array.from({ length: 524_000 }, () => 'x').join(' ')} )\n`;
+  }
+  function bomb6(config: string, runDir: string): string {
+    return `FPM_run_dir=${runDir}\nFPM_slot_y=( "config=${config}" "slot=8.2" ${Array.from({ length: 480_000 }, () => 'x').join(' ')} )\n` +
+      `A="${Array.from({ length: 30_000 }, () => 'x').join(' ')}"\nFPM_slot_z=( "config=${config}" "slot=8.2" ${'$A '.repeat(17)})\n`;
+  }
+  const runs: [string, Command | 'list', string[]][] = [
+    ['list --json', 'list', ['--json']], ['status', 'status', []], ['check', 'check', []], ['stop', 'stop', []], ['health', 'health', []],
+  ];
+  test.each([['bomb7', bomb7], ['bomb6', bomb6]] as const)('%s: list --json, status, check, stop and health stay under 256 MiB', async (_name, make) => {
+    scratch = makeFpmScratch();
+    const config = join(scratch.dir, 'php-fpm.conf');
+    writeFileSync(config, '[global]\n[www]\nlisten = /tmp/unused.sock\npm = static\npm.max_children = 1\n');
+    const conf = join(scratch.dir, 'words');
+    writeFileSync(conf, make(config, scratch.runDir));
+    expect(readFileSync(conf).length).toBeLessThan(1024 * 1024);
+    for (const [what, command, extra] of runs) {
+      const run = await runCommand(conf, command, extra);
+      expect(run.killed, what).toBe(false);
+      expect(run.output, what).not.toContain('internal error');
+      expect(run.peakKiB, `${what}: VmHWM in KiB`).toBeLessThan(MEMORY_LIMIT_KIB);
+      if (command === 'list' || command === 'check') {
+        expect(run.output, what).toMatch(/has \d+ words, more than the 4096 one variable may have/);
+        expect(run.output, what).not.toContain('"x" is not key=value');
+      }
     }
   });
 });

@@ -247,6 +247,39 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
   });
 });
 
+describe('--uninstall while instances started with php-fpm-multi start still run (tryout 2, finding 8)', () => {
+  it('refuses, naming each live record and the command that stops it; a stale record does not count; after the stop it uninstalls', async () => {
+    const destdir = join(scratch.dir, 'image-running');
+    expect((await install([], { DESTDIR: destdir })).code).toBe(0);
+    // The installed file's default run directory, as seen inside the DESTDIR; a declaration of
+    // the test names it (the installed file itself would name /run).
+    const runDir = join(destdir, 'run/php-fpm-multi/php-fpm');
+    mkdirSync(dirname(runDir), { recursive: true, mode: 0o755 });
+    const instance = writeFpmInstance(scratch, 'uninstall', 'u1');
+    const decl = join(scratch.dir, 'uninstall', 'php-fpm');
+    writeFileSync(decl, `FPM_run_dir=${runDir}\nFPM_slot_u1="slot=8.2 config=${instance.config}"\n`);
+    const command = join(destdir, 'usr/bin/php-fpm-multi');
+    // The built controller (the installed command names its final path, outside the DESTDIR).
+    const started = await controller(['--conf', decl, 'start']);
+    expect(started.code, show(started)).toBe(0);
+    // A stale record beside it: its pid (this test's) runs, but not since the recorded start time.
+    writeFileSync(join(runDir, 'old.record.json'), JSON.stringify({ name: 'old', pid: process.pid, startTimeTicks: 1, uid: 0 }));
+    const refused = await install(['--uninstall'], { DESTDIR: destdir });
+    expect(refused.code, show(refused)).toBe(1);
+    const pid = Number(readFileSync(join(runDir, 'u1.pid'), 'utf8'));
+    expect(refused.stderr).toContain('instances started by php-fpm-multi still run; stop them first (then run --uninstall again), or use --force');
+    expect(refused.stderr).toContain(`  u1 (pid ${pid}, ${runDir}/u1.record.json): php-fpm-multi --conf /etc/conf.d/php-fpm stop u1`);
+    expect(refused.stderr).not.toContain('old');
+    expect(existsSync(command)).toBe(true);
+    // Followed (with the declaration that names this run directory): stopped, then uninstalled.
+    const stopped = await controller(['--conf', decl, 'stop', 'u1']);
+    expect(stopped.code, show(stopped)).toBe(0);
+    const removed = await install(['--uninstall'], { DESTDIR: destdir });
+    expect(removed.code, show(removed)).toBe(0);
+    expect(existsSync(command)).toBe(false);
+  });
+});
+
 describe('scripts/install.sh with EPREFIX, as an ordinary user (Gentoo Prefix)', () => {
   let prefix: string;
   let xdg: string;

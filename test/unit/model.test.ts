@@ -225,3 +225,20 @@ describe('other variables', () => {
     expect(model.arrayVariables.map((v) => v.name)).toEqual(['FPM_slot_1']);
   });
 });
+
+describe('words that are not key=value (tryout 2, finding 7)', () => {
+  test('the first five are named, the rest counted in one problem', () => {
+    const problems = problemsOf(array('slot=php8.2', 'config=/etc/php/a.conf', ...Array.from({ length: 12 }, (_, i) => `w${i}`)));
+    expect(problems.filter((p) => p.includes('is not key=value;'))).toEqual([0, 1, 2, 3, 4].map((i) => `"w${i}" is not key=value; write e.g. "config=/etc/php/fpm/php-fpm.conf"`));
+    expect(problems).toContain('… and 7 more words that are not key=value');
+    expect(problems).toHaveLength(6);
+  });
+  test('an instance of more than 4,096 words is one problem naming the count, and none of its words is read', () => {
+    const problems = problemsOf(array('slot=php8.2', 'config=/etc/php/a.conf', ...Array.from({ length: 5000 }, () => 'x')));
+    expect(problems).toEqual(['has 5002 words, more than the 4096 one variable may have (an instance needs a dozen), so none of them was read; remove the extra words']);
+  });
+  test('4,096 words are still read', () => {
+    const problems = problemsOf(array('slot=php8.2', 'config=/etc/php/a.conf', ...Array.from({ length: 4094 }, () => 'env=A=1')));
+    expect(problems).toEqual(['env=A=1: sets A twice; keep one', ...Array.from({ length: 4092 }, () => 'env=A=1: sets A twice; keep one')]);
+  });
+});

@@ -5,8 +5,8 @@ import { isTcpAddress } from '../listen.js';
 import { parseBoolean, parseTimeS } from './expressions.js';
 import {
   DEFAULT_ERROR_LOG, DEFAULT_LOCAL_STATE_DIR, DEFAULT_PHP_PREFIX, DEFAULT_PING_RESPONSE, DEFAULT_SHARED_STATUS_PATH,
-  DEFAULT_SYSLOG_IDENT, FpmConfigError, PROCESS_MANAGERS, type FpmCommandLine, type FpmConfigWarning, type FpmGlobalConfig,
-  type FpmInclude, type FpmPool, type FpmProcessManager, type SourceRef,
+  DEFAULT_SYSLOG_IDENT, FpmConfigError, PROCESS_MANAGERS, type FpmAccount, type FpmCommandLine, type FpmConfigWarning, type FpmGlobalConfig,
+  type FpmInclude, type FpmLimit, type FpmPool, type FpmProcessManager, type SourceRef,
 } from './types.js';
 
 // Every key php-fpm 8.2 (Linux, systemd, ACL, AppArmor build) accepts; anything else makes it
@@ -111,7 +111,10 @@ export function applyEntry(key: string, value: string, state: ParseState, at: So
     }
     if (name === 'daemonize') {
       state.daemonize = parseBoolean(value, key, at);
-    } else if (name === 'pid' || name === 'error_log' || name === 'syslog.ident' || name === 'events.mechanism' || name === 'process_control_timeout') {
+    } else if (
+      name === 'pid' || name === 'error_log' || name === 'syslog.ident' || name === 'events.mechanism' || name === 'process_control_timeout' ||
+      name === 'rlimit_files' || name === 'rlimit_core'
+    ) {
       state.global.set(name, { value: expandPoolName(value, key, state, at), at });
     }
     return;
@@ -154,7 +157,38 @@ export function finishGlobal(state: ParseState): FpmGlobalConfig {
       : { kind: 'file', path: resolveFromPrefix(errorLog, stateDirPrefix(options)) },
     daemonize: options.forceDaemonize ?? state.daemonize,
     includes: state.includes,
+    rlimits: collectLimits((key) => state.global.get(key)),
   };
+}
+
+function collectLimits(get: (key: string) => StringSetting | undefined): FpmLimit[] {
+  return (['rlimit_files', 'rlimit_core'] as const).flatMap((key) => {
+    const setting = get(key);
+    return setting === undefined || setting.value === '' ? [] : [{ key, value: setting.value, at: setting.at }];
+  });
+}
+
+/**
+ * The users and groups a pool names (fpm_unix_resolve_socket_premissions, fpm_unix_conf_wp):
+ * user, group, listen.owner and listen.group take a name or a number; the ACL lists are split at
+ * commas (strtok: empty items skipped, spaces kept) and each item is looked up as a name only.
+ */
+function collectAccounts(get: (key: string) => StringSetting | undefined): FpmAccount[] {
+  const accounts: FpmAccount[] = [];
+  const single: [string, 'user' | 'group'][] = [['user', 'user'], ['group', 'group'], ['listen.owner', 'user'], ['listen.group', 'group']];
+  for (const [key, kind] of single) {
+    const setting = get(key);
+    if (setting !== undefined && setting.value !== '') accounts.push({ key, kind, name: setting.value, numericAllowed: true, at: setting.at });
+  }
+  const lists: [string, 'user' | 'group'][] = [['listen.acl_users', 'user'], ['listen.acl_groups', 'group']];
+  for (const [key, kind] of lists) {
+    const setting = get(key);
+    if (setting === undefined) continue;
+    for (const name of setting.value.split(',')) {
+      if (name !== '') accounts.push({ key, kind, name, numericAllowed: false, at: setting.at });
+    }
+  }
+  return accounts;
 }
 
 /** ping.path and pm.status_path: php-fpm's checks, or null when it accepts the path (or none). */
@@ -217,5 +251,7 @@ export function finishPool(pool: PoolDraft, state: ParseState): FpmPool {
     group: text('group'),
     prefix,
     allowedClients: allowedClients === null || allowedClients === '' ? null : allowedClients.split(',').map((client) => client.trim()).filter((client) => client !== ''),
+    accounts: collectAccounts(get),
+    rlimits: collectLimits(get),
   };
 }

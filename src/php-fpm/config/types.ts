@@ -113,6 +113,25 @@ export interface FpmInclude extends SourceRef {
   files: string[];
 }
 
+/** A user or group a config names, which php-fpm looks up only when it starts (not with -t). */
+export interface FpmAccount {
+  /** The key that names it: user, group, listen.owner, listen.group, listen.acl_users, listen.acl_groups. */
+  key: string;
+  kind: 'user' | 'group';
+  /** One name (an ACL list is split at its commas, as php-fpm splits it: without trimming). */
+  name: string;
+  /** Whether php-fpm also accepts a number here (user, group, listen.owner, listen.group; not the ACL lists). */
+  numericAllowed: boolean;
+  at: SourceRef;
+}
+
+/** rlimit_files or rlimit_core as written: php-fpm's setrlimit refuses only at start. */
+export interface FpmLimit {
+  key: 'rlimit_files' | 'rlimit_core';
+  value: string;
+  at: SourceRef;
+}
+
 export interface FpmGlobalConfig {
   /** Absolute (or as relative as the prefix is); null when php-fpm writes no pid file. */
   pid: string | null;
@@ -127,6 +146,8 @@ export interface FpmGlobalConfig {
   errorLog: FpmErrorLog;
   daemonize: boolean;
   includes: FpmInclude[];
+  /** rlimit_files and rlimit_core of [global] (the master's own limits). */
+  rlimits?: FpmLimit[];
 }
 
 export type FpmProcessManager = (typeof PROCESS_MANAGERS)[number];
@@ -154,6 +175,10 @@ export interface FpmPool extends SourceRef {
    * addresses); null or absent when unset (any client).
    */
   allowedClients?: string[] | null;
+  /** Every user and group the pool names (user, group, listen.owner/group, the ACL lists). */
+  accounts?: FpmAccount[];
+  /** The pool's rlimit_files and rlimit_core (set in each worker). */
+  rlimits?: FpmLimit[];
 }
 
 export interface FpmConfigWarning extends SourceRef {
