@@ -215,8 +215,10 @@ describe('finding 10d: a running disabled instance (started by name)', () => {
     const before = masterPid(scratch, 'b');
     const restarted = await cli('restart');
     expect(restarted.code, restarted.stdout + restarted.stderr).toBe(0);
-    expect(restarted.stdout).toMatch(/^php-fpm-multi: a: started \(pid \d+\); ready: a answers ping$/m);
-    expect(restarted.stdout).toMatch(/^php-fpm-multi: b: started \(pid \d+\); ready: b answers ping$/m);
+    // With the socket hand-over (issue 13) a restart says "restarted (pid N → M), …"; either way it waited for the ping.
+    expect(restarted.stdout).toMatch(/^php-fpm-multi: a: (started \(pid \d+\)|restarted \(pid \d+ → \d+\)[^;\n]*); ready: a answers ping$/m);
+    // With the socket hand-over (issue 13) a restart says "restarted (pid N → M), …"; either way it waited for the ping.
+    expect(restarted.stdout).toMatch(/^php-fpm-multi: b: (started \(pid \d+\)|restarted \(pid \d+ → \d+\)[^;\n]*); ready: b answers ping$/m);
     expect(masterPid(scratch, 'b')).not.toBe(before);
     expect(requestPhp(scratch, 'b')).toContain('hello from b');
   });
