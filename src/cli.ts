@@ -48,6 +48,11 @@ const COMMANDS: Record<string, CommandEntry> = {
     options: ['json', 'pools'],
     load: async ({ pools }) => (pools ? (await import('./commands/status-pools.js')).showPoolStatus : (await import('./commands/status.js')).status),
   },
+  supervise: {
+    summary: 'stay in the foreground and keep every instance running: restart crashed masters (backoff, restart_limit), health_restart',
+    options: [],
+    load: async () => (await import('./commands/supervise.js')).supervise,
+  },
   configtest: { summary: "php-fpm's own configuration test of each instance", options: [], load: async () => (await import('./commands/lifecycle.js')).configtest },
   health: {
     summary: 'exit 0 when every instance runs and every ping.path pool answers; else one line each',

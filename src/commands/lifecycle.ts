@@ -12,6 +12,7 @@ import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/model.js';
 import { mapBounded, MAX_PARALLEL_OPERATIONS } from '../process/parallel.js';
 import { removeStartFailure, writeStartFailure } from '../process/record.js';
+import { removeHeldMark, writeHeldMark } from '../supervisor/marks.js';
 import { inspectUnusable } from '../process/inspect.js';
 import { describeErrno, refuseRootRunDirectory, trustRunDirectory } from '../process/run-directory.js';
 import { createRealSystem, errnoCode, type System } from '../process/system.js';
@@ -153,6 +154,8 @@ async function runOperation(context: CommandContext, spec: OperationSpec): Promi
 
 /** A failed start is remembered for `status` until a start or a stop of the instance succeeds. */
 async function rememberStart(control: ControlContext, outcome: Outcome): Promise<Outcome> {
+  // An admin's start (or restart) puts the instance back under a running supervisor.
+  await removeHeldMark(control.system, control.runDir, outcome.name);
   if (outcome.ok) await removeStartFailure(control.system, control.runDir, outcome.name);
   else await writeStartFailure(control.system, control.runDir, outcome.name, { atMs: control.system.now(), message: outcome.message });
   return outcome;
@@ -193,6 +196,8 @@ export async function stop(context: CommandContext): Promise<number> {
     operate: async (control, target) => {
       const outcome = await stopTarget(control, target);
       if (outcome.ok) await removeStartFailure(control.system, control.runDir, target.name);
+      // Held down: a running supervisor leaves it stopped until a start (src/supervisor/marks.ts).
+      if (outcome.ok) await writeHeldMark(control.system, control.runDir, target.name);
       return outcome;
     },
   });

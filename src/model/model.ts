@@ -12,7 +12,9 @@ export const INSTANCE_VARIABLE_PREFIX = 'FPM_slot_';
 export const DEFAULTS_VARIABLE = 'FPM_defaults';
 /** Where records, the lock and default pidfiles live. */
 export const RUN_DIR_VARIABLE = 'FPM_run_dir';
-const KNOWN_PLAIN_VARIABLES = [DEFAULTS_VARIABLE, RUN_DIR_VARIABLE];
+/** Read by the OpenRC runscript (sourced there), not by the controller: `yes` runs the supervisor. */
+export const SUPERVISE_VARIABLE = 'FPM_supervise';
+const KNOWN_PLAIN_VARIABLES = [DEFAULTS_VARIABLE, RUN_DIR_VARIABLE, SUPERVISE_VARIABLE];
 
 export const DEFAULT_START_TIMEOUT_S = 30;
 /** Long enough for requests under php.ini's default max_execution_time (30 s) to finish. */
@@ -42,8 +44,19 @@ export interface Instance {
   startTimeoutMs: number;
   stopTimeoutMs: number;
   enabled: boolean;
+  /** Supervisor keys (src/supervisor/): undefined when not given, the supervisor applies its defaults. */
+  restartLimit?: RestartLimit | undefined;
+  /** `health_restart=N`: restart after N consecutive failed pings of a pool; undefined: off. */
+  healthRestart?: number | undefined;
+  healthIntervalMs?: number | undefined;
   /** Why this instance cannot be used as declared; empty when it can. */
   problems: string[];
+}
+
+/** `restart_limit=COUNT/SECONDS`: after COUNT failures within SECONDS the instance is `failed`. */
+export interface RestartLimit {
+  count: number;
+  periodMs: number;
 }
 
 export interface Model {
@@ -76,7 +89,8 @@ export interface ModelContext {
 
 type KeyName =
   | 'slot' | 'config' | 'binary' | 'pidfile' | 'prefix' | 'php_ini' | 'ini_scan_dir' | 'env'
-  | 'args' | 'nice' | 'oom_score_adj' | 'start_timeout' | 'stop_timeout' | 'enabled';
+  | 'args' | 'nice' | 'oom_score_adj' | 'start_timeout' | 'stop_timeout' | 'enabled'
+  | 'restart_limit' | 'health_restart' | 'health_interval';
 
 interface Settings {
   /** Keys that appeared, valid or not: a bad value is reported once, not again as missing. */
@@ -95,6 +109,9 @@ interface Settings {
   start_timeout?: number;
   stop_timeout?: number;
   enabled?: boolean;
+  restart_limit?: RestartLimit;
+  health_restart?: number;
+  health_interval?: number;
 }
 
 type Parsed<T> = { value: T } | { problem: string };
@@ -123,6 +140,17 @@ function parseSeconds(value: string): Parsed<number> {
     return { problem: `must be a number of seconds greater than 0 and at most ${MAX_TIMEOUT_S}` };
   }
   return { value: Number(value) };
+}
+
+/** `5/300`: at most 1000 failures, a period of up to a day. */
+function parseRestartLimit(value: string): Parsed<RestartLimit> {
+  const match = /^(\d+)\/(\d+)$/.exec(value);
+  const count = Number(match?.[1]);
+  const seconds = Number(match?.[2]);
+  if (match === null || count < 1 || count > 1000 || seconds < 1 || seconds > 86_400) {
+    return { problem: 'must be COUNT/SECONDS, e.g. 5/300 (COUNT 1 to 1000, SECONDS 1 to 86400)' };
+  }
+  return { value: { count, periodMs: seconds * 1000 } };
 }
 
 function parseEnabled(value: string): Parsed<boolean> {
@@ -215,6 +243,9 @@ const KEYS: Record<KeyName, KeySpec> = {
   start_timeout: { inDefaults: true, apply: (s, v) => setOnce(s, 'start_timeout', parseSeconds(v)) },
   stop_timeout: { inDefaults: true, apply: (s, v) => setOnce(s, 'stop_timeout', parseSeconds(v)) },
   enabled: { inDefaults: true, apply: (s, v) => setOnce(s, 'enabled', parseEnabled(v)) },
+  restart_limit: { inDefaults: true, apply: (s, v) => setOnce(s, 'restart_limit', parseRestartLimit(v)) },
+  health_restart: { inDefaults: true, apply: (s, v) => setOnce(s, 'health_restart', parseInteger(v, 1, 1000)) },
+  health_interval: { inDefaults: true, apply: (s, v) => setOnce(s, 'health_interval', parseSeconds(v)) },
 };
 export const KNOWN_KEYS = Object.keys(KEYS) as KeyName[];
 
@@ -440,6 +471,9 @@ function buildInstance(
     startTimeoutMs: (settings.start_timeout ?? DEFAULT_START_TIMEOUT_S) * 1000,
     stopTimeoutMs: (settings.stop_timeout ?? DEFAULT_STOP_TIMEOUT_S) * 1000,
     enabled: settings.enabled ?? true,
+    restartLimit: settings.restart_limit,
+    healthRestart: settings.health_restart,
+    healthIntervalMs: settings.health_interval === undefined ? undefined : settings.health_interval * 1000,
     problems,
   };
 }

@@ -1,0 +1,194 @@
+// The supervisor's one door into the existing lifecycle (src/process/*, src/commands/lifecycle.ts):
+// reading the declaration, taking the controller lock, reading the records under it, and
+// starting, stopping, restarting, inspecting and pinging one instance exactly as the CLI does.
+// Everything else in src/supervisor/ goes through here, so that a restructuring of the process
+// layer changes only the call sites in this file.
+import { posix as path } from 'node:path';
+import type { CommandContext, Io } from '../cli/command.js';
+import { FpmMultiError } from '../errors.js';
+import type { FpmPool } from '../php-fpm/config.js';
+import { POOL_PROBE_TIMEOUT_MS, pingPool as pingFpmPool } from '../php-fpm/pools.js';
+import { startInstance, stopTarget, testConfig, type ControlContext, type Outcome } from '../process/controller.js';
+import { inspectTarget, type Inspection } from '../process/inspect.js';
+import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
+import { readLiveStat } from '../process/proc.js';
+import { recordPath, removeStartFailure, writeStartFailure } from '../process/record.js';
+import { refuseRootRunDirectory, trustRunDirectory } from '../process/run-directory.js';
+import { RECORD_MAX_BYTES, type System } from '../process/system.js';
+import {
+  buildTargets, loadDeclaration, readRunDirectoryRecords, refuseCollisions, runDeclaredPreflight,
+  type Declared, type PreparedTarget,
+} from '../process/targets.js';
+import type { Preflight } from '../process/preflight.js';
+import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S, type Instance } from '../model/model.js';
+import { readHeldMark, type HeldMark } from './marks.js';
+
+export type { Declared, Inspection, Outcome, PreparedTarget, FpmPool, Instance };
+
+/** What the supervisor acts with: the system, its output and the declaration's run directory. */
+export interface ActionContext {
+  system: System;
+  io: Io;
+  conf: string;
+  runDir: string;
+  /** PATH for php-fpm. */
+  path: string | undefined;
+}
+
+/** The declaration file, read (never executed), as `start` reads it: an unusable file throws (exit 6). */
+export function readDeclared(io: Io, conf: string): Declared {
+  const context: CommandContext = { io, conf, json: false, selection: [], partial: false };
+  return loadDeclaration(context, false);
+}
+
+/** What start refuses for each instance, and its php-fpm facts (pools, error log): read once, before the lock. */
+export async function preflight(system: System, declared: Declared, names: readonly string[], pathVariable: string | undefined): Promise<Preflight | null> {
+  return runDeclaredPreflight(system, declared, names, { includeRecorded: false, namesRecorded: true, readFpmConfigs: true }, pathVariable);
+}
+
+/** Throws (exit 6) when enabled instances would collide, as `start` refuses the whole run. */
+export function refuseCollidingDeclaration(preflightResult: Preflight | null): void {
+  refuseCollisions({ collisions: preflightResult?.collisions ?? [] });
+}
+
+/** The run directory trusted (and created), as every mutating command does before its lock. */
+export async function prepareRunDirectory(system: System, declared: Declared): Promise<void> {
+  await refuseRootRunDirectory(system, declared.conf, declared.runDir, 'supervised');
+  await trustRunDirectory(system, declared.runDir, true);
+}
+
+/** The targets of `names` as the records say under the lock (a record written by the CLI is seen). */
+export interface LockedView {
+  targets(names: readonly string[]): Promise<PreparedTarget[]>;
+  control: ControlContext;
+}
+
+/** Long enough for a CLI command to finish starting and stopping what it holds. */
+function lockWaitMs(declared: Declared): number {
+  const longest = Math.max(
+    (DEFAULT_START_TIMEOUT_S + DEFAULT_STOP_TIMEOUT_S) * 1000,
+    ...(declared.model?.instances ?? []).map((instance) => instance.startTimeoutMs + instance.stopTimeoutMs),
+  );
+  return Math.max(LOCK_WAIT_TIMEOUT_MS, longest + LOCK_WAIT_TIMEOUT_MS);
+}
+
+/**
+ * Runs `work` holding the controller lock, so that the supervisor and the CLI never act on an
+ * instance at once; the records are read only under it. Never held while idle.
+ */
+export async function withLock<T>(ctx: ActionContext, declared: Declared, preflightResult: Preflight | null, work: (view: LockedView) => Promise<T>): Promise<T> {
+  const lock = await acquireLock(ctx.system, path.join(ctx.runDir, 'lock'), { waitMs: lockWaitMs(declared) });
+  try {
+    const control: ControlContext = { system: ctx.system, runDir: ctx.runDir, path: ctx.path, conf: ctx.conf };
+    const view: LockedView = {
+      control,
+      targets: async (names) => {
+        if (names.length === 0) return [];
+        const read = await readRunDirectoryRecords(ctx.system, ctx.runDir);
+        // Recorded names are valid too: an instance removed from the file is stopped by its record.
+        const known = new Set([...(declared.model?.instances ?? []).map((i) => i.name), ...read.records.map((r) => r.name)]);
+        const wanted = names.filter((name) => known.has(name));
+        if (wanted.length === 0) return [];
+        return buildTargets(declared, read, wanted, { includeRecorded: false, namesRecorded: true, readFpmConfigs: true }, preflightResult).targets;
+      },
+    };
+    return await work(view);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The state of one target, from its record, pidfile and /proc (never signals). */
+export function inspect(system: System, target: PreparedTarget): Promise<Inspection> {
+  return inspectTarget(system, target);
+}
+
+/** Whether the master `pid` started at `startTicks` still runs: one read of /proc/PID/stat. */
+export async function isAlive(system: System, pid: number, startTicks: number): Promise<boolean> {
+  const stat = await readLiveStat(system, pid);
+  return stat !== null && stat.startTimeTicks === startTicks;
+}
+
+/** A failure noted for `status`, as `start` does (removed by the next successful start or stop). */
+async function remember(control: ControlContext, outcome: Outcome): Promise<Outcome> {
+  if (outcome.ok) await removeStartFailure(control.system, control.runDir, outcome.name);
+  else await writeStartFailure(control.system, control.runDir, outcome.name, { atMs: control.system.now(), message: outcome.message });
+  return outcome;
+}
+
+function guardedOutcome(name: string, verb: string, error: unknown): Outcome {
+  if (error instanceof FpmMultiError) return { name, ok: false, message: `not ${verb}: ${error.message}` };
+  throw error;
+}
+
+/** `start` of one instance: config test, launch, verify, readiness; a crashed one's orphaned workers first. */
+export async function startOne(control: ControlContext, target: PreparedTarget): Promise<Outcome> {
+  if (target.instance === null) return { name: target.name, ok: false, message: `not started: ${target.unusable ?? 'it is no longer declared in the file'}` };
+  try {
+    return await remember(control, await startInstance(control, target, target.errorLog, target.pools));
+  } catch (error) {
+    return guardedOutcome(target.name, 'started', error);
+  }
+}
+
+/** `stop` of one instance: graceful, identity verified before every signal. */
+export async function stopOne(control: ControlContext, target: PreparedTarget): Promise<Outcome> {
+  try {
+    const outcome = await stopTarget(control, target);
+    if (outcome.ok) await removeStartFailure(control.system, control.runDir, target.name);
+    return outcome;
+  } catch (error) {
+    return guardedOutcome(target.name, 'stopped', error);
+  }
+}
+
+/** `restart` of one instance: config test first (a broken config leaves it running), then stop and start. */
+export async function restartOne(control: ControlContext, target: PreparedTarget): Promise<{ outcome: Outcome; stopped: boolean }> {
+  if (target.instance === null) return { outcome: { name: target.name, ok: false, message: `not restarted, left as it was: ${target.unusable}` }, stopped: false };
+  try {
+    const test = await testConfig(control, target.instance);
+    if (!test.ok) return { outcome: { ...test, message: `not restarted, left as it was: ${test.message}` }, stopped: false };
+    const stopped = await stopTarget(control, target);
+    if (!stopped.ok) return { outcome: stopped, stopped: false };
+    return { outcome: await remember(control, await startInstance(control, { ...target, record: null }, target.errorLog, target.pools)), stopped: true };
+  } catch (error) {
+    return { outcome: guardedOutcome(target.name, 'restarted', error), stopped: false };
+  }
+}
+
+/**
+ * php-fpm's configuration error (FPM_EXIT_CONFIG, 78) from its config test or its launch: retrying
+ * cannot help. The lifecycle reports it in words ("… exited with status 78"), read here.
+ */
+export function isConfigurationFailure(outcome: Outcome): boolean {
+  return !outcome.ok && /exited with status 78\b/.test(outcome.message);
+}
+
+/** The held-down mark `stop` leaves (src/supervisor/marks.ts), or null. */
+export function readHeld(system: System, runDir: string, name: string): Promise<HeldMark | null> {
+  return readHeldMark(system, runDir, name);
+}
+
+/** Pings a pool with its ping.path as `health` does; throws a named FpmMultiError when it does not answer. */
+export async function pingPool(pool: FpmPool): Promise<void> {
+  await pingFpmPool(pool, POOL_PROBE_TIMEOUT_MS);
+}
+
+/** The pools of a target that have a ping.path (the others cannot be asked). */
+export function pingablePools(target: PreparedTarget): FpmPool[] {
+  return target.pools.filter((pool) => pool.pingPath !== null && pool.listen !== null);
+}
+
+/**
+ * The master the record of `name` names, read alone (a rescan of held or failed instances reads
+ * one small file, not every record), or null when there is none or it is unreadable.
+ */
+export async function readRecordedMaster(system: System, runDir: string, name: string): Promise<{ pid: number; startTimeTicks: number } | null> {
+  try {
+    const parsed = JSON.parse(await system.readFile(recordPath(runDir, name), { maxBytes: RECORD_MAX_BYTES, noFollow: true })) as Record<string, unknown>;
+    const { pid, startTimeTicks } = parsed;
+    return Number.isInteger(pid) && Number.isInteger(startTimeTicks) ? { pid: pid as number, startTimeTicks: startTimeTicks as number } : null;
+  } catch {
+    return null;
+  }
+}
