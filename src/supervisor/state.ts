@@ -75,3 +75,22 @@ export async function readLiveSupervisor(system: System, runDir: string): Promis
   if (proc.pid !== system.pid && !proc.cmdline.includes('supervise')) return null;
   return state;
 }
+
+/**
+ * The state `status` shows: `failed` when the running supervisor gave up on an instance that is
+ * not running (it should run and does not: counted as crashed, exit 32), else the inspected one.
+ */
+export function supervisedState(supervisor: SupervisorState | null, name: string, inspected: string): string {
+  const supervised = supervisor?.instances[name];
+  return supervised?.state === 'failed' && inspected !== 'running' ? 'failed' : inspected;
+}
+
+/** `supervised: 2 restarts; last: <reason> at <time>` for `status`, or null when no supervisor watches it. */
+export function describeSupervision(supervisor: SupervisorState | null, name: string): string | null {
+  const supervised = supervisor?.instances[name];
+  if (supervised === undefined) return null;
+  const restarts = `${supervised.restarts} restart${supervised.restarts === 1 ? '' : 's'} by the supervisor`;
+  const state = supervised.state === 'running' ? '' : ` (${supervised.state}${supervised.next_attempt_at === null ? '' : `, next start at ${supervised.next_attempt_at}`})`;
+  const last = supervised.last_reason === null ? '' : `; last: ${supervised.last_reason}${supervised.last_reason_at === null ? '' : ` at ${supervised.last_reason_at}`}`;
+  return `supervised${state}: ${restarts}${last}`;
+}
