@@ -88,7 +88,8 @@ export function supervisedState(supervisor: SupervisorState | null, name: string
 /** `supervised: 2 restarts; last: <reason> at <time>` for `status`, or null when no supervisor watches it. */
 export function describeSupervision(supervisor: SupervisorState | null, name: string): string | null {
   const supervised = supervisor?.instances[name];
-  if (supervised === undefined) return null;
+  // Nothing to say of one that runs as started: the table has it, and a thousand lines would hide the rest.
+  if (supervised === undefined || (supervised.state === 'running' && supervised.restarts === 0 && supervised.last_reason === null)) return null;
   const restarts = `${supervised.restarts} restart${supervised.restarts === 1 ? '' : 's'} by the supervisor`;
   const state = supervised.state === 'running' ? '' : ` (${supervised.state}${supervised.next_attempt_at === null ? '' : `, next start at ${supervised.next_attempt_at}`})`;
   const last = supervised.last_reason === null ? '' : `; last: ${supervised.last_reason}${supervised.last_reason_at === null ? '' : ` at ${supervised.last_reason_at}`}`;

@@ -389,6 +389,12 @@ class Supervisor {
     w.foundGoneAtMs = null;
     const inspection = await inspect(this.system, target);
     if (inspection.state === 'running' || inspection.state === 'orphan') {
+      // Found through its pidfile alone (its record lost, or a reload made with kill -USR2): the
+      // record is written as `start` adopts it, so that every later command finds it by record.
+      if (!inspection.recorded && target.instance !== null) {
+        const adopted = await startOne(view.control, target);
+        if (!adopted.ok) this.emit(w.name, 'warning', oneLine(adopted.message));
+      }
       this.follow(w, inspection);
       return;
     }
