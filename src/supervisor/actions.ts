@@ -9,9 +9,9 @@ import { FpmMultiError } from '../errors.js';
 import type { FpmPool } from '../php-fpm/config.js';
 import { POOL_PROBE_TIMEOUT_MS, pingPool as pingFpmPool } from '../php-fpm/pools.js';
 import { startInstance, stopTarget, testConfig, type ControlContext, type Outcome } from '../process/controller.js';
-import { inspectTarget, type Inspection } from '../process/inspect.js';
+import { inspectTarget } from '../process/inspect.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
-import { readLiveStat } from '../process/proc.js';
+import { readLiveStat, readProcess } from '../process/proc.js';
 import { recordPath, removeStartFailure, writeStartFailure } from '../process/record.js';
 import { refuseRootRunDirectory, trustRunDirectory } from '../process/run-directory.js';
 import { RECORD_MAX_BYTES, type System } from '../process/system.js';
@@ -20,10 +20,41 @@ import {
   type Declared, type PreparedTarget,
 } from '../process/targets.js';
 import type { Preflight } from '../process/preflight.js';
-import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S, type Instance } from '../model/model.js';
+import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/model.js';
+import type { UsableInstance } from '../model/invocation.js';
 import { readHeldMark, type HeldMark } from './marks.js';
 
-export type { Declared, Inspection, Outcome, PreparedTarget, FpmPool, Instance };
+export type { Declared, Outcome, Preflight };
+
+/** What the supervisor knows of an instance: the lifecycle's target stays inside this module. */
+export interface Supervisable {
+  readonly name: string;
+  /** The usable declared instance, or null (not declared, or declared with problems: `unusable`). */
+  readonly instance: UsableInstance | null;
+  readonly pools: readonly FpmPool[];
+  readonly unusable: string | null;
+  /** The lifecycle's own target (declaration, record, php-fpm facts): only this module looks inside. */
+  readonly target: PreparedTarget;
+}
+
+function wrap(target: PreparedTarget): Supervisable {
+  return { name: target.name, instance: target.instance, pools: target.pools, unusable: target.unusable, target };
+}
+
+/** The same instance as if it had no record (a name the records no longer know). */
+export function withoutRecord(supervisable: Supervisable): Supervisable {
+  return wrap({ ...supervisable.target, record: null });
+}
+
+/** The declared targets of `names` (their records are read under the lock, see withLock). */
+export function declaredTargets(declared: Declared, names: readonly string[], preflightResult: Preflight | null): Supervisable[] {
+  return buildTargets(declared, { records: [], problems: [] }, names, { includeRecorded: false, namesRecorded: true, readFpmConfigs: true }, preflightResult).targets.map(wrap);
+}
+
+/** The supervisor's own start time (clock ticks since boot), for its state file. */
+export async function ownStartTicks(system: System): Promise<number> {
+  return (await readProcess(system, system.pid))?.startTimeTicks ?? 0;
+}
 
 /** What the supervisor acts with: the system, its output and the declaration's run directory. */
 export interface ActionContext {
@@ -59,7 +90,7 @@ export async function prepareRunDirectory(system: System, declared: Declared): P
 
 /** The targets of `names` as the records say under the lock (a record written by the CLI is seen). */
 export interface LockedView {
-  targets(names: readonly string[]): Promise<PreparedTarget[]>;
+  targets(names: readonly string[]): Promise<Supervisable[]>;
   control: ControlContext;
 }
 
@@ -89,7 +120,7 @@ export async function withLock<T>(ctx: ActionContext, declared: Declared, prefli
         const known = new Set([...(declared.model?.instances ?? []).map((i) => i.name), ...read.records.map((r) => r.name)]);
         const wanted = names.filter((name) => known.has(name));
         if (wanted.length === 0) return [];
-        return buildTargets(declared, read, wanted, { includeRecorded: false, namesRecorded: true, readFpmConfigs: true }, preflightResult).targets;
+        return buildTargets(declared, read, wanted, { includeRecorded: false, namesRecorded: true, readFpmConfigs: true }, preflightResult).targets.map(wrap);
       },
     };
     return await work(view);
@@ -98,9 +129,18 @@ export async function withLock<T>(ctx: ActionContext, declared: Declared, prefli
   }
 }
 
-/** The state of one target, from its record, pidfile and /proc (never signals). */
-export function inspect(system: System, target: PreparedTarget): Promise<Inspection> {
-  return inspectTarget(system, target);
+/** What the supervisor needs of an inspection: does our master run, which one, is it recorded. */
+export type MasterState =
+  | { running: true; pid: number; startTicks: number; recorded: boolean }
+  | { running: false; state: string };
+
+/** The state of one instance, from its record, pidfile and /proc (never signals). */
+export async function inspect(system: System, supervisable: Supervisable): Promise<MasterState> {
+  const inspection = await inspectTarget(system, supervisable.target);
+  if (inspection.state === 'running' || inspection.state === 'orphan') {
+    return { running: true, pid: inspection.pid, startTicks: inspection.master.startTimeTicks, recorded: inspection.recorded };
+  }
+  return { running: false, state: inspection.state };
 }
 
 /** Whether the master `pid` started at `startTicks` still runs: one read of /proc/PID/stat. */
@@ -122,7 +162,8 @@ function guardedOutcome(name: string, verb: string, error: unknown): Outcome {
 }
 
 /** `start` of one instance: config test, launch, verify, readiness; a crashed one's orphaned workers first. */
-export async function startOne(control: ControlContext, target: PreparedTarget): Promise<Outcome> {
+export async function startOne(control: ControlContext, supervisable: Supervisable): Promise<Outcome> {
+  const { target } = supervisable;
   if (target.instance === null) return { name: target.name, ok: false, message: `not started: ${target.unusable ?? 'it is no longer declared in the file'}` };
   try {
     return await remember(control, await startInstance(control, target, target.errorLog, target.pools));
@@ -132,7 +173,8 @@ export async function startOne(control: ControlContext, target: PreparedTarget):
 }
 
 /** `stop` of one instance: graceful, identity verified before every signal. */
-export async function stopOne(control: ControlContext, target: PreparedTarget): Promise<Outcome> {
+export async function stopOne(control: ControlContext, supervisable: Supervisable): Promise<Outcome> {
+  const { target } = supervisable;
   try {
     const outcome = await stopTarget(control, target);
     if (outcome.ok) await removeStartFailure(control.system, control.runDir, target.name);
@@ -143,7 +185,8 @@ export async function stopOne(control: ControlContext, target: PreparedTarget): 
 }
 
 /** `restart` of one instance: config test first (a broken config leaves it running), then stop and start. */
-export async function restartOne(control: ControlContext, target: PreparedTarget): Promise<{ outcome: Outcome; stopped: boolean }> {
+export async function restartOne(control: ControlContext, supervisable: Supervisable): Promise<{ outcome: Outcome; stopped: boolean }> {
+  const { target } = supervisable;
   if (target.instance === null) return { outcome: { name: target.name, ok: false, message: `not restarted, left as it was: ${target.unusable}` }, stopped: false };
   try {
     const test = await testConfig(control, target.instance);
@@ -175,8 +218,8 @@ export async function pingPool(pool: FpmPool): Promise<void> {
 }
 
 /** The pools of a target that have a ping.path (the others cannot be asked). */
-export function pingablePools(target: PreparedTarget): FpmPool[] {
-  return target.pools.filter((pool) => pool.pingPath !== null && pool.listen !== null);
+export function pingablePools(supervisable: Supervisable): FpmPool[] {
+  return supervisable.pools.filter((pool) => pool.pingPath !== null && pool.listen !== null);
 }
 
 /**

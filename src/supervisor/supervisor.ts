@@ -9,20 +9,17 @@ import { FpmMultiError, NotConfiguredError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { selectInstances } from '../model/selection.js';
 import { mapBounded, MAX_PARALLEL_OPERATIONS } from '../process/parallel.js';
-import { readProcess } from '../process/proc.js';
 import type { System } from '../process/system.js';
-import { buildTargets } from '../process/targets.js';
 import {
-  inspect, isAlive, isConfigurationFailure, pingablePools, pingPool, preflight, prepareRunDirectory, readDeclared, readHeld,
-  readRecordedMaster, refuseCollidingDeclaration, restartOne, startOne, stopOne, withLock,
-  type ActionContext, type Declared, type Inspection, type LockedView, type Outcome, type PreparedTarget,
+  declaredTargets, inspect, isAlive, isConfigurationFailure, ownStartTicks, pingablePools, pingPool, preflight, prepareRunDirectory,
+  readDeclared, readHeld, readRecordedMaster, refuseCollidingDeclaration, restartOne, startOne, stopOne, withLock, withoutRecord,
+  type ActionContext, type Declared, type LockedView, type MasterState, type Outcome, type Preflight, type Supervisable,
 } from './actions.js';
 import { createEventLog, type EventKind, type EventLog } from './events.js';
 import type { HeldMark } from './marks.js';
 import {
   readLiveSupervisor, removeSupervisorState, writeSupervisorState, type SupervisedState, type SupervisorState,
 } from './state.js';
-import type { Preflight } from '../process/preflight.js';
 
 /** How often each recorded master is looked at: a dead one is noticed within this. */
 export const POLL_INTERVAL_MS = 200;
@@ -60,7 +57,7 @@ export interface SupervisorOptions {
 interface Watched {
   name: string;
   /** As declared (pools, error log); the record is read afresh under the lock for every action. */
-  target: PreparedTarget;
+  target: Supervisable;
   state: SupervisedState;
   pid: number | null;
   startTicks: number | null;
@@ -102,7 +99,7 @@ export function backoffMs(failuresInARow: number): number {
 }
 
 /** What changed in an instance's declaration that only a restart applies; null when nothing did. */
-function describeChange(before: PreparedTarget, after: PreparedTarget): string | null {
+function describeChange(before: Supervisable, after: Supervisable): string | null {
   const a = before.instance;
   const b = after.instance;
   if (a === null || b === null) return null;
@@ -164,11 +161,7 @@ class Supervisor {
     return selected.filter((instance) => instance.enabled).map((instance) => instance.name);
   }
 
-  private declaredTargets(declared: Declared, names: readonly string[], pf: Preflight | null): PreparedTarget[] {
-    return buildTargets(declared, { records: [], problems: [] }, names, { includeRecorded: false, namesRecorded: true, readFpmConfigs: true }, pf).targets;
-  }
-
-  private newWatched(target: PreparedTarget): Watched {
+  private newWatched(target: Supervisable): Watched {
     return {
       name: target.name, target, state: 'starting', pid: null, startTicks: null, runningSinceMs: 0, everUp: false,
       failures: [], consecutive: 0, restarts: 0, lastReason: null, lastReasonAtMs: null, nextAttemptAtMs: null, timer: null,
@@ -192,9 +185,9 @@ class Supervisor {
     this.declared = declared;
     this.preflightResult = pf;
     this.ctx = { system: this.system, io: this.io, conf: this.conf, runDir: declared.runDir, path: this.io.env['PATH'] };
-    this.ownStartTicks = (await readProcess(this.system, this.system.pid))?.startTimeTicks ?? 0;
+    this.ownStartTicks = await ownStartTicks(this.system);
     this.startedAtMs = this.system.now();
-    for (const target of this.declaredTargets(declared, names, pf)) this.watched.set(target.name, this.newWatched(target));
+    for (const target of declaredTargets(declared, names, pf)) this.watched.set(target.name, this.newWatched(target));
 
     const done = new Promise<number>((resolve) => {
       this.finish = resolve;
@@ -329,7 +322,7 @@ class Supervisor {
               await mapBounded(batch, MAX_PARALLEL_OPERATIONS, async ([name, job]) => {
                 const w = this.watched.get(name);
                 if (w === undefined) return;
-                const target = targets.find((t) => t.name === name) ?? { ...w.target, record: null };
+                const target = targets.find((t) => t.name === name) ?? withoutRecord(w.target);
                 await this.guard(() => (job.kind === 'check' ? this.check(view, w, target) : this.healthRestart(view, w, target, job)));
               });
             });
@@ -384,11 +377,11 @@ class Supervisor {
   }
 
   /** Under the lock: what is the instance now, and what to do about it. */
-  private async check(view: LockedView, w: Watched, target: PreparedTarget): Promise<void> {
+  private async check(view: LockedView, w: Watched, target: Supervisable): Promise<void> {
     const foundGoneAtMs = w.foundGoneAtMs;
     w.foundGoneAtMs = null;
     const inspection = await inspect(this.system, target);
-    if (inspection.state === 'running' || inspection.state === 'orphan') {
+    if (inspection.running) {
       // Found through its pidfile alone (its record lost, or a reload made with kill -USR2): the
       // record is written as `start` adopts it, so that every later command finds it by record.
       if (!inspection.recorded && target.instance !== null) {
@@ -469,10 +462,9 @@ class Supervisor {
   }
 
   /** A master runs: ours to watch, whoever started it (a CLI restart or reload replaces it). */
-  private follow(w: Watched, inspection: Inspection & { state: 'running' | 'orphan' }): void {
+  private follow(w: Watched, inspection: MasterState & { running: true }): void {
     this.clearTimer(w);
-    const pid = inspection.pid;
-    const startTicks = inspection.master.startTimeTicks;
+    const { pid, startTicks } = inspection;
     const changed = w.pid !== pid || w.startTicks !== startTicks;
     if (w.state === 'failed' || w.state === 'held') {
       this.emit(w.name, 'resumed', `runs again (pid ${pid}), started outside the supervisor: supervised again`);
@@ -494,7 +486,7 @@ class Supervisor {
   }
 
   /** Starts the instance as `start` does; a failure counts towards restart_limit. */
-  private async attempt(view: LockedView, w: Watched, target: PreparedTarget): Promise<void> {
+  private async attempt(view: LockedView, w: Watched, target: Supervisable): Promise<void> {
     this.clearTimer(w);
     if (target.instance === null) {
       this.note(w, `cannot be started: ${target.unusable ?? 'not declared'}`);
@@ -510,11 +502,11 @@ class Supervisor {
     if (outcome.ok) {
       const [fresh] = await view.targets([w.name]);
       const inspection = fresh === undefined ? null : await inspect(this.system, fresh);
-      if (inspection !== null && (inspection.state === 'running' || inspection.state === 'orphan')) {
+      if (inspection?.running === true) {
         const restart = w.everUp;
         w.state = 'running';
         w.pid = inspection.pid;
-        w.startTicks = inspection.master.startTimeTicks;
+        w.startTicks = inspection.startTicks;
         w.runningSinceMs = this.system.now();
         w.everUp = true;
         w.pingFailures.clear();
@@ -540,9 +532,9 @@ class Supervisor {
   }
 
   /** Under the lock: a pool failed N pings in a row; restarted the way `restart` does, config test first. */
-  private async healthRestart(view: LockedView, w: Watched, target: PreparedTarget, job: Job & { kind: 'health' }): Promise<void> {
+  private async healthRestart(view: LockedView, w: Watched, target: Supervisable, job: Job & { kind: 'health' }): Promise<void> {
     const inspection = await inspect(this.system, target);
-    if ((inspection.state !== 'running' && inspection.state !== 'orphan') || inspection.pid !== w.pid) {
+    if (!inspection.running || inspection.pid !== w.pid) {
       w.pingFailures.clear(); // replaced or gone meanwhile: the poll takes it from here
       return;
     }
@@ -598,7 +590,7 @@ class Supervisor {
       this.emit(null, 'reread', `the run directory changed (${this.ctx.runDir} → ${declared.runDir}): restart the supervisor to use it; ${keep}`);
       return;
     }
-    const targets = this.declaredTargets(declared, names, pf);
+    const targets = declaredTargets(declared, names, pf);
     const added: string[] = [];
     const changed: string[] = [];
     const removed = [...this.watched.keys()].filter((name) => !names.includes(name));
