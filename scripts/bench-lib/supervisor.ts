@@ -40,12 +40,14 @@ interface Options {
   idleSeconds: number;
   cycles: number;
   sizes: { detect: number[]; idle: number[]; heap: number };
+  /** Only these parts (default all). */
+  only: Set<string>;
 }
 
 function parseOptions(argv: readonly string[]): Options {
   const options: Options = {
     json: path.join(ROOT, 'bench-results', 'supervisor.json'), kills: 20, idleSeconds: 60, cycles: 500,
-    sizes: { detect: [1, 32], idle: [32, 128], heap: 128 },
+    sizes: { detect: [1, 32], idle: [32, 128], heap: 128 }, only: new Set(['detect', 'idle', 'heap']),
   };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i]!;
@@ -59,6 +61,9 @@ function parseOptions(argv: readonly string[]): Options {
     else if (arg === '--idle-s') options.idleSeconds = Number(value());
     else if (arg === '--cycles') options.cycles = Number(value());
     else if (arg === '--quick') Object.assign(options, { kills: 3, idleSeconds: 5, cycles: 10, sizes: { detect: [1, 4], idle: [4], heap: 4 } });
+    else if (arg.startsWith('--node-flag=')) continue;
+    else if (arg === '--only') options.only = new Set(value().split(','));
+    else if (arg === '--idle-sizes') options.sizes.idle = value().split(',').map(Number);
     else if (arg === '--no-setup') continue;
     else throw new Error(`unknown option ${arg}; see the head of scripts/bench-lib/supervisor.ts`);
   }
@@ -112,8 +117,11 @@ interface Running {
   events: () => string;
 }
 
+/** Extra node flags for every supervisor of the run (an experiment: --node-flag=--max-semi-space-size=1). */
+const NODE_FLAGS: string[] = process.argv.filter((arg) => arg.startsWith('--node-flag=')).map((arg) => arg.slice('--node-flag='.length));
+
 function startSupervisor(decl: string, nodeArgs: readonly string[] = [], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [...nodeArgs, CLI, '--conf', decl, 'supervise'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...ENV, ...env } });
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, CLI, '--conf', decl, 'supervise'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...ENV, ...env } });
   let events = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     events += chunk.toString();
@@ -256,6 +264,7 @@ async function measureIdle(pools: PoolsModule, scratch: Scratch, n: number, seco
 }
 
 async function measureHeap(pools: PoolsModule, scratch: Scratch, n: number, cycles: number) {
+  process.stderr.write(`heap over ${cycles} crash/restart cycles at N=${n}\n`);
   const { decl, runDir } = declare(scratch, n, `heap-${n}`);
   const probeFile = path.join(scratch.dir, 'heap.json');
   const sup = startSupervisor(decl, ['--expose-gc', '--import', pathToFileURL(HEAP_PROBE).href], { PHP_FPM_MULTI_HEAP_PROBE: probeFile });
@@ -324,17 +333,16 @@ async function main(): Promise<void> {
   try {
     scratch = createScratch(maxN);
     const detection = [];
-    for (const n of options.sizes.detect) {
+    for (const n of options.only.has('detect') ? options.sizes.detect : []) {
       process.stderr.write(`detection-to-serving at N=${n}\n`);
       detection.push(await measureDetection(pools, scratch, n, options.kills));
     }
     const idle = [];
-    for (const n of options.sizes.idle) {
+    for (const n of options.only.has('idle') ? options.sizes.idle : []) {
       process.stderr.write(`idle cost at N=${n} over ${options.idleSeconds} s\n`);
       idle.push(await measureIdle(pools, scratch, n, options.idleSeconds));
     }
-    process.stderr.write(`heap over ${options.cycles} crash/restart cycles at N=${options.sizes.heap}\n`);
-    const heap = await measureHeap(pools, scratch, options.sizes.heap, options.cycles);
+    const heap = options.only.has('heap') ? await measureHeap(pools, scratch, options.sizes.heap, options.cycles) : null;
     const report = {
       when: new Date().toISOString(), seconds: round((Date.now() - began) / 1000), cpus: (await import('node:os')).availableParallelism(),
       load_average: (await import('node:os')).loadavg().map((l) => round(l, 2)), detection, idle, heap,
@@ -345,7 +353,7 @@ async function main(): Promise<void> {
     for (const d of detection) process.stdout.write(`  N=${String(d.n).padEnd(4)} kills=${d.kills}  median ${d.median_ms}  max ${d.max_ms}\n`);
     process.stdout.write('idle cost\n');
     for (const i of idle) process.stdout.write(`  N=${String(i.n).padEnd(4)} ${i.cpu_s_per_min} CPU s/min  RSS ${i.rss_mib} MiB\n`);
-    process.stdout.write(`heap at N=${heap.n} over ${heap.cycles} crash/restart cycles (${heap.seconds} s): ` +
+    if (heap !== null) process.stdout.write(`heap at N=${heap.n} over ${heap.cycles} crash/restart cycles (${heap.seconds} s): ` +
       `${heap.heap_used_before_mib} → ${heap.heap_used_after_mib} MiB used, RSS ${heap.rss_before_mib} → ${heap.rss_after_mib} MiB\n`);
     process.stdout.write(`written: ${options.json}\n`);
   } finally {

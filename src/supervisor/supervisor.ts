@@ -218,23 +218,28 @@ class Supervisor {
       const now = this.system.now();
       const rescan = now - this.lastRescanMs >= RESCAN_INTERVAL_MS;
       if (rescan) this.lastRescanMs = now;
-      await Promise.all([...this.watched.values()].map(async (w) => {
-        if (this.jobs.has(w.name) || this.inFlight.has(w.name)) return;
+      const idle: Watched[] = [];
+      // The hot path: synchronous, one read per running master, nothing allocated per instance.
+      for (const w of this.watched.values()) {
+        if (this.jobs.has(w.name) || this.inFlight.has(w.name)) continue;
         if (w.state === 'running' && w.pid !== null && w.startTicks !== null && w.foundGoneAtMs === null) {
-          if (!(await isAlive(this.system, w.pid, w.startTicks))) {
+          if (!isAlive(w.pid, w.startTicks)) {
             w.foundGoneAtMs = this.system.now();
             this.enqueue(w.name, { kind: 'check' });
-            return;
+            continue;
           }
           if (w.consecutive > 0 && now - w.runningSinceMs >= STABLE_AFTER_MS) w.consecutive = 0;
           this.probeHealth(w, now);
         } else if (rescan && (w.state === 'held' || w.state === 'failed')) {
-          // An admin's `start NAME` (its record names a live master; a held mark was removed).
-          const recorded = await readRecordedMaster(this.system, this.ctx.runDir, w.name);
-          const running = recorded !== null && (await isAlive(this.system, recorded.pid, recorded.startTimeTicks));
-          const released = w.state === 'held' && (await readHeld(this.system, this.ctx.runDir, w.name)) === null;
-          if (running || released) this.enqueue(w.name, { kind: 'check' });
+          idle.push(w);
         }
+      }
+      // An admin's `start NAME` of a held or failed instance: its record names a live master, or the mark is gone.
+      await Promise.all(idle.map(async (w) => {
+        const recorded = await readRecordedMaster(this.system, this.ctx.runDir, w.name);
+        const running = recorded !== null && isAlive(recorded.pid, recorded.startTimeTicks);
+        const released = w.state === 'held' && (await readHeld(this.system, this.ctx.runDir, w.name)) === null;
+        if (running || released) this.enqueue(w.name, { kind: 'check' });
       }));
     } catch (error) {
       this.emit(null, 'warning', `watching failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -266,7 +271,7 @@ class Supervisor {
         // A failure counts only against the same master, still running and not being acted on:
         // a reload or a start in progress (its master changes, or a job is queued) is not a failure.
         const sameMaster = w.state === 'running' && w.pid === pid && w.startTicks === startTicks && !this.jobs.has(w.name) && !this.inFlight.has(w.name) &&
-          pid !== null && startTicks !== null && (await isAlive(this.system, pid, startTicks));
+          pid !== null && startTicks !== null && isAlive(pid, startTicks);
         for (const { pool, error } of results) {
           if (error === null || !sameMaster) {
             w.pingFailures.delete(pool);
