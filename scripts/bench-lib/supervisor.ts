@@ -63,6 +63,7 @@ function parseOptions(argv: readonly string[]): Options {
     else if (arg === '--quick') Object.assign(options, { kills: 3, idleSeconds: 5, cycles: 10, sizes: { detect: [1, 4], idle: [4], heap: 4 } });
     else if (arg.startsWith('--node-flag=')) continue;
     else if (arg === '--only') options.only = new Set(value().split(','));
+    else if (arg === '--detect-sizes') options.sizes.detect = value().split(',').map(Number);
     else if (arg === '--idle-sizes') options.sizes.idle = value().split(',').map(Number);
     else if (arg === '--no-setup') continue;
     else throw new Error(`unknown option ${arg}; see the head of scripts/bench-lib/supervisor.ts`);
@@ -235,6 +236,9 @@ async function measureDetection(pools: PoolsModule, scratch: Scratch, n: number,
       // A master killed again before it ran STABLE_AFTER_MS would be a crash loop (backoff).
       const ranMs = Date.now() - lastStart.get(instance.name)!;
       if (ranMs < STABLE_WAIT_MS) await sleep(STABLE_WAIT_MS - ranMs);
+      // A random phase against the supervisor's 200 ms poll: killing right after the previous
+      // restart would always land just after a poll and measure the worst case every time.
+      await sleep(Math.random() * 250);
       const { ms, pid } = await killAndTime(pools, runDir, instance, pids.get(instance.name)!);
       samples.push(ms);
       pids.set(instance.name, pid);
