@@ -193,6 +193,10 @@ describe('with real php-fpm', () => {
     // Still supervising d: a crash is restarted.
     process.kill(pidOf('d')!, 'SIGKILL');
     await sup.waitFor(/ d: restarted/, mark);
+    // SIGINT (Ctrl-C in a terminal) stops like SIGTERM.
+    sup.child.kill('SIGINT');
+    expect(await sup.exited).toBe(0);
+    expect(listFpmProcesses(scratch.dir)).toEqual([]);
   });
 
   test('SIGKILL of the supervisor leaves the instances running; a new supervisor adopts them (same pids)', async () => {
@@ -200,6 +204,10 @@ describe('with real php-fpm', () => {
     const first = supervise();
     await first.waitFor(/ b: started/);
     const before = await waitUntilRunning(['a', 'b']);
+    // One supervisor per declaration file: a second one is refused and touches nothing.
+    const refused = cli('supervise');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`a supervisor already runs for ${scratch.decl} (pid ${first.child.pid}, since `);
     first.child.kill('SIGKILL');
     await first.exited;
     expect(isAlive(before.get('a')!)).toBe(true);
