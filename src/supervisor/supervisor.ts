@@ -134,6 +134,7 @@ class Supervisor {
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private finish!: (code: number) => void;
   private readonly listeners: Array<[SupervisorSignal, () => void]> = [];
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(options: SupervisorOptions) {
     this.io = options.io;
@@ -682,7 +683,13 @@ class Supervisor {
 
   // -------------------------------------------------------------------------------------------
 
-  private async saveState(): Promise<void> {
+  /** Writes one at a time, in order: an older snapshot never lands after a newer one. */
+  private saveState(): Promise<void> {
+    this.saving = this.saving.then(() => this.writeState());
+    return this.saving;
+  }
+
+  private async writeState(): Promise<void> {
     const state: SupervisorState = {
       pid: this.system.pid,
       start_time_ticks: this.ownStartTicks,
