@@ -198,10 +198,17 @@ class Supervisor {
     this.listen('SIGHUP', () => this.requestReread());
 
     this.emit(null, 'supervising', `${this.conf}: ${names.join(', ')} (pid ${this.system.pid}; run directory ${declared.runDir})`);
+    for (const w of this.watched.values()) this.warnUnpingable(w);
     for (const name of this.watched.keys()) this.enqueue(name, { kind: 'check' });
     await this.saveState();
     this.ticker = setInterval(() => void this.tick(), this.pollIntervalMs);
     return done;
+  }
+
+  /** health_restart on an instance none of whose pools has a ping.path would silently do nothing. */
+  private warnUnpingable(w: Watched): void {
+    if (w.target.instance?.healthRestart === undefined || pingablePools(w.target).length > 0) return;
+    this.emit(w.name, 'warning', `health_restart=${w.target.instance.healthRestart} has no effect: no pool of ${w.target.instance.config} has a ping.path (add "ping.path = /ping" to a pool)`);
   }
 
   private listen(signal: SupervisorSignal, listener: () => void): void {
@@ -638,7 +645,10 @@ class Supervisor {
         });
       });
     }
-    for (const name of added) this.enqueue(name, { kind: 'check' });
+    for (const name of added) {
+      this.warnUnpingable(this.watched.get(name)!);
+      this.enqueue(name, { kind: 'check' });
+    }
   }
 
   // -------------------------------------------------------------------------------------------
