@@ -54,6 +54,10 @@ ${COMMANDS.map(({ name, summary }) => `  ${name.padEnd(11)}${summary}`).join('\n
 Instances: names as declared (FPM_slot_<name>), comma lists and ranges: 1,3-5 web.
 Without names, a command acts on every enabled instance.
 
+supervise runs in the foreground: SIGTERM or SIGINT stops every supervised
+instance and exits 0, SIGHUP re-reads the file. Keys: restart_limit=COUNT/SECONDS
+(default 5/300), health_restart=N (opt-in), health_interval=SECONDS (default 10).
+
 Instances removed from the file but still recorded as started are valid names
 for stop and status. When the file is unusable, stop and status warn and act on
 the records in its run directory alone (the other commands refuse it, exit 6).
@@ -72,7 +76,8 @@ Exit codes:
      other commands: needs root (an ordinary user acting on what root runs)
   6  the declaration file is unusable or refused, or its run directory is
      untrusted or unusable (nothing was touched or read)
-  32 status: at least one instance crashed (should run, does not)
+  32 status: at least one instance crashed, or failed under a supervisor
+     (should run, does not)
 `;
 
 function readVersion(): string {

@@ -49,6 +49,10 @@ export const COMMANDS: readonly CommandEntry[] = [
     options: ['json', 'pools'],
     load: async ({ pools }) => (pools ? (await import('../commands/status-pools.js')).showPoolStatus : (await import('../commands/status.js')).status),
   },
+  {
+    name: 'supervise', summary: 'foreground: keep every instance running (crash restarts with backoff, restart_limit, health_restart)', options: [],
+    load: async () => (await import('../commands/supervise.js')).supervise,
+  },
   { name: 'configtest', summary: "php-fpm's own configuration test of each instance", options: [], load: async () => (await import('../commands/lifecycle.js')).configtest },
   {
     name: 'health',

@@ -14,6 +14,7 @@ import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/instan
 import { runAtPace, type Pace } from '../process/parallel.js';
 import { preflightInstance, refuseCollisions } from '../process/preflight.js';
 import { removeStartFailure, writeStartFailure } from '../process/record.js';
+import { holdIfSupervised, removeHeldMark } from '../supervisor/marks.js';
 import { inspectUnusable } from '../process/inspect.js';
 import { describeErrno, refuseRootRunDirectory, trustRunDirectory } from '../process/run-directory.js';
 import { errnoCode, type System } from '../process/system.js';
@@ -228,6 +229,8 @@ async function runOperation(context: CommandContext, operation: Operation): Prom
 
 /** A failed start is remembered for `status` until a start or a stop of the instance succeeds. */
 async function rememberStart(control: ControlContext, outcome: Outcome): Promise<Outcome> {
+  // An admin's start (or restart) puts the instance back under a running supervisor.
+  await removeHeldMark(control.system, control.runDir, outcome.name);
   if (outcome.ok) await removeStartFailure(control.system, control.runDir, outcome.name);
   else await writeStartFailure(control.system, control.runDir, outcome.name, { atMs: control.system.now(), message: outcome.message });
   return outcome;
@@ -262,6 +265,8 @@ async function stopAndForget(control: ControlContext, target: Target): Promise<O
   if (target.kind === 'unusable' && !hasRecord(target)) return stopUnusable(control, target);
   const outcome = await stopTarget(control, target);
   if (outcome.ok) await removeStartFailure(control.system, control.runDir, target.name);
+  // Held down: a running supervisor leaves it stopped until a start (src/supervisor/marks.ts).
+  if (outcome.ok) await holdIfSupervised(control.system, control.runDir, target.name);
   return outcome;
 }
 

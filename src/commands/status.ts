@@ -12,6 +12,7 @@ import { describeNothingRecorded, describePreviousRunDir, describeUnusableFile, 
 import { reportError, reportWarning } from '../cli/reporter.js';
 import type { ControlContext } from '../process/control.js';
 import { ProcessTable } from '../process/terminate.js';
+import { describeSupervision, readLiveSupervisor, supervisedState } from '../supervisor/state.js';
 
 interface Row {
   target: Target;
@@ -95,25 +96,37 @@ export async function status(context: CommandContext): Promise<number> {
   });
   // A dead record of an instance no longer declared is history, not state.
   const shown = rows.filter((row) => isCountedAsDeclared(row.target) || row.inspection.state === 'orphan');
+  // A supervisor counts only when its pid runs with the recorded start time (not just a file).
+  const supervisor = await readLiveSupervisor(system, prepared.runDir);
+  const shownState = (row: Row): string => supervisedState(supervisor, row.target.name, row.inspection.state);
+  for (const row of shown) {
+    const note = describeSupervision(supervisor, row.target.name);
+    if (note !== null) row.inspection.detail = row.inspection.detail === '' ? note : `${row.inspection.detail}; ${note}`;
+  }
   const bootTimeSeconds = shown.some((row) => row.inspection.master !== null) ? await readBootTimeSeconds(system) : 0;
   const uptimeOf = (row: Row): number | null =>
     row.inspection.master === null ? null : Math.floor(processAgeMs(row.inspection.master.startTimeTicks, bootTimeSeconds, system.now()) / 1000);
   if (context.json) {
     const instances = shown.map((row) => ({
-      name: row.target.name, slot: row.slot, state: row.inspection.state, pid: row.inspection.pid, uptime_s: uptimeOf(row),
-      config: row.config, pidfile: pidfileOf(row.target),
+      name: row.target.name, slot: row.slot, state: shownState(row), pid: row.inspection.pid, uptime_s: uptimeOf(row),
+      config: row.config, pidfile: pidfileOf(row.target), supervised: supervisor?.instances[row.target.name] ?? null,
     }));
-    io.stdout(`${JSON.stringify({ instances }, null, 2)}\n`);
+    const supervision = supervisor === null ? null : { pid: supervisor.pid, started_at: supervisor.started_at };
+    io.stdout(`${JSON.stringify({ instances, supervisor: supervision }, null, 2)}\n`);
   } else {
     const table = shown.map((row) => {
       const uptime = uptimeOf(row);
-      return [row.target.name, row.slot ?? '-', row.inspection.state, row.inspection.pid === null ? '-' : String(row.inspection.pid), uptime === null ? '-' : formatUptime(uptime), row.config ?? '-'];
+      return [row.target.name, row.slot ?? '-', shownState(row), row.inspection.pid === null ? '-' : String(row.inspection.pid), uptime === null ? '-' : formatUptime(uptime), row.config ?? '-'];
     });
     io.stdout(formatTable(['INSTANCE', 'SLOT', 'STATE', 'PID', 'UPTIME', 'CONFIG'], table));
     for (const row of shown) {
       if (row.inspection.detail !== '') io.stdout(`  ${row.target.name}: ${row.inspection.detail}\n`);
     }
+    if (supervisor !== null) io.stdout(`supervisor: running (pid ${supervisor.pid}, since ${supervisor.started_at})\n`);
   }
   for (const problem of prepared.recordProblems) reportWarning(io, problem);
-  return chooseExitCode(shown.map((row) => ({ declared: isCountedAsDeclared(row.target), enabled: row.enabled, state: row.inspection.state })));
+  // `failed` (the supervisor gave up) should run and does not: counted as crashed (32).
+  return chooseExitCode(shown.map((row) => ({
+    declared: isCountedAsDeclared(row.target), enabled: row.enabled, state: shownState(row) === 'failed' ? 'crashed' : row.inspection.state,
+  })));
 }

@@ -6,13 +6,13 @@ import type { Declaration, Variable } from '../declaration/declaration.js';
 import { reportSharedFiles } from './conflicts.js';
 import {
   DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S, DEFAULTS_VARIABLE, INSTANCE_VARIABLE_PREFIX, RUN_DIR_VARIABLE,
-  type Instance, type Model,
+  type Instance, type Model, SUPERVISE_VARIABLE,
 } from './instance.js';
 import { MAX_INSTANCE_WORDS, parseSettings, readWords, type Settings } from './keys.js';
 import { describeSlotSearch, listInstalledSlots, parseSlot, resolveSlot, splitPathVariable } from './slot.js';
 import { formatSuggestion } from './suggest.js';
 
-const KNOWN_PLAIN_VARIABLES = [DEFAULTS_VARIABLE, RUN_DIR_VARIABLE];
+const KNOWN_PLAIN_VARIABLES = [DEFAULTS_VARIABLE, RUN_DIR_VARIABLE, SUPERVISE_VARIABLE];
 const INSTANCE_NAME_PATTERN = /^[A-Za-z0-9_]+$/;
 
 /** The only IO the model needs, injected so that building it stays pure. */
@@ -154,6 +154,9 @@ function buildInstance(
     startTimeoutMs: (settings.start_timeout ?? DEFAULT_START_TIMEOUT_S) * 1000,
     stopTimeoutMs: (settings.stop_timeout ?? DEFAULT_STOP_TIMEOUT_S) * 1000,
     enabled: settings.enabled ?? true,
+    restartLimit: settings.restart_limit,
+    healthRestart: settings.health_restart,
+    healthIntervalMs: settings.health_interval === undefined ? undefined : settings.health_interval * 1000,
     problems,
   };
 }

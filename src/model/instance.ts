@@ -9,6 +9,8 @@ export const INSTANCE_VARIABLE_PREFIX = 'FPM_slot_';
 export const DEFAULTS_VARIABLE = 'FPM_defaults';
 /** Where records, the lock and default pidfiles live. */
 export const RUN_DIR_VARIABLE = 'FPM_run_dir';
+/** Read by the OpenRC runscript (sourced there), not by the controller: `yes` runs the supervisor. */
+export const SUPERVISE_VARIABLE = 'FPM_supervise';
 
 export const DEFAULT_START_TIMEOUT_S = 30;
 /** Long enough for requests under php.ini's default max_execution_time (30 s) to finish. */
@@ -35,6 +37,11 @@ export interface Instance {
   startTimeoutMs: number;
   stopTimeoutMs: number;
   enabled: boolean;
+  /** Supervisor keys (src/supervisor/): undefined when not given, the supervisor applies its defaults. */
+  restartLimit?: RestartLimit | undefined;
+  /** `health_restart=N`: restart after N consecutive failed pings of a pool; undefined: off. */
+  healthRestart?: number | undefined;
+  healthIntervalMs?: number | undefined;
   /** Why this instance cannot be used as declared; empty when it can. */
   problems: string[];
 }
@@ -53,3 +60,8 @@ export interface Model {
   arrayVariables: Variable[];
 }
 
+/** `restart_limit=COUNT/SECONDS`: after COUNT failures within SECONDS the instance is `failed`. */
+export interface RestartLimit {
+  count: number;
+  periodMs: number;
+}

@@ -8,6 +8,7 @@ import { formatStringForm } from '../declaration/string-form.js';
 import { DeclarationError, type SourceLocation } from '../errors.js';
 import { parseSlot } from './slot.js';
 import { formatSuggestion, suggestName } from './suggest.js';
+import type { RestartLimit } from './instance.js';
 
 const MAX_TIMEOUT_S = 3600;
 /**
@@ -22,7 +23,8 @@ const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export type KeyName =
   | 'slot' | 'config' | 'binary' | 'pidfile' | 'prefix' | 'php_ini' | 'ini_scan_dir' | 'env'
-  | 'args' | 'nice' | 'oom_score_adj' | 'start_timeout' | 'stop_timeout' | 'enabled';
+  | 'args' | 'nice' | 'oom_score_adj' | 'start_timeout' | 'stop_timeout' | 'enabled'
+  | 'restart_limit' | 'health_restart' | 'health_interval';
 
 export interface Settings {
   /** Keys that appeared, valid or not: a bad value is reported once, not again as missing. */
@@ -41,6 +43,9 @@ export interface Settings {
   start_timeout?: number;
   stop_timeout?: number;
   enabled?: boolean;
+  restart_limit?: RestartLimit;
+  health_restart?: number;
+  health_interval?: number;
 }
 
 type Parsed<T> = { value: T } | { problem: string };
@@ -69,6 +74,17 @@ function parseSeconds(value: string): Parsed<number> {
     return { problem: `must be a number of seconds greater than 0 and at most ${MAX_TIMEOUT_S}` };
   }
   return { value: Number(value) };
+}
+
+/** `5/300`: at most 1000 failures, a period of up to a day. */
+function parseRestartLimit(value: string): Parsed<RestartLimit> {
+  const match = /^(\d+)\/(\d+)$/.exec(value);
+  const count = Number(match?.[1]);
+  const seconds = Number(match?.[2]);
+  if (match === null || count < 1 || count > 1000 || seconds < 1 || seconds > 86_400) {
+    return { problem: 'must be COUNT/SECONDS, e.g. 5/300 (COUNT 1 to 1000, SECONDS 1 to 86400)' };
+  }
+  return { value: { count, periodMs: seconds * 1000 } };
 }
 
 function parseEnabled(value: string): Parsed<boolean> {
@@ -161,6 +177,9 @@ const KEYS: Record<KeyName, KeySpec> = {
   start_timeout: { inDefaults: true, apply: (s, v) => setOnce(s, 'start_timeout', parseSeconds(v)) },
   stop_timeout: { inDefaults: true, apply: (s, v) => setOnce(s, 'stop_timeout', parseSeconds(v)) },
   enabled: { inDefaults: true, apply: (s, v) => setOnce(s, 'enabled', parseEnabled(v)) },
+  restart_limit: { inDefaults: true, apply: (s, v) => setOnce(s, 'restart_limit', parseRestartLimit(v)) },
+  health_restart: { inDefaults: true, apply: (s, v) => setOnce(s, 'health_restart', parseInteger(v, 1, 1000)) },
+  health_interval: { inDefaults: true, apply: (s, v) => setOnce(s, 'health_interval', parseSeconds(v)) },
 };
 export const KNOWN_KEYS = Object.keys(KEYS) as KeyName[];
 

@@ -29,8 +29,8 @@ describe('the command line', () => {
 
   test.each([
     [['--bogus', 'list'], 'unknown option --bogus; see php-fpm-multi --help'],
-    [['frobnicate'], 'unknown command "frobnicate"; one of: list, check, start, stop, restart, reload, reopen, status, configtest, health'],
-    [[], 'no command given; one of: list, check, start, stop, restart, reload, reopen, status, configtest, health'],
+    [['frobnicate'], 'unknown command "frobnicate"; one of: list, check, start, stop, restart, reload, reopen, status, supervise, configtest, health'],
+    [[], 'no command given; one of: list, check, start, stop, restart, reload, reopen, status, supervise, configtest, health'],
     [['--conf=', 'list'], '--conf needs a file name'],
     [['--partial', 'stop'], '--partial goes with start, not stop'],
   ])('%j is a usage error (exit 2)', async (argv, message) => {

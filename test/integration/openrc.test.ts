@@ -122,9 +122,11 @@ describe('the runscript', () => {
 
   it('only calls the controller: no loops, case, parsing or pid handling', () => {
     expect(logic).not.toMatch(/\b(for|while|until|case|eval|kill|pidof|pgrep|sed|awk|grep|cut|read|test)\b/);
-    expect(logic).not.toMatch(/start-stop-daemon|supervise-daemon|pidfile|\$\(|`/);
-    // The one condition is the guide's restart guard.
-    expect(logic.match(/\bif\b/g)).toHaveLength(1);
+    // supervise-daemon is named once: FPM_supervise="yes" hands the service to it (issue 12).
+    expect(logic.replace('supervisor=supervise-daemon', '')).not.toMatch(/start-stop-daemon|supervise-daemon|pidfile|\$\(|`/);
+    // The conditions are the guide's restart guard and FPM_supervise (issue 12).
+    expect(logic.match(/\bif\b/g)).toHaveLength(2);
+    expect(code).toContain('if [ "${FPM_supervise}" = yes ]; then');
     expect(code).toContain('if [ "${RC_CMD}" = restart ]; then\n\t\tcheckconfig || return 1\n\tfi');
     // The controller and its declaration file are named once (issue 11); every action goes through that.
     expect(code.split('"${php_fpm_multi}" --conf "${php_fpm_multi_conf}"')).toHaveLength(2);
