@@ -149,7 +149,8 @@ export async function withLock<T>(ctx: ActionContext, declared: Declared, prefli
         const known = new Set([...(declared.model?.instances ?? []).map((i) => i.name), ...read.records.map((r) => r.name)]);
         const wanted = names.filter((name) => known.has(name));
         if (wanted.length === 0) return [];
-        return chooseTargets(declared, read, wanted, 'selected-and-recorded', preflightResult).targets.map(wrap);
+        // Names the records know are valid (an instance removed from the file is stopped by its record), as for `stop`.
+        return chooseTargets(declared, read, wanted, 'everything-recorded', preflightResult).targets.map(wrap);
       },
     };
     return await work(view);
