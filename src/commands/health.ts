@@ -7,7 +7,8 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes.js';
 import { NEEDS_ROOT_DETAIL } from '../process/inspect.js';
 import { describeHealthFailures, POOL_PROBE_TIMEOUT_MS, surveyTargets, type InstanceSurvey } from '../php-fpm/pools.js';
 import { buildPoolMetrics, formatExposition } from '../php-fpm/prometheus.js';
-import { prepareTargets, requireInstances } from '../process/targets.js';
+import { requireInstances } from '../process/choice.js';
+import { prepareTargets } from '../process/targets.js';
 import { formatLine, reportWarning } from '../cli/reporter.js';
 
 interface HealthReport {

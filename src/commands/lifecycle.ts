@@ -7,23 +7,28 @@ import type { ControlContext, Outcome } from '../process/control.js';
 import { testConfig } from '../process/control.js';
 import { FpmMultiError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
-import { describeOrphanHolding, describeRestartRefusal, reloadInstance, reopenInstance, startInstance, stopTarget } from '../process/lifecycle.js';
+import { reloadInstance, reopenInstance } from '../process/reload.js';
+import { describeOrphanHolding, describeRestartRefusal } from '../process/restart.js';
+import { startInstance } from '../process/start.js';
+import { stopTarget } from '../process/stop.js';
 import { restartWithHandover } from '../process/handover.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
 import { runAtPace, type Pace } from '../process/parallel.js';
-import { preflightInstance, refuseCollisions } from '../process/preflight.js';
+import { preflightInstance } from '../process/checks.js';
+import { refuseCollisions } from '../process/preflight.js';
 import { removeStartFailure, writeStartFailure } from '../process/record.js';
 import { holdIfSupervised, removeHeldMark } from '../supervisor/marks.js';
 import { inspectUnusable } from '../process/inspect.js';
 import { describeErrno, refuseRootRunDirectory, trustRunDirectory } from '../process/run-directory.js';
 import { errnoCode, type System } from '../process/system.js';
 import { afterStop, hasRecord, unhandled, type DeclaredTarget, type Target, type UnusableTarget } from '../process/target.js';
+import { checkSelection, chooseTargets, reachesRecords, requireInstances, type TargetChoice } from '../process/choice.js';
 import {
-  checkSelection, choosePreviousTargets, chooseTargets, describeNothingRecorded, describePreviousRunDir, describeUnusableFile, holdsControllerState,
-  loadDeclaration, namesIn, reachesRecords, readPreviousRunDir, readRunDirectoryRecords, requireInstances, requires, resolveDeclarationFile,
-  runDeclaredPreflight, withoutShadowed, type Declared, type Requirement, type TargetChoice,
-} from '../process/targets.js';
+  describeUnusableFile, holdsControllerState, loadDeclaration, namesIn, readRunDirectoryRecords, requires, resolveDeclarationFile, runDeclaredPreflight,
+  type Declared, type Requirement,
+} from '../process/declaration.js';
+import { choosePreviousTargets, describeNothingRecorded, describePreviousRunDir, readPreviousRunDir, withoutShadowed } from '../process/previous-run-dir.js';
 import { defaultRunDir } from '../model/build.js';
 import { chooseRunDirUid } from '../model/load.js';
 import { ProcessTable } from '../process/terminate.js';

@@ -8,7 +8,9 @@ import { readStartFailure } from '../process/record.js';
 import { formatTable } from '../cli/table.js';
 import { runAtPace } from '../process/parallel.js';
 import { isCountedAsDeclared, pidfileOf, type Target } from '../process/target.js';
-import { describeNothingRecorded, describePreviousRunDir, describeUnusableFile, prepareTargets } from '../process/targets.js';
+import { describeUnusableFile } from '../process/declaration.js';
+import { describeNothingRecorded, describePreviousRunDir } from '../process/previous-run-dir.js';
+import { prepareTargets } from '../process/targets.js';
 import { reportError, reportWarning } from '../cli/reporter.js';
 import type { ControlContext } from '../process/control.js';
 import { ProcessTable } from '../process/terminate.js';
@@ -80,8 +82,8 @@ export async function status(context: CommandContext): Promise<number> {
       const inspection = await inspectTarget(system, target);
       if (inspection.state === 'stopped' && target.kind === 'declared' && target.record === null) {
         // A master of its config that this file cannot prove it started: named, never claimed.
-        // Loaded only then: status of what runs does not pay for the lifecycle modules.
-        const { describeUnownedMaster } = await import('../process/lifecycle.js');
+        // Loaded only then: status of what runs does not pay for src/process/occupants.ts.
+        const { describeUnownedMaster } = await import('../process/occupants.js');
         const unowned = await describeUnownedMaster(control, target, inspection);
         if (unowned !== null) inspection.detail = inspection.detail === '' ? unowned : `${inspection.detail}; ${unowned}`;
       }

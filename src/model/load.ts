@@ -73,7 +73,7 @@ function readConf(system: System, conf: string): Buffer {
 
 /**
  * Reads the declaration file (never executing it) and builds the instance model. `runDirUid`
- * chooses the default run directory (root's or the caller's, see src/process/targets.ts).
+ * chooses the default run directory (root's or the caller's, see src/process/declaration.ts).
  */
 export function loadModel(system: System, conf: string, env: Readonly<Record<string, string | undefined>>, runDirUid: number = system.uid): Model {
   const declaration = readDeclaration(readConf(system, conf), { file: conf, env });

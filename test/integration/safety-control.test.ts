@@ -447,7 +447,7 @@ test('issue 10: an unprivileged start meeting a root-owned stale pidfile is a na
 });
 
 test('case 1, for check: describeUnownedMaster names a master of the config that the declaration did not start, and only that', async () => {
-  const { describeUnownedMaster } = await import('../../src/process/lifecycle.js');
+  const { describeUnownedMaster } = await import('../../src/process/occupants.js');
   const { ProcessTable } = await import('../../src/process/terminate.js');
   const config = scratch.writeConfig('a');
   const instance = { name: 'a', binary: PHP_FPM, config, pidfile: join(scratch.runDir, 'a.pid') } as UsableInstance;

@@ -1,6 +1,6 @@
 // Tryout 2, finding 10e: an instance whose arguments and environment exec would refuse (E2BIG).
 import { describe, expect, test } from 'vitest';
-import { describeExecTooLarge, measureExec } from '../../src/process/preflight.js';
+import { describeExecTooLarge, measureExec } from '../../src/process/probes.js';
 import { guarded } from '../../src/process/control.js';
 
 describe('measureExec', () => {

@@ -1,6 +1,6 @@
 // Tryout 2, finding 4: which rlimit_files / rlimit_core php-fpm's setrlimit would refuse (EPERM).
 import { describe, expect, test } from 'vitest';
-import { describeLimitTooHigh, type RlimitBounds } from '../../src/process/preflight.js';
+import { describeLimitTooHigh, type RlimitBounds } from '../../src/process/probes.js';
 import type { FpmLimit } from '../../src/php-fpm/config/types.js';
 
 const AT = { file: '/etc/php/fpm.conf', line: 3 };

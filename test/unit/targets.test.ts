@@ -3,7 +3,8 @@
 import { describe, expect, test } from 'vitest';
 import type { Instance, Model } from '../../src/model/instance.js';
 import type { InstanceRecord } from '../../src/process/record.js';
-import { chooseTargets, type Declared } from '../../src/process/targets.js';
+import { chooseTargets } from '../../src/process/choice.js';
+import type { Declared } from '../../src/process/declaration.js';
 import { ProcessTable } from '../../src/process/terminate.js';
 import { FakeSystem, titleCmdline } from '../fixtures/fake-system.js';
 

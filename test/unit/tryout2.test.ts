@@ -11,7 +11,8 @@ import { forgetRunDir, pointerPath, readLastRunDir, rememberRunDir } from '../..
 import { masterTitle } from '../../src/process/proc.js';
 import { readRecords, type InstanceRecord } from '../../src/process/record.js';
 import type { DeclaredTarget, OrphanTarget } from '../../src/process/target.js';
-import { chooseTargets, type Declared } from '../../src/process/targets.js';
+import { chooseTargets } from '../../src/process/choice.js';
+import type { Declared } from '../../src/process/declaration.js';
 import { FakeSystem, titleCmdline } from '../fixtures/fake-system.js';
 
 const CONFIG = '/etc/php-fpm-multi/t1.conf';

@@ -1,0 +1,225 @@
+// The per-instance checks of the preflight (src/process/preflight.ts): an instance's php-fpm
+// config read the way php-fpm reads it, and what its start would refuse (binary, pidfile, pid
+// line, socket directories, allowed_clients, accounts and rlimits php-fpm -t lets through).
+import { posix as path } from 'node:path';
+import { FpmMultiError } from '../errors.js';
+import type { readFpmConfig as ReadFpmConfig } from '../php-fpm/config/load.js';
+import type { FpmConfig, FpmPool } from '../php-fpm/config/types.js';
+import { buildFpmEnvironment, buildLaunch, type UsableInstance } from '../model/invocation.js';
+import { checkPidfileTrust, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
+import { NEEDS_ROOT_DETAIL } from './inspect.js';
+import { describeErrno } from './run-directory.js';
+import { errnoCode, type System } from './system.js';
+import { createProbes, describeExecTooLarge, measureExec, describeLimitTooHigh, type Probes } from './probes.js';
+
+/** The controller's own files in the run directory are the lock, records, failures and temporary files. */
+const PIDFILE_SUFFIX = '.pid';
+
+export interface FpmFacts {
+  pools: FpmPool[];
+  errorLog: string | null;
+  /** Why the config cannot be read as php-fpm reads it; null when it can. */
+  problem: string | null;
+  config: FpmConfig | null;
+}
+
+/** Reads the instance's php-fpm config the way php-fpm will (its prefix and environment), through `system`. */
+export async function readFpmFacts(readFpmConfig: typeof ReadFpmConfig, system: System, instance: UsableInstance, path: string | undefined): Promise<FpmFacts> {
+  try {
+    const config = await readFpmConfig(system, instance.config, {
+      env: buildFpmEnvironment(instance, path),
+      ...(instance.prefix === null ? {} : { prefix: instance.prefix }),
+      pidFile: instance.pidfile,
+      forceDaemonize: true,
+    });
+    const errorLog = config.global.errorLog.kind === 'file' ? config.global.errorLog.path : null;
+    return { pools: config.pools, errorLog, problem: null, config };
+  } catch (error) {
+    if (error instanceof FpmMultiError) return { pools: [], errorLog: null, problem: error.message, config: null };
+    throw error;
+  }
+}
+
+export interface InstancePreflight {
+  facts: FpmFacts;
+  /** What start refuses for this instance (it is then not started, and restart leaves it as it is). */
+  problems: string[];
+  /** What works but costs something (requests cut by a stop); check prints them, exit stays 0. */
+  warnings: string[];
+}
+
+/** The IO preflight needs beyond `System`, injectable for tests. */
+export interface PreflightOptions {
+  readFpmConfig: typeof ReadFpmConfig;
+  /** PATH for running `<binary> -v` (as for php-fpm itself). */
+  path?: string | undefined;
+  /**
+   * Only read the php-fpm configs (their pools), without the checks that refuse a start:
+   * `health` and `status --pools` ask the pools of what runs, whatever a start would refuse.
+   */
+  factsOnly?: boolean;
+}
+
+/** Whether a TCP listener lets the controller, connecting from the loopback address it uses, in. */
+function allowsController(pool: FpmPool): string | null {
+  const clients = pool.allowedClients;
+  if (pool.pingPath === null || pool.pingPath === '' || clients === null || clients === undefined || pool.listen === null) return null;
+  // Unix sockets ignore allowed_clients; only TCP listeners check the peer address.
+  if (!pool.listen.includes(':') && !/^\d+$/.test(pool.listen)) return null;
+  const host = pool.listen.includes(':') ? pool.listen.slice(0, pool.listen.lastIndexOf(':')).replace(/^\[|\]$/g, '') : '';
+  // The controller reaches a wildcard on loopback (src/php-fpm/pools.ts), a specific address on itself.
+  const from = host === '' || host === '0.0.0.0' || host === '*' ? '127.0.0.1' : host === '::' ? '::1' : host === 'localhost' ? '127.0.0.1' : host;
+  if (clients.includes(from) || clients.includes('any')) return null;
+  return from;
+}
+
+function describeWhere(at: { file: string; line: number } | null): string {
+  return at === null ? '' : ` (${at.file}:${at.line})`;
+}
+
+/** The advice for a `pid =` line: remove it; name pidfile= only when that path would be accepted. */
+async function describePidLine(probes: Probes, instance: UsableInstance, config: FpmConfig): Promise<string | null> {
+  const { pid, pidAt } = config.global;
+  if (pidAt === null || pid === null || pid === instance.pidfile) return null;
+  const removal = `remove the "pid = …" line at ${pidAt.file}:${pidAt.line} (php-fpm-multi passes --pid itself), or point config= at a copy of ${instance.config} without it`;
+  let alternative: string;
+  try {
+    await checkPidfileTrust(probes.system, pid);
+    alternative = describeControllerFile(probes.runDir, pid) === null ? `; or set pidfile=${pid}` : '';
+  } catch (error) {
+    if (!(error instanceof UntrustedPathError)) throw error;
+    alternative = ` (pidfile=${pid} would not do: ${error.message.replace(/^pidfile [^:]*: /, '')})`;
+  }
+  return `${instance.config} sets "pid = ${pid}", which php-fpm uses instead of --pid ${instance.pidfile}, so php-fpm-multi would wait for a pidfile that never comes: ${removal}${alternative}`;
+}
+
+/** Why `pidfile` would clash with the controller's own files in the run directory; null when it does not. */
+function describeControllerFile(runDir: string, pidfile: string): string | null {
+  if (path.dirname(pidfile) !== runDir) return null;
+  const name = path.basename(pidfile);
+  if (name.endsWith(PIDFILE_SUFFIX) && !name.startsWith('.')) return null;
+  return `pidfile ${pidfile} is in the run directory ${runDir}, where php-fpm-multi keeps its lock, records and temporary files, and is not named <name>${PIDFILE_SUFFIX}: php-fpm would replace or remove one of them. Remove pidfile= (the default is ${runDir}/<instance>${PIDFILE_SUFFIX}) or name a .pid file`;
+}
+
+/** A pidfile the file system refuses to show us (EACCES as an ordinary user): named, never an internal error. */
+function describeUnreadablePidfile(system: System, pidfile: string, error: unknown): string {
+  const what = `pidfile ${pidfile}: ${describeErrno(error)}`;
+  return errnoCode(error) === 'EACCES' && system.uid !== 0 ? `${what}: ${NEEDS_ROOT_DETAIL}` : `${what}; check the permissions of its directories`;
+}
+
+export async function checkInstance(probes: Probes, options: PreflightOptions, instance: UsableInstance): Promise<InstancePreflight> {
+  const facts = await readFpmFacts(options.readFpmConfig, probes.system, instance, options.path);
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  if (options.factsOnly === true) return { facts, problems: facts.problem === null ? [] : [facts.problem], warnings };
+  const execLimit = await probes.execLimit();
+  if (execLimit !== null) {
+    // The launch is the largest exec of an instance (the config test passes fewer arguments).
+    const launch = buildLaunch(instance, options.path);
+    const tooLarge = describeExecTooLarge(measureExec([launch.program, ...launch.args], launch.env), execLimit);
+    if (tooLarge !== null) return { facts, problems: [tooLarge], warnings };
+  }
+  const notFpm = await probes.notFpm(instance.binary);
+  if (notFpm !== null) problems.push(notFpm);
+  if (facts.problem !== null) problems.push(facts.problem);
+  const clash = describeControllerFile(probes.runDir, instance.pidfile);
+  if (clash !== null) problems.push(clash);
+  try {
+    // Read, not only checked: start reads it too, and refuses a pidfile it cannot believe.
+    await readTrustedPidfile(probes.system, instance.pidfile);
+  } catch (error) {
+    if (error instanceof UntrustedPathError) problems.push(error.message);
+    // An empty pidfile is what php-fpm leaves when its write failed; start removes it (src/process/start.ts).
+    else if (error instanceof PidfileContentError) {
+      if (error.content !== '') problems.push(error.message);
+    }
+    else if (errnoCode(error) !== undefined) problems.push(describeUnreadablePidfile(probes.system, instance.pidfile, error));
+    else throw error;
+  }
+  const { config } = facts;
+  if (config === null) return { facts, problems, warnings };
+  const pidLine = await describePidLine(probes, instance, config);
+  if (pidLine !== null) problems.push(pidLine);
+  for (const pool of config.pools) {
+    const listeners: [string, string | null, { file: string; line: number } | null][] = [
+      ['listen', pool.listen, pool.listenAt], ['pm.status_listen', pool.statusListen, pool.statusListenAt],
+    ];
+    for (const [key, listen, at] of listeners) {
+      if (listen === null || !listen.startsWith('/')) continue;
+      const dir = path.dirname(listen);
+      const state = await probes.directory(dir);
+      if (state === 'missing') {
+        problems.push(`${dir} (the directory of pool '${pool.name}''s ${key} ${listen}${describeWhere(at)}) does not exist, so php-fpm could not bind the socket: create it (mkdir -p ${dir})`);
+      } else if (state === 'not-directory') {
+        problems.push(`${dir} (the directory of pool '${pool.name}''s ${key} ${listen}${describeWhere(at)}) is not a directory: fix the ${key} path`);
+      }
+    }
+    const from = allowsController(pool);
+    if (from !== null) {
+      problems.push(
+        `pool '${pool.name}'${describeWhere(pool.listenAt)} has ping.path ${pool.pingPath}, but listen.allowed_clients = ${(pool.allowedClients ?? []).join(',')} does not let php-fpm-multi in (it asks the ping from ${from}), so every start would wait out start_timeout: add ${from} to listen.allowed_clients or remove ping.path`,
+      );
+    }
+  }
+  problems.push(...(await describeStartOnlyRefusals(probes, config, await probes.configTestChecksAccounts(instance.binary))));
+  const stopSeconds = Math.ceil(instance.stopTimeoutMs / 1000);
+  if (config.global.processControlTimeoutS === 0) {
+    warnings.push(
+      `${instance.config} leaves process_control_timeout at 0 (php-fpm's default): a graceful stop or reload ends requests in flight at once instead of letting them finish; add "process_control_timeout = ${stopSeconds}s" to the [global] section of ${instance.config}`,
+    );
+  }
+  return { facts, problems, warnings };
+}
+
+/**
+ * What php-fpm's config test (-t) passes and its start refuses, leaving a restarted instance down
+ * and a reloaded master gone: a user or group the system does not know, an rlimit above what it
+ * may set (tryout 2, finding 4).
+ */
+async function describeStartOnlyRefusals(probes: Probes, config: FpmConfig, testedByFpm: boolean): Promise<string[]> {
+  const problems: string[] = [];
+  const onlyAtStart = "php-fpm's config test passes, it finds this only at start: a restart would leave the instance down, a reload lose its master";
+  for (const pool of config.pools) {
+    for (const account of pool.accounts ?? []) {
+      // Without root php-fpm ignores the pool's user and group (it runs as the controller's user).
+      if ((account.key === 'user' || account.key === 'group') && probes.system.uid !== 0) continue;
+      // user, group, listen.owner, listen.group (the keys that also take a number): php-fpm -t of 8.2+ names them itself.
+      if (account.numericAllowed && (testedByFpm || /^\d+$/.test(account.name))) continue;
+      const answer = await probes.account(account.kind, account.name);
+      if (answer === 'cannot-tell' || answer.found === account.name) continue;
+      const database = account.kind === 'user' ? 'passwd' : 'group';
+      const where = `pool '${pool.name}' (${account.at.file}:${account.at.line})`;
+      let why: string;
+      if (answer.found !== null) {
+        why = `${account.key} names ${account.kind}s by name only, and '${account.name}' is no ${account.kind}'s name (getent ${database} ${account.name} finds ${answer.found}): write ${answer.found}`;
+      } else if (account.name.trim() !== account.name) {
+        why = `${account.key} names ${account.kind} '${account.name}', spaces included (php-fpm splits the list at commas without trimming), which this system does not know: write the list without spaces, as in "${account.key} = a,b"`;
+      } else {
+        why = `${account.key} names ${account.kind} '${account.name}', which this system does not know (getent ${database} ${account.name} finds nothing): create the ${account.kind} or fix ${account.key}`;
+      }
+      problems.push(`${where}: ${why}. php-fpm would refuse to start ("cannot get ${account.kind === 'user' ? 'uid for user' : 'gid for group'}"); ${onlyAtStart}`);
+    }
+  }
+  const bounds = await probes.bounds();
+  if (bounds !== null) {
+    const limits = [
+      ...(config.global.rlimits ?? []).map((limit) => ({ limit, where: '[global]' })),
+      ...config.pools.flatMap((pool) => (pool.rlimits ?? []).map((limit) => ({ limit, where: `pool '${pool.name}'` }))),
+    ];
+    for (const { limit, where } of limits) {
+      const why = describeLimitTooHigh(limit, bounds);
+      if (why !== null) {
+        problems.push(`${limit.key} = ${limit.value} in ${where} (${limit.at.file}:${limit.at.line}): ${why}. php-fpm's setrlimit would fail (EPERM); ${onlyAtStart}`);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * The preflight of one instance the whole-run preflight skipped (a disabled one that runs, found
+ * through its record by restart): its php-fpm facts (pools to wait for) and what start refuses.
+ */
+export function preflightInstance(system: System, runDir: string, instance: UsableInstance, options: PreflightOptions): Promise<InstancePreflight> {
+  return checkInstance(createProbes(system, runDir, options.path), options, instance);
+}
