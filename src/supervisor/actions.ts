@@ -12,7 +12,9 @@ import { POOL_PROBE_TIMEOUT_MS, pingPool as pingFpmPool } from '../php-fpm/pools
 import { testConfig, type ControlContext, type Outcome } from '../process/control.js';
 import { restartWithHandover } from '../process/handover.js';
 import { inspectTarget } from '../process/inspect.js';
-import { describeRestartRefusal, startInstance, stopTarget } from '../process/lifecycle.js';
+import { describeRestartRefusal } from '../process/restart.js';
+import { startInstance } from '../process/start.js';
+import { stopTarget } from '../process/stop.js';
 import { refuseCollisions, type Preflight } from '../process/preflight.js';
 import { afterStop, hasRecord, unhandled, type Target } from '../process/target.js';
 import { ProcessTable } from '../process/terminate.js';
@@ -21,9 +23,10 @@ import { parseStat, readProcess } from '../process/proc.js';
 import { recordPath, removeStartFailure, writeStartFailure } from '../process/record.js';
 import { refuseRootRunDirectory, trustRunDirectory } from '../process/run-directory.js';
 import { RECORD_MAX_BYTES, type System } from '../process/system.js';
+import { chooseTargets } from '../process/choice.js';
 import {
-  chooseTargets, loadDeclaration, readRunDirectoryRecords, resolveDeclarationFile, runDeclaredPreflight, type Declared,
-} from '../process/targets.js';
+  loadDeclaration, readRunDirectoryRecords, resolveDeclarationFile, runDeclaredPreflight, type Declared,
+} from '../process/declaration.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
 import type { UsableInstance } from '../model/invocation.js';
 import { readHeldMark, type HeldMark } from './marks.js';
