@@ -141,9 +141,23 @@ export function listProcessesUnder(dir: string): ScratchProcess[] {
   return found;
 }
 
+/** The parent pid of `pid` (0 when it is gone). */
+function readParentPid(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
 /** php-fpm masters of the scratch dir, and the workers of their pools (by session). */
 export function listFpmProcesses(dir: string): ScratchProcess[] {
-  const masters = listProcessesUnder(dir).filter((p) => p.title.startsWith('php-fpm: master process'));
+  const titled = listProcessesUnder(dir).filter((p) => p.title.startsWith('php-fpm: master process'));
+  // A worker php-fpm has just forked carries its master's title until it renames itself: a
+  // "master" whose parent is a master of the list is such a worker, not a second master.
+  const pids = new Set(titled.map((p) => p.pid));
+  const masters = titled.filter((p) => !pids.has(readParentPid(p.pid)));
   const sessions = new Set(masters.map((m) => m.pid));
   const workers: ScratchProcess[] = [];
   for (const entry of readdirSync('/proc')) {
