@@ -11,6 +11,7 @@ import {
   rcService, renderRunscript, requireTools, run, show, waitForNoProcesses, writeControllerWrapper, writeFpmInstance,
   type FpmInstance, type Scratch,
 } from '../helpers/openrc.js';
+import { isAlive } from '../helpers/processes.js';
 import { until } from '../helpers/wait.js';
 
 const SERVICE = 'php-fpm-sv-e2e';
@@ -27,15 +28,6 @@ let b: FpmInstance;
 let runDir: string;
 
 const rc = (command: string) => rcService(SERVICE, command, 'dash', scratch);
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** The supervisor's pid from its state file, when that pid runs. */
 function supervisorPid(): number | null {

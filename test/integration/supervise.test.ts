@@ -13,6 +13,7 @@ import {
   CGI_FCGI, CLI, declareInstances, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms,
   runCliProcess, type FpmScratch,
 } from '../helpers/fpm.js';
+import { isAlive } from '../helpers/processes.js';
 import { until } from '../helpers/wait.js';
 
 /** Generous: two CPUs, other engineers' tests, load 10+. */
@@ -72,15 +73,6 @@ function pidOf(name: string): number | null {
     return masterPid(scratch, name);
   } catch {
     return null;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
   }
 }
 

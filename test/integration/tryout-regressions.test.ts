@@ -10,8 +10,8 @@ import {
 import { createServer, type AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
+import { isAlive, recordSignals } from '../helpers/processes.js';
 import {
   CGI_FCGI, CLI, declareInstances, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms, type FpmScratch,
 } from '../helpers/fpm.js';
@@ -27,21 +27,6 @@ beforeEach(() => {
 afterEach(() => scratch.remove());
 
 const cli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args]);
-
-/** The real system, recording every signal the controller sends. */
-function recordSignals(base: System = createRealSystem()): { system: System; sent: Array<[number, string]> } {
-  const sent: Array<[number, string]> = [];
-  return { sent, system: { ...base, kill: (pid, signal) => (sent.push([pid, signal]), base.kill(pid, signal)) } };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Runs php-fpm by hand, as an admin or a per-slot init script would; returns the master's pid. */
 function startByHand(config: string, pidfile: string): number {

@@ -7,6 +7,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { isAlive } from '../helpers/processes.js';
 import { CGI_FCGI, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms, type FpmScratch } from '../helpers/fpm.js';
 
 let scratch: FpmScratch;
@@ -17,15 +18,6 @@ beforeEach(() => {
 afterEach(() => scratch.remove());
 
 const cli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args]);
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** /proc/sys/fs/nr_open: no process may have more open files. */
 function openFilesLimit(): number {

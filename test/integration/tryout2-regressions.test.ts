@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, onTestFinished, test } from 'vitest';
-import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
+import { isAlive, recordSignals } from '../helpers/processes.js';
 import {
   CGI_FCGI, declareInstances, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms, type FpmScratch,
 } from '../helpers/fpm.js';
@@ -23,21 +23,6 @@ beforeEach(() => {
 afterEach(() => scratch.remove());
 
 const cli = (...args: string[]) => runCli(['--conf', scratch.decl, ...args]);
-
-/** The real system, recording every signal the controller sends. */
-function recordSignals(base: System = createRealSystem()): { system: System; sent: Array<[number, string]> } {
-  const sent: Array<[number, string]> = [];
-  return { sent, system: { ...base, kill: (pid, signal) => (sent.push([pid, signal]), base.kill(pid, signal)) } };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 const waitGone = (pid: number) => until(`pid ${pid} gone`, async () => !isAlive(pid), 30_000);
 
