@@ -30,7 +30,7 @@ const CLI = path.join(ROOT, 'dist', 'cli.js');
 const HEAP_PROBE = path.join(HERE, 'heap-probe.js');
 const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' };
 const CLOCK_TICKS_PER_SECOND = 100;
-/** The supervisor's STABLE_AFTER_MS (src/supervisor/supervisor.ts) and a margin. */
+/** The supervisor's STABLE_AFTER_MS (src/supervisor/policy.ts) and a margin. */
 const STABLE_WAIT_MS = 10_500;
 const SERVING_TIMEOUT_MS = 30_000;
 

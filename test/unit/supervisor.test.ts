@@ -9,7 +9,7 @@ import { buildModel, type FileProbe } from '../../src/model/build.js';
 import { createRealSystem } from '../../src/process/system.js';
 import { readHeldMark, removeHeldMark, writeHeldMark } from '../../src/supervisor/marks.js';
 import { describeSupervision, supervisedState, type SupervisorState } from '../../src/supervisor/state.js';
-import { backoffMs } from '../../src/supervisor/supervisor.js';
+import { backoffMs } from '../../src/supervisor/policy.js';
 
 const PROBE: FileProbe = { isFile: (f) => f === '/etc/php/a.conf' || f === '/usr/sbin/php-fpm8.2', isExecutable: (f) => f === '/usr/sbin/php-fpm8.2', listDirectory: () => [] };
 
