@@ -60,7 +60,9 @@ instance and exits 0, SIGHUP re-reads the file. Keys: restart_limit=COUNT/SECOND
 
 Instances removed from the file but still recorded as started are valid names
 for stop and status. When the file is unusable, stop and status warn and act on
-the records in its run directory alone (the other commands refuse it, exit 6).
+the records in its run directory (and in the one its last start used) alone; with
+nothing recorded anywhere, status exits 4 and stop 1. The other commands refuse an
+unusable file (exit 6).
 
 Options (any other option of a command is a usage error, exit 2):
 ${describeOptions()}
@@ -68,6 +70,7 @@ ${describeOptions()}
 Exit codes:
   0  success; health: every instance runs and every pool answers
   1  the command failed for at least one instance (each failure is named);
+     status: some instances run and some do not, or only an orphan runs;
      health: an instance is not running or a pool does not answer in time
   2  usage error (unknown command, option or instance)
   3  status: no instance running, none crashed

@@ -113,10 +113,12 @@ describe('list', () => {
   });
 });
 
+// check reads the run directory (trust, records of other files): the files are not named php-fpm,
+// whose default run directory is the real service's (/run/php-fpm-multi/php-fpm) on a machine running it.
 describe('check', () => {
   test('exit 0 when every enabled instance is usable; disabled ones are only noted', async () => {
     const a = scratch.write('a.conf', '[global]\n');
-    const conf = scratch.write('php-fpm', `FPM_slot_1="slot=8.2 config=${a}"\nFPM_slot_2="slot=8.2 config=/nope enabled=no"\n`);
+    const conf = scratch.write('php-fpm.check-test', `FPM_slot_1="slot=8.2 config=${a}"\nFPM_slot_2="slot=8.2 config=/nope enabled=no"\n`);
     const result = await runCli(['--conf', conf, 'check']);
     expect(result.code).toBe(0);
     expect(result.stdout).toBe(`${conf}: 1 enabled instance usable\n`);
@@ -125,7 +127,7 @@ describe('check', () => {
 
   test('exit 6 with each problem named by variable and line', async () => {
     const a = scratch.write('a.conf', '[global]\n');
-    const conf = scratch.write('php-fpm', `FPM_slot_1="slot=8.2 config=${a} nice=99"\nFPM_solt_2="x"\n`);
+    const conf = scratch.write('php-fpm.check-test', `FPM_slot_1="slot=8.2 config=${a} nice=99"\nFPM_solt_2="x"\n`);
     const result = await runCli(['--conf', conf, 'check']);
     expect(result.code).toBe(6);
     expect(result.stderr).toContain(`${conf}: FPM_slot_1 (line 1): nice=99: must be from -20 to 19\n`);
@@ -137,7 +139,7 @@ describe('check', () => {
     const shell = execFileSync('readlink', ['-f', '/bin/sh'], { encoding: 'utf8' }).trim();
     expect(shell).not.toMatch(/bash$/); // Debian's /bin/sh is dash
     const a = scratch.write('a.conf', '[global]\n');
-    const conf = scratch.write('php-fpm', `FPM_slot_1=( "slot=8.2" "config=${a}" "env=GREETING=hi there" )\n`);
+    const conf = scratch.write('php-fpm.check-test', `FPM_slot_1=( "slot=8.2" "config=${a}" "env=GREETING=hi there" )\n`);
     const result = await runCli(['--conf', conf, 'check']);
     expect(result.code).toBe(0);
     expect(result.stderr).toContain(`uses bash arrays, but /bin/sh is ${shell}`);
