@@ -209,10 +209,14 @@ async function handOver(
       for (const name of names(s)) await removeQuietly(system, name); // a previous run's leftovers
       await system.link(s.address, s.oldSpare);
       s.listening = await system.listenUnix(s.temp, { uid: s.stat.uid, gid: s.stat.gid, mode: s.stat.mode });
+      // Two more names of each new socket before the controller's descriptor is closed (which
+      // unlinks the temporary name): one to publish, one to put back after the old master's exit.
+      await system.link(s.temp, s.publish);
+      await system.link(s.temp, s.spare);
     }
   } catch (error) {
     await closeAll();
-    for (const s of sockets) await removeQuietly(system, s.oldSpare);
+    for (const s of sockets) for (const name of names(s)) await removeQuietly(system, name);
     if (errnoCode(error) === undefined && !(error instanceof FpmMultiError)) throw error;
     return null; // the sockets cannot be prepared (nothing was launched): the caller restarts by stop and start
   }
@@ -229,26 +233,12 @@ async function handOver(
   const logOffset = await measureLog(system, errorLog);
   const result = await system.run(invocation.program, invocation.args, {
     env, timeoutMs: instance.startTimeoutMs, inheritFds: sockets.map((s) => s.listening!.fd),
+    // The launcher holds its copies now: blocking for php-fpm's workers, and the controller's closed.
+    afterSpawn: () => {
+      for (const s of sockets) s.listening?.handOff();
+    },
   });
-  let linkFailure: string | null = null;
-  if (result.exitCode === 0) {
-    // Two more names of each new socket before the controller closes its descriptor (which
-    // unlinks the temporary name): one to publish, one to put back after the old master's exit.
-    try {
-      for (const s of sockets) {
-        await system.link(s.temp, s.publish);
-        await system.link(s.temp, s.spare);
-      }
-    } catch (error) {
-      if (errnoCode(error) === undefined) throw error;
-      linkFailure = `cannot link the new socket (${errnoCode(error)})`;
-    }
-  }
   await closeAll();
-  if (linkFailure !== null) {
-    const note = await undo();
-    return left(`${linkFailure}, so the new master was stopped${note}`);
-  }
   if (result.exitCode !== 0) {
     const note = await undo();
     const output = result.stderr.trim() !== '' ? result.stderr : await readLogSince(system, errorLog, logOffset);

@@ -47,12 +47,22 @@ export interface RunOptions {
   fd3?: number;
   /** Open file descriptors of ours, given to the child as its fds 3, 4, … (after fd3 when both): listening sockets handed over. */
   inheritFds?: readonly number[];
+  /** Called synchronously once the child exists (it holds its copies of inheritFds by then). */
+  afterSpawn?: () => void;
 }
 
 /** A listening unix socket of the controller's, to be handed to a php-fpm (src/process/handover.ts). */
 export interface ListeningSocket {
   fd: number;
-  /** Closes the controller's descriptor (the child keeps its copy); the path is left to the caller. */
+  /**
+   * Right after a child inherited it: makes the socket blocking and closes the controller's
+   * descriptor at once (which unlinks its bound path). php-fpm's workers accept on a blocking
+   * socket; on a non-blocking one (what node creates) each accept that finds no connection ends
+   * the worker, and php-fpm forks it again, hundreds of times a second. The flag belongs to the
+   * socket the child shares, and the controller stops accepting on it in the same instant.
+   */
+  handOff(): void;
+  /** Closes the controller's descriptor (the child keeps its copy), unlinking its bound path; idempotent. */
   close(): Promise<void>;
 }
 
@@ -211,6 +221,7 @@ async function run(program: string, args: readonly string[], options: RunOptions
     if (options.fd3 !== undefined) stdio.push(options.fd3);
     for (const fd of options.inheritFds ?? []) stdio.push(fd);
     const child = spawn(program, args, { env: options.env, cwd: options.cwd, stdio });
+    if (child.pid !== undefined) options.afterSpawn?.();
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outBytes = 0;
@@ -316,7 +327,17 @@ async function listenUnix(path: string, owner: { uid: number; gid: number; mode:
     await new Promise<void>((resolve) => server.close(() => resolve()));
     throw new FpmMultiError(`cannot hand over ${path}: the socket's descriptor is not available`);
   }
-  return { fd, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  const handle = (server as unknown as { _handle: { setBlocking(blocking: boolean): number } | null })._handle;
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => (closed ??= new Promise<void>((resolve) => server.close(() => resolve())));
+  return {
+    fd,
+    handOff: () => {
+      handle?.setBlocking(true);
+      void close(); // uv_close stops accepting and unlinks the bound path before this returns
+    },
+    close,
+  };
 }
 
 async function openLockFile(path: string, options: { readOnly?: boolean } = {}): Promise<OpenFile> {

@@ -294,6 +294,44 @@ test('restart hands the listening sockets over: under load no request fails; the
   expect(listFpmProcesses(scratch.dir)).toEqual([]);
 });
 
+/** The file-status flags (octal, /proc/PID/fdinfo) of every listening unix socket `pid` holds. */
+function listeningSocketFlags(pid: number): number[] {
+  // /proc/net/unix: "Num RefCount Protocol Flags Type St Inode Path"; Flags 00010000 is __SO_ACCEPTCON (listening).
+  const listening = new Set(readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)
+    .map((line) => line.trim().split(/\s+/)).filter((fields) => fields[3] === '00010000').map((fields) => `socket:[${fields[6]}]`));
+  return readdirSync(`/proc/${pid}/fd`)
+    .filter((fd) => listening.has(readlinkSync(`/proc/${pid}/fd/${fd}`)))
+    .map((fd) => Number.parseInt(/^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1] ?? 'x', 8));
+}
+
+const O_NONBLOCK = 0o4000;
+
+// Tryout 3: a handed-over socket was non-blocking (as node creates it), so every accept that found
+// no connection ended a worker and php-fpm forked it again, hundreds of times a second, for ever.
+test('a handed-over listening socket is blocking, as one php-fpm binds itself: its workers stay', async () => {
+  const config = writeLosslessConfig('a');
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config}"`);
+  expect((await cli('start')).code).toBe(0);
+  const fresh = listeningSocketFlags(masterPid(scratch, 'a'));
+  expect(fresh.length).toBeGreaterThan(0);
+  expect(fresh.filter((flags) => (flags & O_NONBLOCK) !== 0)).toEqual([]);
+  const restarted = await cli('restart');
+  expect(restarted.stdout).toContain('listening sockets handed over');
+  const after = masterPid(scratch, 'a');
+  const handed = listeningSocketFlags(after);
+  expect(handed.length).toBeGreaterThan(0);
+  expect(handed.filter((flags) => (flags & O_NONBLOCK) !== 0)).toEqual([]);
+  // The same workers serve request after request: none was ended and forked again meanwhile.
+  const workers = (): number[] => listFpmProcesses(scratch.dir).filter((p) => p.title.startsWith('php-fpm: pool')).map((p) => p.pid).sort();
+  await until('its three workers', async () => workers().length === 3);
+  const before = workers();
+  const load = startLoad('a');
+  await answered(load, 20);
+  expect((await load.stop()).failures).toEqual([]);
+  expect(workers()).toEqual(before);
+  expect(readFileSync(join(scratch.dir, 'a', 'error.log'), 'utf8')).not.toMatch(/child \d+ exited with code 0/);
+});
+
 test('restart of a TCP pool is a stop and a start (no hand-over); a hand-over whose new master fails leaves the old one serving', async () => {
   const port = await findFreePort();
   const config = writeLosslessConfig('a');
