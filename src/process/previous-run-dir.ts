@@ -34,11 +34,14 @@ export async function findPreviousRunDir(system: System, context: CommandContext
   const defaultDir = defaultRunDir(declared.conf, context.io.env, chooseRunDirUid(system, declared.conf));
   if (defaultDir === null) return null;
   const last = await readLastRunDir(system, defaultDir, file);
-  if (last === null && declared.unusable === null && path.normalize(defaultDir) !== path.normalize(declared.runDir)) {
+  // No pointer, or one naming the run directory the file names now (left by a start with that
+  // FPM_run_dir before a start without it, which writes none): instances may run from the default one.
+  const pointsElsewhere = last !== null && last !== path.normalize(declared.runDir);
+  if (!pointsElsewhere && declared.unusable === null && path.normalize(defaultDir) !== path.normalize(declared.runDir)) {
     // FPM_run_dir set while instances started without it run: they are recorded in the default one.
     return { runDir: path.normalize(defaultDir), why: `FPM_run_dir changed while instances run (they were started in the default run directory ${defaultDir}; the file now names ${declared.runDir})`, strict: true };
   }
-  if (last === null || last === path.normalize(declared.runDir)) return null;
+  if (last === null || !pointsElsewhere) return null;
   const why = declared.unusable !== null
     ? `${declared.conf} is unusable, and its last start used ${last}`
     : `FPM_run_dir changed while instances run (its last start used ${last}; the file now names ${declared.runDir})`;

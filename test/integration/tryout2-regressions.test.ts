@@ -364,3 +364,23 @@ test('finding 10g: stop and status of a file never started create no run directo
   expect(existsSync(`/run/php-fpm-multi/${basename(missing)}`)).toBe(false);
 }, 120_000);
 
+// Tryout 3: a pointer left by an earlier start with that FPM_run_dir hid the default directory's records.
+test('finding 9, after a pointer to the same FPM_run_dir was left by an earlier start: stop still reaches what runs in the default run directory', async () => {
+  const name = uniqueName();
+  const defaultRun = `/run/php-fpm-multi/${name}`;
+  onTestFinished(() => rmSync(defaultRun, { recursive: true, force: true }));
+  const decl = join(scratch.dir, name);
+  const line = `FPM_slot_a="slot=8.2 config=${scratch.writeConfig('a')}"\n`;
+  const run = (...args: string[]) => runCli(['--conf', decl, ...args]);
+  writeFileSync(decl, `${line}FPM_run_dir=${scratch.runDir}\n`);
+  expect((await run('start')).code).toBe(0); // remembers scratch.runDir in the default run directory
+  expect((await run('stop')).code).toBe(0); // the pointer stays: it names where the file's records go
+  writeFileSync(decl, line);
+  expect((await run('start')).code).toBe(0); // now in the default run directory
+  const a = Number(readFileSync(join(defaultRun, 'a.pid'), 'utf8'));
+  writeFileSync(decl, `${line}FPM_run_dir=${scratch.runDir}\n`);
+  const stopped = await run('stop');
+  expect(stopped.code, stopped.stderr).toBe(0);
+  expect(stopped.stdout).toContain(`a: stopped (pid ${a})`);
+  expect(listFpmProcesses(scratch.dir)).toEqual([]);
+}, 120_000);
