@@ -107,6 +107,15 @@ function describeUnreadablePidfile(system: System, pidfile: string, error: unkno
   return errnoCode(error) === 'EACCES' && system.uid !== 0 ? `${what}: ${NEEDS_ROOT_DETAIL}` : `${what}; check the permissions of its directories`;
 }
 
+/** Whether `file` is a directory itself (not through a symlink, which php-fpm would unlink); false when it cannot be told. */
+async function isDirectoryAt(system: System, file: string): Promise<boolean> {
+  try {
+    return (await system.lstat(file)).kind === 'directory';
+  } catch {
+    return false;
+  }
+}
+
 export async function checkInstance(probes: Probes, options: PreflightOptions, instance: UsableInstance): Promise<InstancePreflight> {
   const facts = await readFpmFacts(options.readFpmConfig, probes.system, instance, options.path);
   const problems: string[] = [];
@@ -152,6 +161,10 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
         problems.push(`${dir} (the directory of pool '${pool.name}''s ${key} ${listen}${describeWhere(at)}) does not exist, so php-fpm could not bind the socket: create it (mkdir -p ${dir})`);
       } else if (state === 'not-directory') {
         problems.push(`${dir} (the directory of pool '${pool.name}''s ${key} ${listen}${describeWhere(at)}) is not a directory: fix the ${key} path`);
+      } else if (await isDirectoryAt(probes.system, listen)) {
+        // php-fpm unlinks a stale socket or file at its listen path before binding; a directory it
+        // cannot unlink, and its bind then fails (tryout 3: a reload's new master died of it).
+        problems.push(`pool '${pool.name}''s ${key} ${listen}${describeWhere(at)} is a directory, so php-fpm could not bind its socket there: remove the directory (rmdir ${listen}) or choose another ${key} path`);
       }
     }
     const from = allowsController(pool);

@@ -1,7 +1,7 @@
 // `check` reports everything `start` refuses (one preflight for both, src/process/preflight.ts), and its
 // advice works when followed. Issue 9 cases 2 and 7, issue 10 "Quiet traps". Real php-fpm where
 // php-fpm is involved.
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import type { FpmPool } from '../../src/php-fpm/config/types.js';
@@ -254,6 +254,29 @@ describe('check reports what start refuses', () => {
     const started = await cli('start');
     expect(started.code, started.stderr).toBe(0);
     expect(readFileSync(pid, 'utf8')).toMatch(/^\d+$/);
+  });
+
+  // Tryout 3: a directory at the listen path passed check, and a reload's new master died of it.
+  test('a directory at a listen path: check and reload name it, the running master keeps serving; after rmdir it reloads', async () => {
+    declareInstances(scratch, ['a']);
+    expect((await cli('start')).code).toBe(0);
+    const master = masterPid(scratch, 'a');
+    const dir = join(scratch.dir, 'a', 'dir.sock');
+    mkdirSync(dir);
+    editConfig('a', (text) => text.replace(`listen = ${scratch.socket('a')}`, `listen = ${dir}`));
+    const message = `pool 'a''s listen ${dir} (${join(scratch.dir, 'a', 'php-fpm.conf')}:7) is a directory, so php-fpm could not bind its socket there: remove the directory (rmdir ${dir}) or choose another listen path`;
+    const checked = await cli('check');
+    expect(checked.code).toBe(6);
+    expect(checked.stderr).toContain(message);
+    const reloaded = await cli('reload');
+    expect(reloaded.code).toBe(1);
+    expect(reloaded.stderr).toContain(message);
+    expect(masterPid(scratch, 'a')).toBe(master);
+    expect(requestPhp(scratch, 'a')).toBe('hello from a');
+    rmSync(dir, { recursive: true });
+    expect((await cli('check')).code).toBe(0);
+    const retried = await cli('reload');
+    expect(retried.code, retried.stderr).toBe(0);
   });
 
   test('a missing socket directory: check and start name it with mkdir -p; after that it starts', async () => {
