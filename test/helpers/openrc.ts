@@ -386,3 +386,21 @@ export async function cleanupService(service: string, files: { runscript: string
   await waitForNoProcesses(scratch.token);
   return notes;
 }
+
+/**
+ * Installs the runscript as `runscript` (in /etc/init.d), calling the controller through a wrapper
+ * in the scratch directory, and creates /etc/conf.d when missing. Returns whether it did, for the
+ * cleanup to remove only what the test created.
+ */
+export function installTestRunscript(scratch: Scratch, runscript: string): { createdConfDir: boolean } {
+  let createdConfDir = false;
+  if (!existsSync('/etc/conf.d')) {
+    mkdirSync('/etc/conf.d', { mode: 0o755 });
+    createdConfDir = true;
+  }
+  const bindir = join(scratch.dir, 'bin');
+  writeControllerWrapper(bindir);
+  writeFileSync(runscript, renderRunscript({ eprefix: '', bindir, sysconfdir: '/etc' }));
+  chmodSync(runscript, 0o755);
+  return { createdConfDir };
+}

@@ -4,14 +4,11 @@
 // php-fpm service; every php-fpm file lives in one scratch directory. These tests fail (never
 // skip) when OpenRC or php-fpm8.2 is missing: scripts/test installs them.
 
-import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  cleanupService, controller, controllerStatus, declarationText, ensureSoftlevel, fcgiGet, findProcesses,
-  isMarkedStarted, makeScratch, rcService, renderRunscript, requireTools, run, RUNSCRIPT_TEMPLATE, show,
-  waitForNoProcesses, withShell, writeControllerWrapper, writeFpmInstance, type FpmInstance, type Scratch,
-  type SystemShell,
+  cleanupService, controller, controllerStatus, declarationText, ensureSoftlevel, fcgiGet, findProcesses, type FpmInstance, installTestRunscript, isMarkedStarted, makeScratch, rcService, requireTools, run, RUNSCRIPT_TEMPLATE, type Scratch, show, type SystemShell, waitForNoProcesses, withShell, writeFpmInstance,
 } from '../helpers/openrc.js';
 
 const SERVICE = 'php-fpm-e2e';
@@ -53,14 +50,7 @@ beforeAll(() => {
       );
     }
   }
-  if (!existsSync('/etc/conf.d')) {
-    mkdirSync('/etc/conf.d', { mode: 0o755 });
-    createdConfDir = true;
-  }
-  const bindir = join(scratch.dir, 'bin');
-  writeControllerWrapper(bindir);
-  writeFileSync(RUNSCRIPT, renderRunscript({ eprefix: '', bindir, sysconfdir: '/etc' }));
-  chmodSync(RUNSCRIPT, 0o755);
+  ({ createdConfDir } = installTestRunscript(scratch, RUNSCRIPT));
 });
 
 afterAll(async () => {

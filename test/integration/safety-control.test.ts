@@ -2,8 +2,7 @@
 // owner in identity, a full run directory), against the real php8.2-fpm. Each test names its case.
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  appendFileSync, chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync,
-  writeFileSync, writeSync,
+  appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync,
 } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
 import type { UsableInstance } from '../../src/model/invocation.js';
 import { createRealSystem, type System } from '../../src/process/system.js';
 import { runCli } from '../helpers/cli.js';
+import { fill } from '../helpers/filesystems.js';
 import { isAlive, recordSignals } from '../helpers/processes.js';
 import {
   CGI_FCGI, CLI, declareInstances, hideListeningSockets, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms,
@@ -341,19 +341,6 @@ test('issue 10: an empty pidfile with no master running does not block start', a
   expect(started.stdout).toMatch(new RegExp(`a: started \\(pid \\d+\\); removed the empty pidfile ${scratch.runDir}/a.pid`));
   expect(requestPhp(scratch, 'a')).toBe('hello from a');
 });
-
-/** Fills a file system to its last byte. */
-function fill(file: string): void {
-  const fd = openSync(file, 'a');
-  const chunk = Buffer.alloc(4096, 120);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 test('issue 10: a full run directory (tmpfs, ENOSPC): a named failure, no master left without a record, no empty pidfile blocking starts', async () => {
   declareInstances(scratch, ['a', 'b']);

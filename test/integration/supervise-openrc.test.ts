@@ -3,13 +3,11 @@
 // a SIGKILLed master is restarted by the supervisor; a SIGKILLed supervisor is respawned by
 // supervise-daemon and adopts the running instances (same pids); `stop` ends it and every
 // instance. The service is test-only (php-fpm-sv-e2e); its php-fpm files live in a scratch dir.
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  cleanupService, controllerStatus, declarationText, ensureSoftlevel, fcgiGet, findProcesses, isMarkedStarted, makeScratch,
-  rcService, renderRunscript, requireTools, run, show, waitForNoProcesses, writeControllerWrapper, writeFpmInstance,
-  type FpmInstance, type Scratch,
+  cleanupService, controllerStatus, declarationText, ensureSoftlevel, fcgiGet, findProcesses, type FpmInstance, installTestRunscript, isMarkedStarted, makeScratch, rcService, requireTools, run, type Scratch, show, waitForNoProcesses, writeFpmInstance,
 } from '../helpers/openrc.js';
 import { isAlive } from '../helpers/processes.js';
 import { until } from '../helpers/wait.js';
@@ -59,14 +57,7 @@ beforeAll(() => {
       throw new Error(`${file} exists: another run is going on, or one was killed before its cleanup: rc-service ${SERVICE} zap; rm -f ${RUNSCRIPT} ${CONF}`);
     }
   }
-  if (!existsSync('/etc/conf.d')) {
-    mkdirSync('/etc/conf.d', { mode: 0o755 });
-    createdConfDir = true;
-  }
-  const bindir = join(scratch.dir, 'bin');
-  writeControllerWrapper(bindir);
-  writeFileSync(RUNSCRIPT, renderRunscript({ eprefix: '', bindir, sysconfdir: '/etc' }));
-  chmodSync(RUNSCRIPT, 0o755);
+  ({ createdConfDir } = installTestRunscript(scratch, RUNSCRIPT));
   a = writeFpmInstance(scratch, 'string', 'a');
   b = writeFpmInstance(scratch, 'string', 'b');
   runDir = join(scratch.dir, 'string', 'run');

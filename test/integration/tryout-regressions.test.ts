@@ -5,12 +5,13 @@
 // restart check before they signal or stop anything.
 import { spawnSync } from 'node:child_process';
 import {
-  chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync,
+  chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync,
 } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { fill } from '../helpers/filesystems.js';
 import { isAlive, recordSignals } from '../helpers/processes.js';
 import {
   CGI_FCGI, CLI, declareInstances, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms, type FpmScratch,
@@ -141,19 +142,6 @@ describe('findings 3 and 4: a run directory php-fpm or the controller cannot wri
     const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0755', 'tmpfs', scratch.runDir], { encoding: 'utf8' });
     expect(mount.status, mount.stderr).toBe(0);
     mounted = true;
-  }
-
-  /** Fills a file system to its last byte. */
-  function fill(file: string): void {
-    const fd = openSync(file, 'a');
-    const chunk = Buffer.alloc(4096, 120);
-    try {
-      for (;;) writeSync(fd, chunk);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-    } finally {
-      closeSync(fd);
-    }
   }
 
   test('finding 3: reload on a read-only run directory refuses before the signal, and every instance keeps serving', async () => {
