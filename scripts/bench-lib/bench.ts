@@ -14,15 +14,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findRoot } from './root.js';
 import type { Profile } from './profile.js';
-
-/** The checkout: the nearest directory above this file with package.json (this file runs compiled, from build/bench/…). */
-function findRoot(from: string): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    if (dir === path.dirname(dir)) throw new Error(`no package.json above ${from}`);
-  }
-}
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = findRoot(HERE);

@@ -16,13 +16,7 @@ import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-function findRoot(from: string): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    if (dir === path.dirname(dir)) throw new Error(`no package.json above ${from}`);
-  }
-}
+import { findRoot } from './root.js';
 
 const ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 const CLI = path.join(ROOT, 'dist', 'cli.js');

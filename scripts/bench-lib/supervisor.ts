@@ -16,13 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-
-function findRoot(from: string): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    if (dir === path.dirname(dir)) throw new Error(`no package.json above ${from}`);
-  }
-}
+import { findRoot } from './root.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = findRoot(HERE);
