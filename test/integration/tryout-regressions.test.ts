@@ -11,7 +11,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { fill } from '../helpers/filesystems.js';
+import { fill, mountTmpfs } from '../helpers/filesystems.js';
 import { isAlive, recordSignals } from '../helpers/processes.js';
 import {
   CGI_FCGI, CLI, declareInstances, listFpmProcesses, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms, type FpmScratch,
@@ -138,9 +138,7 @@ describe('findings 3 and 4: a run directory php-fpm or the controller cannot wri
   });
 
   function mountRunDir(): void {
-    mkdirSync(scratch.runDir, { mode: 0o755 });
-    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0755', 'tmpfs', scratch.runDir], { encoding: 'utf8' });
-    expect(mount.status, mount.stderr).toBe(0);
+    mountTmpfs(scratch.runDir);
     mounted = true;
   }
 

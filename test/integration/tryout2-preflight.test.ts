@@ -7,6 +7,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { mountTmpfs } from '../helpers/filesystems.js';
 import { isAlive } from '../helpers/processes.js';
 import { CGI_FCGI, makeFpmScratch, masterPid, PHP_FPM, requestPhp, requirePrograms, type FpmScratch } from '../helpers/fpm.js';
 
@@ -105,9 +106,7 @@ describe('finding 10f: check warns when the run directory exists and cannot be w
     mounted = false;
   });
   function mountRunDir(): void {
-    mkdirSync(scratch.runDir, { mode: 0o755 });
-    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0755', 'tmpfs', scratch.runDir], { encoding: 'utf8' });
-    expect(mount.status, mount.stderr).toBe(0);
+    mountTmpfs(scratch.runDir);
     mounted = true;
   }
 
