@@ -2,13 +2,12 @@
 // config read the way php-fpm reads it, and what its start would refuse (binary, pidfile, pid
 // line, socket directories, allowed_clients, accounts and rlimits php-fpm -t lets through).
 import { posix as path } from 'node:path';
-import { FpmMultiError } from '../errors.js';
+import { describeErrno, FpmMultiError } from '../errors.js';
 import type { readFpmConfig as ReadFpmConfig } from '../php-fpm/config/load.js';
 import type { FpmConfig, FpmPool } from '../php-fpm/config/types.js';
 import { buildFpmEnvironment, buildLaunch, type UsableInstance } from '../model/invocation.js';
 import { checkPidfileTrust, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
-import { describeErrno } from './run-directory.js';
 import { errnoCode, type System } from './system.js';
 import { createProbes, describeExecTooLarge, measureExec, describeLimitTooHigh, type Probes } from './probes.js';
 

@@ -7,7 +7,6 @@ import { EXIT_NEEDS_ROOT, EXIT_NOT_CONFIGURED } from '../exit-codes.js';
 import { checkRunDirectory, ensureRunDirectory, UntrustedPathError } from './pidfile.js';
 import { errnoCode, type System } from './system.js';
 
-export { describeErrno } from '../errors.js';
 
 /** The run directory cannot be used (untrusted, not a directory, not creatable): nothing in it was read. */
 export class RunDirectoryError extends FpmMultiError {
