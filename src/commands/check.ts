@@ -156,6 +156,9 @@ export async function check({ io, conf, selection }: CommandContext): Promise<nu
   const warnings = selected
     .filter((i) => i.enabled)
     .flatMap((i) => (preflight.instances.get(i.name)?.warnings ?? []).map((w) => `warning: ${describe(i)}: ${w}`));
+  const creations = selected
+    .filter((i) => i.enabled)
+    .flatMap((i) => (preflight.instances.get(i.name)?.notes ?? []).map((n) => `note: ${describe(i)}: ${n}`));
   const disabledNotes = selected
     .filter((i) => !i.enabled)
     .flatMap((i) => ownProblems(model, i, preflight.instances.get(i.name), live).map((p) => `note: ${i.variable} (line ${i.line}, disabled): ${p}`));
@@ -165,6 +168,7 @@ export async function check({ io, conf, selection }: CommandContext): Promise<nu
   for (const line of arrays) io.stderr(`${line}\n`);
   if (fatalArrays && arrays.length > 0) failures.push(`bash arrays cannot be sourced by /bin/sh: use the string form printed above`);
   for (const note of disabledNotes) io.stderr(`${conf}: ${note}\n`);
+  for (const note of creations) io.stderr(`${conf}: ${note}\n`);
   for (const warning of warnings) io.stderr(`${conf}: ${warning}\n`);
   const unwritable = await describeUnwritableRunDir(io.system, model.runDir, preflight.runDirProblem);
   if (unwritable !== null) io.stderr(`${conf}: warning: ${unwritable}\n`);

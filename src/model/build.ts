@@ -11,6 +11,7 @@ import {
 import { MAX_INSTANCE_WORDS, parseSettings, readWords, type Settings } from './keys.js';
 import { describeSlotSearch, listInstalledSlots, parseSlot, resolveSlot, splitPathVariable } from './slot.js';
 import { formatSuggestion } from './suggest.js';
+import { DEFAULT_SOCKET_DIR_MODE } from './socket-dir.js';
 
 const KNOWN_PLAIN_VARIABLES = [DEFAULTS_VARIABLE, RUN_DIR_VARIABLE, SUPERVISE_VARIABLE];
 const INSTANCE_NAME_PATTERN = /^[A-Za-z0-9_]+$/;
@@ -157,6 +158,9 @@ function buildInstance(
     restartLimit: settings.restart_limit,
     healthRestart: settings.health_restart,
     healthIntervalMs: settings.health_interval === undefined ? undefined : settings.health_interval * 1000,
+    ...(settings.socket_dir_owner === undefined && settings.socket_dir_mode === undefined
+      ? {}
+      : { socketDir: { owner: settings.socket_dir_owner ?? null, mode: settings.socket_dir_mode ?? DEFAULT_SOCKET_DIR_MODE } }),
     problems,
   };
 }

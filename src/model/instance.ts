@@ -2,6 +2,7 @@
 // the shapes every layer above reads, and the names and defaults of the declaration's variables.
 // Pure: types and constants only.
 import type { Variable } from '../declaration/declaration.js';
+import type { SocketDirSettings } from './socket-dir.js';
 
 /** Instances are the variables named `FPM_slot_<name>`. */
 export const INSTANCE_VARIABLE_PREFIX = 'FPM_slot_';
@@ -42,6 +43,11 @@ export interface Instance {
   /** `health_restart=N`: restart after N consecutive failed pings of a pool; undefined: off. */
   healthRestart?: number | undefined;
   healthIntervalMs?: number | undefined;
+  /**
+   * Owner and mode of a missing socket directory the controller creates (socket_dir_owner=,
+   * socket_dir_mode=); undefined when neither key is given: root's, DEFAULT_SOCKET_DIR_MODE.
+   */
+  socketDir?: SocketDirSettings | undefined;
   /** Why this instance cannot be used as declared; empty when it can. */
   problems: string[];
 }

@@ -9,6 +9,7 @@ import { DeclarationError, type SourceLocation } from '../errors.js';
 import { parseSlot } from './slot.js';
 import { formatSuggestion, suggestName } from './suggest.js';
 import type { RestartLimit } from './instance.js';
+import { parseSocketDirMode, parseSocketDirOwner, type SocketDirOwner } from './socket-dir.js';
 
 const MAX_TIMEOUT_S = 3600;
 /**
@@ -24,7 +25,7 @@ const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export type KeyName =
   | 'slot' | 'config' | 'binary' | 'pidfile' | 'prefix' | 'php_ini' | 'ini_scan_dir' | 'env'
   | 'args' | 'nice' | 'oom_score_adj' | 'start_timeout' | 'stop_timeout' | 'enabled'
-  | 'restart_limit' | 'health_restart' | 'health_interval';
+  | 'restart_limit' | 'health_restart' | 'health_interval' | 'socket_dir_owner' | 'socket_dir_mode';
 
 export interface Settings {
   /** Keys that appeared, valid or not: a bad value is reported once, not again as missing. */
@@ -46,6 +47,8 @@ export interface Settings {
   restart_limit?: RestartLimit;
   health_restart?: number;
   health_interval?: number;
+  socket_dir_owner?: SocketDirOwner;
+  socket_dir_mode?: number;
 }
 
 type Parsed<T> = { value: T } | { problem: string };
@@ -180,6 +183,8 @@ const KEYS: Record<KeyName, KeySpec> = {
   restart_limit: { inDefaults: true, apply: (s, v) => setOnce(s, 'restart_limit', parseRestartLimit(v)) },
   health_restart: { inDefaults: true, apply: (s, v) => setOnce(s, 'health_restart', parseInteger(v, 1, 1000)) },
   health_interval: { inDefaults: true, apply: (s, v) => setOnce(s, 'health_interval', parseSeconds(v)) },
+  socket_dir_owner: { inDefaults: true, apply: (s, v) => setOnce(s, 'socket_dir_owner', parseSocketDirOwner(v)) },
+  socket_dir_mode: { inDefaults: true, apply: (s, v) => setOnce(s, 'socket_dir_mode', parseSocketDirMode(v)) },
 };
 export const KNOWN_KEYS = Object.keys(KEYS) as KeyName[];
 

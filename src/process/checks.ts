@@ -9,6 +9,7 @@ import { buildFpmEnvironment, buildLaunch, type UsableInstance } from '../model/
 import { checkPidfileTrust, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
 import { errnoCode, type System } from './system.js';
+import { DEFAULT_SOCKET_DIR_MODE, formatMode } from '../model/socket-dir.js';
 import { createProbes, describeExecTooLarge, measureExec, describeLimitTooHigh, type Probes } from './probes.js';
 
 /** The controller's own files in the run directory are the lock, records, failures and temporary files. */
@@ -45,6 +46,8 @@ export interface InstancePreflight {
   problems: string[];
   /** What works but costs something (requests cut by a stop); check prints them, exit stays 0. */
   warnings: string[];
+  /** What start will do by itself (create a missing socket directory); check prints them, exit stays 0. */
+  notes: string[];
 }
 
 /** The IO preflight needs beyond `System`, injectable for tests. */
@@ -119,13 +122,14 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
   const facts = await readFpmFacts(options.readFpmConfig, probes.system, instance, options.path);
   const problems: string[] = [];
   const warnings: string[] = [];
-  if (options.factsOnly === true) return { facts, problems: facts.problem === null ? [] : [facts.problem], warnings };
+  const notes: string[] = [];
+  if (options.factsOnly === true) return { facts, problems: facts.problem === null ? [] : [facts.problem], warnings, notes };
   const execLimit = await probes.execLimit();
   if (execLimit !== null) {
     // The launch is the largest exec of an instance (the config test passes fewer arguments).
     const launch = buildLaunch(instance, options.path);
     const tooLarge = describeExecTooLarge(measureExec([launch.program, ...launch.args], launch.env), execLimit);
-    if (tooLarge !== null) return { facts, problems: [tooLarge], warnings };
+    if (tooLarge !== null) return { facts, problems: [tooLarge], warnings, notes };
   }
   const notFpm = await probes.notFpm(instance.binary);
   if (notFpm !== null) problems.push(notFpm);
@@ -145,7 +149,7 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
     else throw error;
   }
   const { config } = facts;
-  if (config === null) return { facts, problems, warnings };
+  if (config === null) return { facts, problems, warnings, notes };
   const pidLine = await describePidLine(probes, instance, config);
   if (pidLine !== null) problems.push(pidLine);
   for (const pool of config.pools) {
@@ -155,12 +159,18 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
     for (const [key, listen, at] of listeners) {
       if (listen === null || !listen.startsWith('/')) continue;
       const dir = path.dirname(listen);
-      const state = await probes.directory(dir);
-      if (state === 'missing') {
-        problems.push(`${dir} (the directory of pool '${pool.name}''s ${key} ${listen}${describeWhere(at)}) does not exist, so php-fpm could not bind the socket: create it (mkdir -p ${dir})`);
-      } else if (state === 'not-directory') {
-        problems.push(`${dir} (the directory of pool '${pool.name}''s ${key} ${listen}${describeWhere(at)}) is not a directory: fix the ${key} path`);
-      } else if (await isDirectoryAt(probes.system, listen)) {
+      const plan = await probes.socketDirectory(dir);
+      const what = `${dir} (the directory of pool '${pool.name}''s ${key} ${listen}${describeWhere(at)})`;
+      if (plan?.kind === 'create') {
+        // Not a problem: start creates it (src/process/socket-dirs.ts); check only says so.
+        const made = plan.create.length === 1 ? '' : ` (with ${plan.create.slice(0, -1).join(', ')})`;
+        const mode = formatMode(instance.socketDir?.mode ?? DEFAULT_SOCKET_DIR_MODE);
+        const owner = instance.socketDir?.owner;
+        const whose = owner === null || owner === undefined ? '' : `${owner.user}${owner.group === null ? '' : `:${owner.group}`} `;
+        notes.push(`${what} does not exist; start will create it${made}, ${whose}${mode}`);
+      } else if (plan?.kind === 'refuse') {
+        problems.push(`${what} does not exist, and php-fpm-multi will not create it: ${plan.why}. Fix: ${plan.fix}`);
+      } else if (plan?.kind === 'exists' && (await isDirectoryAt(probes.system, listen))) {
         // php-fpm unlinks a stale socket or file at its listen path before binding; a directory it
         // cannot unlink, and its bind then fails (tryout 3: a reload's new master died of it).
         problems.push(`pool '${pool.name}''s ${key} ${listen}${describeWhere(at)} is a directory, so php-fpm could not bind its socket there: remove the directory (rmdir ${listen}) or choose another ${key} path`);
@@ -174,13 +184,35 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
     }
   }
   problems.push(...(await describeStartOnlyRefusals(probes, config, await probes.configTestChecksAccounts(instance.binary))));
+  problems.push(...(await describeUnknownSocketDirOwner(probes, instance)));
   const stopSeconds = Math.ceil(instance.stopTimeoutMs / 1000);
   if (config.global.processControlTimeoutS === 0) {
     warnings.push(
       `${instance.config} leaves process_control_timeout at 0 (php-fpm's default): a graceful stop or reload ends requests in flight at once instead of letting them finish; add "process_control_timeout = ${stopSeconds}s" to the [global] section of ${instance.config}`,
     );
   }
-  return { facts, problems, warnings };
+  return { facts, problems, warnings, notes };
+}
+
+/**
+ * socket_dir_owner= naming a user or group this system does not know: refused even when every
+ * socket directory exists now, for after the next reboot start needs it (and would then fail).
+ */
+async function describeUnknownSocketDirOwner(probes: Probes, instance: UsableInstance): Promise<string[]> {
+  const owner = instance.socketDir?.owner;
+  if (owner === null || owner === undefined) return [];
+  const problems: string[] = [];
+  const accounts: ['user' | 'group', string][] = [['user', owner.user]];
+  if (owner.group !== null) accounts.push(['group', owner.group]);
+  for (const [kind, name] of accounts) {
+    const answer = await probes.account(kind, name);
+    if (answer === 'cannot-tell' || answer.found !== null) continue;
+    const database = kind === 'user' ? 'passwd' : 'group';
+    problems.push(
+      `socket_dir_owner=${owner.user}${owner.group === null ? '' : `:${owner.group}`} names ${kind} '${name}', which this system does not know (getent ${database} ${name} finds nothing), so start could not give a socket directory it creates to it: create the ${kind} or fix socket_dir_owner=`,
+    );
+  }
+  return problems;
 }
 
 /**

@@ -5,6 +5,8 @@ import { posix as path } from 'node:path';
 import { FpmMultiError } from '../errors.js';
 import type { FpmLimit } from '../php-fpm/config/types.js';
 import { DEFAULT_PATH } from '../model/invocation.js';
+import type { SocketDirPlan } from '../model/socket-dir.js';
+import { planSocketDirectoryOf } from './socket-dirs.js';
 import { errnoCode, type System } from './system.js';
 
 /** `php-fpm -v` answers at once; a program that hangs on it is not php-fpm either. */
@@ -43,18 +45,6 @@ async function describeNotFpm(system: System, binary: string, pathVariable: stri
   return `${binary} is not php-fpm (${path.basename(binary)} -v does not say "(${FPM_SAPI})"${firstLine === '' ? '' : `; it says "${firstLine.slice(0, 80)}"`}): point binary= at php-fpm, or use slot=`;
 }
 
-/** Why the directory that will hold a unix socket is unusable; null when it exists. */
-async function describeMissingDirectory(system: System, dir: string): Promise<'missing' | 'not-directory' | null> {
-  try {
-    return (await system.stat(dir)).kind === 'directory' ? null : 'not-directory';
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT') return 'missing';
-    if (code === 'ENOTDIR') return 'not-directory';
-    return null; // EACCES and the like: php-fpm (root) may still reach it; its config test decides
-  }
-}
-
 /** getent answers from the NSS databases at once; one that hangs (a dead LDAP server) is not waited on for long. */
 const ACCOUNT_LOOKUP_TIMEOUT_MS = 10_000;
 /** Where getent lives (Debian, Alpine, Gentoo): the first one that runs answers. */
@@ -62,14 +52,14 @@ const GETENT_PROGRAMS = ['/usr/bin/getent', '/bin/getent'];
 /** CAP_SYS_RESOURCE: lets a process raise a hard rlimit (up to /proc/sys/fs/nr_open for open files). */
 const CAP_SYS_RESOURCE = 24n;
 
-/** What `getent passwd|group NAME` found: the entry's own name, or null when NAME is unknown. */
-type AccountAnswer = { found: string | null } | 'cannot-tell';
+/** What `getent passwd|group NAME` found: the entry's own name and uid/gid, or null when NAME is unknown. */
+type AccountAnswer = { found: string | null; id?: number } | 'cannot-tell';
 
 /**
  * Asks the system (NSS: files, LDAP, systemd's dynamic users…) for a user or group, as php-fpm's
  * getpwnam/getgrnam will. 'cannot-tell' when no getent runs: then php-fpm decides at start.
  */
-async function lookUpAccount(system: System, kind: 'user' | 'group', name: string): Promise<AccountAnswer> {
+export async function lookUpAccount(system: System, kind: 'user' | 'group', name: string): Promise<AccountAnswer> {
   for (const program of GETENT_PROGRAMS) {
     let result;
     try {
@@ -81,8 +71,11 @@ async function lookUpAccount(system: System, kind: 'user' | 'group', name: strin
     // getent: 0 found, 2 not found; anything else (1, a timeout) says nothing about the name.
     if (result.exitCode === 2) return { found: null };
     if (result.exitCode !== 0 || result.timedOut) return 'cannot-tell';
-    const found = result.stdout.split('\n')[0]?.split(':')[0] ?? '';
-    return found === '' ? 'cannot-tell' : { found };
+    const fields = result.stdout.split('\n')[0]?.split(':') ?? [];
+    const found = fields[0] ?? '';
+    // passwd: name:x:uid:gid:…, group: name:x:gid:members; the id is the third field of both.
+    const id = /^\d+$/.test(fields[2] ?? '') ? Number(fields[2]) : undefined;
+    return found === '' ? 'cannot-tell' : id === undefined ? { found } : { found, id };
   }
   return 'cannot-tell';
 }
@@ -218,7 +211,8 @@ export interface Probes {
   account: (kind: 'user' | 'group', name: string) => Promise<AccountAnswer>;
   bounds: () => Promise<RlimitBounds | null>;
   notFpm: (binary: string) => Promise<string | null>;
-  directory: (dir: string) => Promise<'missing' | 'not-directory' | null>;
+  /** Whether the directory of a unix socket exists, will be created by start, or is refused (null: cannot be told). */
+  socketDirectory: (dir: string) => Promise<SocketDirPlan | null>;
   realDirectory: (dir: string) => Promise<string>;
 }
 
@@ -241,7 +235,7 @@ export function createProbes(system: System, runDir: string, pathVariable: strin
       const ask = memoize(() => readRlimitBounds(system));
       return () => ask('');
     })(),
-    directory: memoize((dir) => describeMissingDirectory(system, dir)),
+    socketDirectory: memoize((dir) => planSocketDirectoryOf(system, dir)),
     realDirectory: memoize(async (dir) => {
       try {
         return await system.realpath(dir);

@@ -15,6 +15,7 @@ import { isGone } from './terminate.js';
 import { describeUnwritable } from './write-probe.js';
 import { launchFactsOf, recordedPidfile, recordOf, type LaunchFacts } from './stop.js';
 import { describeUnownedMaster, describeHeldAddresses } from './occupants.js';
+import { ensureSocketDirectories } from './socket-dirs.js';
 
 /**
  * The launch facts of a master that can switch binaries live: launched through this run
@@ -72,6 +73,10 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
   if (held.length > 0) return fail(instance.name, `not reloaded, the running master keeps serving: ${held.join('; ')}`);
   const unwritable = await describeUnwritable(system, recordedPidfile(target), ctx.runDir);
   if (unwritable !== null) return fail(instance.name, `not reloaded, the running master keeps serving: ${unwritable}`);
+  // A pool added or moved to a directory that does not exist: the re-executed master would fail to bind and the instance be down.
+  const socketDirs = await ensureSocketDirectories(system, instance, pools);
+  if (!socketDirs.ok) return fail(instance.name, `not reloaded, the running master keeps serving: ${socketDirs.problem}`);
+  const created = socketDirs.created.map((line) => `\n  ${line}`).join('');
   const logOffset = await measureLog(system, errorLog);
   const old = inspection.master;
   const { startTimeTicks: _pinned, ...identity } = inspection.identity;
@@ -136,7 +141,7 @@ async function reloadInstanceUnguarded(ctx: ControlContext, target: DeclaredTarg
   }
   const restartNeeded = describeRestartNeeded(instance.name, changedLaunchKeys(target.record?.launched, launchSettingsOf(instance)));
   return {
-    ...succeed(instance.name, `reloaded (pid ${old.pid} → ${master.pid})${switched}${describeReady(readiness)}${restartNeeded}${recordNote}`),
+    ...succeed(instance.name, `reloaded (pid ${old.pid} → ${master.pid})${switched}${describeReady(readiness)}${restartNeeded}${recordNote}${created}`),
     ok: recordNote === '',
   };
 }

@@ -18,6 +18,7 @@ import type { DeclaredTarget } from './target.js';
 import { removePidfileOf, stopMaster, stopMastersOfLaunch } from './terminate.js';
 import { cleanUpCrashed, launchFactsOf, recordedPidfile, recordOf, type LaunchFacts } from './stop.js';
 import { findRunningMasters, describeUnowned, describeHeldAddresses } from './occupants.js';
+import { ensureSocketDirectories } from './socket-dirs.js';
 
 /**
  * How long an empty pidfile must stay empty before start removes it: php-fpm writes its pidfile
@@ -141,6 +142,10 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
     if (!test.ok) return fail(instance.name, `not started: ${test.message}`);
   }
   await checkPidfileTrust(system, instance.pidfile);
+  // /run is a tmpfs: a socket directory is gone after a reboot. Made now, or nothing is launched.
+  const socketDirs = await ensureSocketDirectories(system, instance, pools);
+  if (!socketDirs.ok) return fail(instance.name, `not started: ${socketDirs.problem}`);
+  const created = socketDirs.created.map((line) => `\n  ${line}`).join('');
   const seconds = instance.startTimeoutMs / 1000;
   const launchTicks = await readUptimeTicks(system);
   // The launch's master starts after launchTicks: nothing that ran before can pass for it.
@@ -216,7 +221,7 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
     const stopped = undone.endsWith('was stopped') ? `so its master (pid ${master.pid}) was stopped` : `and ${undone}`;
     return fail(instance.name, `start failed: ${describeNotReady(readiness, seconds, stopped)}`);
   }
-  return succeed(instance.name, `started (pid ${master.pid})${describeReady(readiness)}${note}`);
+  return succeed(instance.name, `started (pid ${master.pid})${describeReady(readiness)}${note}${created}`);
 }
 
 /** See startInstanceUnguarded. */

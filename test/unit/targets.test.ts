@@ -62,7 +62,7 @@ describe('chooseTargets', () => {
 
   test('what the preflight refuses makes a declared instance unusable', () => {
     const preflight = {
-      instances: new Map([['a', { facts: { pools: [], errorLog: null, problem: null, config: null }, problems: ['pid = line'], warnings: [] }]]),
+      instances: new Map([['a', { facts: { pools: [], errorLog: null, problem: null, config: null }, problems: ['pid = line'], warnings: [], notes: [] }]]),
       collisions: [], runDirProblem: null,
     };
     const { targets } = chooseTargets(declared(instances), records, ['a'], 'selected', preflight);
