@@ -76,7 +76,8 @@ export interface SocketDirObservation {
 export type SocketDirPlan =
   | { kind: 'exists' }
   | { kind: 'create'; parent: string; create: string[] }
-  | { kind: 'refuse'; why: string; fix: string };
+  /** `present`: something is at the directory's path itself (a file), rather than it missing. */
+  | { kind: 'refuse'; why: string; fix: string; present?: true };
 
 /**
  * Decides from an observation. A missing directory is created only under a parent whose every
@@ -91,6 +92,7 @@ export function planSocketDirectory(seen: SocketDirObservation, trustedUids: rea
       kind: 'refuse',
       why: `${existing} is not a directory${existing === dir ? '' : `, so ${dir} cannot be created below it`}`,
       fix: `remove or rename ${existing}, or choose another listen path`,
+      ...(existing === dir ? { present: true as const } : {}),
     };
   }
   if (existing === dir) return { kind: 'exists' };

@@ -10,6 +10,7 @@ import { checkPidfileTrust, PidfileContentError, readTrustedPidfile, UntrustedPa
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
 import { errnoCode, type System } from './system.js';
 import { DEFAULT_SOCKET_DIR_MODE, formatMode } from '../model/socket-dir.js';
+import { describeRefusalOnly } from './socket-dirs.js';
 import { createProbes, describeExecTooLarge, measureExec, describeLimitTooHigh, type Probes } from './probes.js';
 
 /** The controller's own files in the run directory are the lock, records, failures and temporary files. */
@@ -169,7 +170,7 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
         const whose = owner === null || owner === undefined ? '' : `${owner.user}${owner.group === null ? '' : `:${owner.group}`} `;
         notes.push(`${what} does not exist; start will create it${made}, ${whose}${mode}`);
       } else if (plan?.kind === 'refuse') {
-        problems.push(`${what} does not exist, and php-fpm-multi will not create it: ${plan.why}. Fix: ${plan.fix}`);
+        problems.push(`${what} ${describeRefusalOnly(plan)}`);
       } else if (plan?.kind === 'exists' && (await isDirectoryAt(probes.system, listen))) {
         // php-fpm unlinks a stale socket or file at its listen path before binding; a directory it
         // cannot unlink, and its bind then fails (tryout 3: a reload's new master died of it).

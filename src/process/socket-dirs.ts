@@ -114,8 +114,14 @@ export function describeSocketDirUse(use: SocketDirUse, instance: string): strin
 }
 
 /** A missing socket directory the controller will not create, in words that say what to do. */
-export function describeRefusal(use: SocketDirUse, instance: string, plan: { why: string; fix: string }): string {
-  return `${describeSocketDirUse(use, instance)} does not exist, and php-fpm-multi will not create it: ${plan.why}. Fix: ${plan.fix}`;
+export function describeRefusal(use: SocketDirUse, instance: string, plan: { why: string; fix: string; present?: true }): string {
+  return `${describeSocketDirUse(use, instance)} ${describeRefusalOnly(plan)}`;
+}
+
+/** The words after the directory's name, shared with the preflight's problem. */
+export function describeRefusalOnly(plan: { why: string; fix: string; present?: true }): string {
+  const what = plan.present === true ? 'cannot hold a socket' : 'does not exist, and php-fpm-multi will not create it';
+  return `${what}: ${plan.why}. Fix: ${plan.fix}`;
 }
 
 /** Numeric owner of created socket directories: -1 keeps what mkdir gave (chown's convention). */

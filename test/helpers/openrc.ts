@@ -152,7 +152,7 @@ export interface FpmInstance {
 /**
  * Writes a php-fpm configuration for one instance: one static pool of one worker as www-data,
  * listening on a unix socket in the scratch directory, and a PHP script that names the instance.
- * `listenDir` puts the socket elsewhere (a missing directory: start refuses that instance).
+ * `listenDir` puts the socket elsewhere (below a file: start refuses that instance).
  */
 export function writeFpmInstance(scratch: Scratch, group: string, name: string, options: { listenDir?: string } = {}): FpmInstance {
   const dir = join(scratch.dir, group, name);

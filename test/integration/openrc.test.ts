@@ -240,9 +240,10 @@ describe('partial failure: keep what started', () => {
 
   beforeAll(() => {
     good = writeFpmInstance(scratch, 'partial', 'good');
-    // php-fpm cannot bind a socket in a directory that does not exist: it fails at start only.
-    bad = writeFpmInstance(scratch, 'partial', 'bad', { listenDir: join(scratch.dir, 'partial', 'no-such-directory') });
-    worse = writeFpmInstance(scratch, 'partial', 'worse', { listenDir: join(scratch.dir, 'partial', 'no-such-directory') });
+    // A socket directory below a file: start cannot create it, and refuses these two instances.
+    writeFileSync(join(scratch.dir, 'partial', 'a-file'), '');
+    bad = writeFpmInstance(scratch, 'partial', 'bad', { listenDir: join(scratch.dir, 'partial', 'a-file', 'sockets') });
+    worse = writeFpmInstance(scratch, 'partial', 'worse', { listenDir: join(scratch.dir, 'partial', 'a-file', 'sockets') });
   });
 
   afterAll(async () => {

@@ -80,9 +80,9 @@ describe('finding 4: what php-fpm -t passes and its start refuses is a problem b
 });
 
 describe('finding 10b: restart of a stopped instance that cannot be started fails, as start does', () => {
-  test('a missing socket directory: restart exits 1 naming it', async () => {
+  test('a socket directory start cannot create (below a file): restart exits 1 naming it', async () => {
     const config = scratch.writeConfig('a');
-    writeFileSync(config, readFileSync(config, 'utf8').replace(scratch.socket('a'), `${scratch.dir}/missing/a.sock`));
+    writeFileSync(config, readFileSync(config, 'utf8').replace(scratch.socket('a'), `${scratch.dir}/index.php/missing/a.sock`));
     scratch.declare(`FPM_slot_a="slot=8.2 config=${config}"`);
     const started = await cli('start');
     expect(started.code).toBe(1);
