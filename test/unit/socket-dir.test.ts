@@ -114,6 +114,13 @@ describe('whether a missing socket directory is created (pure)', () => {
     expect(planSocketDirectory({ ...seen, chain }, [0], 'root')).toMatchObject({ kind: 'create', create: ['/tmp/root-only/a'] });
   });
 
+  test('a file at the directory\'s own path cannot hold a socket', () => {
+    const seen = observe({ dir: '/run/f', existing: '/run/f', existingStat: { kind: 'file', uid: 0, mode: 0o644 } });
+    expect(planSocketDirectory(seen, [0], 'root')).toEqual({
+      kind: 'refuse', why: '/run/f is not a directory', fix: 'remove or rename /run/f, or choose another listen path', present: true,
+    });
+  });
+
   test('a component that is a file is refused', () => {
     const seen = observe({ dir: '/run/f/a', existing: '/run/f', existingStat: { kind: 'file', uid: 0, mode: 0o644 } });
     expect(planSocketDirectory(seen, [0], 'root')).toEqual({
