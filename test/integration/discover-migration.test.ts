@@ -196,6 +196,16 @@ describe("migrating Debian's php8.2-fpm service (README: Migrating from per-vers
       expect(sourced.stdout, `${shell}: ${show(sourced)}`).toBe(`${ours.join('\n')}\n`);
     }
 
+    // The array form (--form array) is what bash makes of it too: the same words, element by element.
+    const arrays = await controller(['discover', '--form', 'array'], ENV);
+    expect(arrays.code, show(arrays)).toBe(0);
+    const [arrayVariable] = readDeclaration(arrays.stdout, { file: 'array form', env: {} }).variables;
+    expect(arrayVariable?.value).toEqual({ kind: 'array', elements: ['slot=php8.2', `config=${FPM_CONF}`] });
+    const arrayFile = join(scratch.dir, 'array-form');
+    writeFileSync(arrayFile, arrays.stdout);
+    const bashArray = await run('/bin/bash', ['-c', '. "$1" && printf "<%s>\\n" "${FPM_slot_php82[@]}"', 'bash', arrayFile], { env: ENV });
+    expect(bashArray.stdout, show(bashArray)).toBe(`<slot=php8.2>\n<config=${FPM_CONF}>\n`);
+
     // 2. The fixes, as the README runs them: every "fix:" line of the file.
     const fixes = discovered.stdout.split('\n').filter((line) => line.startsWith(FIX_PREFIX));
     expect(fixes).toEqual([expect.stringMatching(/^#   fix: sed -i '\d+s\/\^\[\[:space:\]\]\*pid\[\[:space:\]\]\*=\/;&\/' \/etc\/php\/8\.2\/fpm\/php-fpm\.conf$/)]);
