@@ -1,5 +1,6 @@
 // What a command receives and returns: the contract between src/cli/main.ts and src/commands/*.
 
+import type { DeclarationForm } from '../model/discovery.js';
 import type { System } from '../process/system.js';
 
 /** What every command receives: its output streams, environment and parsed command line. */
@@ -25,6 +26,8 @@ export interface CommandContext {
   partial: boolean;
   /** `restart --rolling`: one instance at a time (absent: false). */
   rolling?: boolean;
+  /** `discover --form`: the declaration form asked for (absent: the one /bin/sh reads). */
+  form?: DeclarationForm;
 }
 
 /** A command returns its exit code; only src/cli.ts turns it into the process's. */

@@ -7,9 +7,10 @@ import minimist from 'minimist';
 import { FpmMultiError, UsageError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { resolveConfPath } from '../model/load.js';
+import type { DeclarationForm } from '../model/discovery.js';
 import type { Io } from './command.js';
 import {
-  COMMAND_OPTIONS, COMMANDS, commandsTaking, findCommand, GLOBAL_OPTIONS, HEALTH_FORMATS, PROGRAM_OPTIONS, type CommandEntry, type CommandOption,
+  COMMAND_OPTIONS, COMMANDS, commandsTaking, DECLARATION_FORMS, findCommand, GLOBAL_OPTIONS, HEALTH_FORMATS, PROGRAM_OPTIONS, type CommandEntry, type CommandOption,
   type HealthFormat, type OptionEntry,
 } from './registry.js';
 import { PROGRAM_NAME, reportError } from './reporter.js';
@@ -107,6 +108,15 @@ function readHealthFormat(args: minimist.ParsedArgs): HealthFormat {
   return format;
 }
 
+/** --form (discover only: refuseForeignOptions) names one of DECLARATION_FORMS; absent: the command chooses. */
+function readDeclarationForm(args: minimist.ParsedArgs): DeclarationForm | undefined {
+  const given: unknown = args['form'];
+  if (given === undefined) return undefined;
+  const form = DECLARATION_FORMS.find((known) => known === given);
+  if (form === undefined) throw new UsageError(`unknown --form ${JSON.stringify(Array.isArray(given) ? given.join(' ') : given)}; one of: ${DECLARATION_FORMS.join(', ')}`);
+  return form;
+}
+
 function parseArgv(argv: readonly string[]): minimist.ParsedArgs {
   return minimist([...argv], {
     ...ARGV_OPTIONS,
@@ -140,7 +150,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     refuseForeignOptions(entry, args);
     const command = await entry.load({ pools: Boolean(args['pools']), format: readHealthFormat(args) });
     const conf = resolveConfPath(args['conf'] as string | undefined, io.env);
-    return await command({ io, conf, json: Boolean(args['json']), selection, partial: Boolean(args['partial']), rolling: Boolean(args['rolling']) });
+    const form = readDeclarationForm(args);
+    return await command({
+      io, conf, json: Boolean(args['json']), selection, partial: Boolean(args['partial']), rolling: Boolean(args['rolling']), ...(form === undefined ? {} : { form }),
+    });
   } catch (error) {
     if (error instanceof FpmMultiError) {
       reportError(io, error.message);

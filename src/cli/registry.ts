@@ -16,7 +16,9 @@ export interface CommandChoice {
 }
 
 /** The options a command may accept; --conf, --help and --version go with every command. */
-export type CommandOption = 'json' | 'partial' | 'pools' | 'format' | 'rolling';
+export type CommandOption = 'json' | 'partial' | 'pools' | 'format' | 'rolling' | 'form';
+
+export const DECLARATION_FORMS = ['string', 'array'] as const;
 
 export interface CommandEntry {
   name: string;
@@ -63,6 +65,12 @@ export const COMMANDS: readonly CommandEntry[] = [
       return format === 'prometheus' ? module.exportHealthMetrics : module.health;
     },
   },
+  {
+    name: 'discover',
+    summary: "print a declaration of every php-fpm installed with its distribution's default config, with the fixes check needs",
+    options: ['form'],
+    load: async () => (await import('../commands/discover.js')).discover,
+  },
 ];
 
 export interface OptionEntry {
@@ -88,6 +96,11 @@ export const COMMAND_OPTIONS: Readonly<Record<CommandOption, OptionEntry>> = {
   pools: {
     name: 'pools',
     help: ['one row per pool (processes, listen queue, accepted', 'connections, …) from each pool\'s status page (pm.status_path)'],
+  },
+  form: {
+    name: 'form',
+    argument: 'FORM',
+    help: ['string (any /bin/sh) or array (bash only);', 'default: array where /bin/sh is bash, else string'],
   },
   format: {
     name: 'format',

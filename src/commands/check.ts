@@ -23,18 +23,7 @@ import { describeFix, probeWritable } from '../process/write-probe.js';
 import { selectInstances } from '../model/selection.js';
 import { formatStringForm } from '../declaration/string-form.js';
 import { countOf } from '../cli/reporter.js';
-
-/** The shell OpenRC sources conf.d files with; null when it cannot be determined. */
-async function findSystemShell(system: System, eprefix: string): Promise<string | null> {
-  for (const candidate of [`${eprefix}/bin/sh`, '/bin/sh']) {
-    try {
-      return await system.realpath(candidate);
-    } catch {
-      // try the next one
-    }
-  }
-  return null;
-}
+import { findSystemShell, isBash } from '../process/system-shell.js';
 
 /** OpenRC sources the files of its conf.d directory with /bin/sh before the runscript runs. */
 function isSourcedByOpenRc(conf: string, eprefix: string): boolean {
@@ -46,7 +35,7 @@ function isSourcedByOpenRc(conf: string, eprefix: string): boolean {
  * with a syntax error before the controller runs: an error. Elsewhere, a warning.
  */
 function describeArrays(model: Model, shell: string | null, fatal: boolean): string[] {
-  if (model.arrayVariables.length === 0 || shell === null || path.basename(shell) === 'bash') return [];
+  if (model.arrayVariables.length === 0 || shell === null || isBash(shell)) return [];
   const lines = [
     `${fatal ? 'error' : 'warning'}: ${model.conf} uses bash arrays, but /bin/sh is ${shell}: OpenRC sources ${fatal ? 'this file' : 'conf.d files'} with /bin/sh, which stops with a syntax error ("(" unexpected) before php-fpm-multi runs.`,
     `  Rewrite these variables in the string form (the same words, which every sh can read):`,

@@ -17,7 +17,7 @@ describe('the command line', () => {
     for (const text of ['Usage: php-fpm-multi [--conf FILE] [--json] <command> [instance…]', '1,3-5', '--partial']) {
       expect(result.stdout).toContain(text);
     }
-    for (const text of ['list', 'check', 'start', 'stop', 'restart', 'reload', 'reopen', 'status', 'configtest', 'health'].map((c) => `\n  ${c} `)) {
+    for (const text of ['list', 'check', 'start', 'stop', 'restart', 'reload', 'reopen', 'status', 'configtest', 'health', 'discover'].map((c) => `\n  ${c} `)) {
       expect(result.stdout).toContain(text);
     }
     for (const code of ['0', '1', '2', '3', '4', '6', '32']) expect(result.stdout).toMatch(new RegExp(`^  ${code} +\\S`, 'm'));
@@ -29,8 +29,8 @@ describe('the command line', () => {
 
   test.each([
     [['--bogus', 'list'], 'unknown option --bogus; see php-fpm-multi --help'],
-    [['frobnicate'], 'unknown command "frobnicate"; one of: list, check, start, stop, restart, reload, reopen, status, supervise, configtest, health'],
-    [[], 'no command given; one of: list, check, start, stop, restart, reload, reopen, status, supervise, configtest, health'],
+    [['frobnicate'], 'unknown command "frobnicate"; one of: list, check, start, stop, restart, reload, reopen, status, supervise, configtest, health, discover'],
+    [[], 'no command given; one of: list, check, start, stop, restart, reload, reopen, status, supervise, configtest, health, discover'],
     [['--conf=', 'list'], '--conf needs a file name'],
     [['--partial', 'stop'], '--partial goes with start, not stop'],
   ])('%j is a usage error (exit 2)', async (argv, message) => {
