@@ -117,7 +117,7 @@ export async function discover(context: CommandContext): Promise<number> {
     reportError(io, 'no php-fpm with its default config found (Debian /etc/php/<v>/fpm, Gentoo /etc/php/fpm-php<v>, Alpine /etc/php<vv>, Remi /etc/opt/remi/php<vv>): nothing declared');
     return EXIT_FAILURE;
   }
-  const fixes = instances.filter((instance) => instance.pidLine !== null || instance.missingSocketDirs.length > 0).length;
+  const fixes = instances.filter((instance) => instance.pidLine !== null).length;
   if (fixes > 0) reportWarning(io, `the output has "fix:" lines for ${fixes} of ${countOf(instances.length, 'declared instance')}: run them, then php-fpm-multi check`);
   return EXIT_OK;
 }

@@ -185,7 +185,9 @@ function describeInstance(instance: DiscoveredInstance): string[] {
     );
   }
   for (const dir of instance.missingSocketDirs) {
-    lines.push(`#   ${dir} (a listen socket's directory) does not exist: check and start refuse it; create it:`, `${FIX_PREFIX}mkdir -p ${quoteWordForDisplay(dir)}`);
+    // start creates a missing socket directory (root 0755, or socket_dir_owner/socket_dir_mode):
+    // nothing to fix by hand, but an admin who expects www-data to own it should know.
+    lines.push(`#   ${quoteWordForDisplay(dir)} (a listen socket's directory) does not exist: start creates it, root-owned 0755; for another owner add socket_dir_owner= and socket_dir_mode= to the instance`);
   }
   return lines;
 }

@@ -95,11 +95,12 @@ describe('discover on each distribution', () => {
     ]);
   });
 
-  test('Debian after a reboot: the missing socket directory is named with its fix', async () => {
+  test('Debian after a reboot: the missing socket directory is named as one start creates', async () => {
     const system = makeMachine('dash', { '/usr/sbin/php-fpm8.2': '8.2.36' });
     addDebian(system, '8.2', { runPhp: false });
     const { stdout } = await discover(system);
-    expect(stdout).toContain('#   /run/php (a listen socket\'s directory) does not exist: check and start refuse it; create it:\n#   fix: mkdir -p /run/php\n');
+    expect(stdout).toContain('#   /run/php (a listen socket\'s directory) does not exist: start creates it, root-owned 0755; for another owner add socket_dir_owner= and socket_dir_mode= to the instance\n');
+    expect(stdout).not.toContain('fix: mkdir');
   });
 
   test('Gentoo: /etc/php/fpm-php<v>, the slotted binary in lib64 or lib, no pid line: nothing to fix', async () => {
