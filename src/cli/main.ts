@@ -140,7 +140,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     refuseForeignOptions(entry, args);
     const command = await entry.load({ pools: Boolean(args['pools']), format: readHealthFormat(args) });
     const conf = resolveConfPath(args['conf'] as string | undefined, io.env);
-    return await command({ io, conf, json: Boolean(args['json']), selection, partial: Boolean(args['partial']), rolling: Boolean(args['rolling']) });
+    return await command({ io, conf, json: Boolean(args['json']), names: Boolean(args['names']), selection, partial: Boolean(args['partial']), rolling: Boolean(args['rolling']) });
   } catch (error) {
     if (error instanceof FpmMultiError) {
       reportError(io, error.message);

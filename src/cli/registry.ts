@@ -16,7 +16,7 @@ export interface CommandChoice {
 }
 
 /** The options a command may accept; --conf, --help and --version go with every command. */
-export type CommandOption = 'json' | 'partial' | 'pools' | 'format' | 'rolling';
+export type CommandOption = 'json' | 'names' | 'partial' | 'pools' | 'format' | 'rolling';
 
 export interface CommandEntry {
   name: string;
@@ -27,7 +27,7 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: readonly CommandEntry[] = [
-  { name: 'list', summary: 'show the declared instances (--json: machine-readable)', options: ['json'], load: async () => (await import('../commands/list.js')).list },
+  { name: 'list', summary: 'show the declared instances (--json: machine-readable; --names: names only)', options: ['json', 'names'], load: async () => (await import('../commands/list.js')).list },
   { name: 'check', summary: 'exit 0 when every enabled instance is usable, else print each problem', options: [], load: async () => (await import('../commands/check.js')).check },
   {
     name: 'start', summary: 'config test, start (idempotent), wait for ping.path pools; --partial: exit 0 if any runs', options: ['partial'],
@@ -83,6 +83,10 @@ export const PROGRAM_OPTIONS: readonly OptionEntry[] = [
 ];
 export const COMMAND_OPTIONS: Readonly<Record<CommandOption, OptionEntry>> = {
   json: { name: 'json', help: ['machine-readable output'] },
+  names: {
+    name: 'names',
+    help: ['only the declared instance names, one a line, from the file', 'alone (shell completion asks it; nothing else is looked at)'],
+  },
   partial: { name: 'partial', help: ['succeed when at least one instance runs (init systems)'] },
   rolling: { name: 'rolling', help: ['one instance at a time, so that the others keep serving'] },
   pools: {
