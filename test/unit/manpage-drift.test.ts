@@ -78,7 +78,12 @@ describe('docs/php-fpm-multi.8 and the registry, keys and exit codes', () => {
     expect(tags(section('EXIT STATUS')).map(firstWord)).toEqual(readmeCodes);
   });
 
-  test('the synopsis and FILES name the files the controller and install.sh use', () => {
+  test('the title names the version of package.json', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(MAN_PAGE).toMatch(new RegExp(`^\\.TH PHP-FPM-MULTI 8 \\S+ "php-fpm-multi ${version.replace(/\./g, '\\.')}"`, 'm'));
+  });
+
+  test('FILES names the files the controller and install.sh use', () => {
     const files = section('FILES').map(unescape).join('\n');
     for (const name of ['/etc/conf.d/php-fpm', '/etc/init.d/php-fpm', '/run/php-fpm-multi/', 'lock', '.record.json', '.pid', '.launch.json', '.failure.json',
       '.held.json', 'supervisor.json', 'last-run-dir.', '/usr/share/bash-completion/completions/php-fpm-multi']) {
