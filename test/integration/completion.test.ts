@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CLI, REPO, run, show } from '../helpers/openrc.js';
+import { CLI, INSTALL_SCRIPT, REPO, run, show } from '../helpers/openrc.js';
 
 const SCRIPT = join(REPO, 'scripts', 'php-fpm-multi.bash-completion');
 
@@ -116,5 +116,26 @@ describe('bash completion of php-fpm-multi', () => {
   test('quietly nothing when the file is missing or the controller is not on PATH', async () => {
     expect(await complete(['php-fpm-multi', '--conf', join(dir, 'absent.conf'), 'stop', ''])).toEqual({ reply: [], stderr: '' });
     expect(await complete(['php-fpm-multi', '--conf', join(dir, 'arrays.conf'), 'stop', ''], '/usr/bin:/bin')).toEqual({ reply: [], stderr: '' });
+  });
+
+  test('installed by install.sh where bash-completion loads it on demand, and it works loaded so', async () => {
+    const loader = '/usr/share/bash-completion/bash_completion';
+    if (!existsSync(loader)) throw new Error(`${loader} is missing: install the Debian package bash-completion (scripts/setup --with-test-tools does)`);
+    const image = join(dir, 'image');
+    const installed = await run('sh', [INSTALL_SCRIPT], { env: { PATH: `${join(process.execPath, '..')}:/usr/bin:/bin`, HOME: dir, DESTDIR: image }, timeoutMs: 60_000 });
+    expect(installed.code, show(installed)).toBe(0);
+    // bash-completion looks for a command's completion in $XDG_DATA_DIRS/bash-completion/completions.
+    const script = [
+      `source ${loader}`,
+      `XDG_DATA_DIRS='${join(image, 'usr', 'share')}'`,
+      'complete -p php-fpm-multi >/dev/null 2>&1 && { echo "loaded too early" >&2; exit 9; }',
+      '__load_completion php-fpm-multi || exit 8',
+      `COMP_WORDS=(php-fpm-multi -c '${join(dir, 'arrays.conf')}' stop ''); COMP_CWORD=4; COMP_LINE="\${COMP_WORDS[*]}"; COMP_POINT=\${#COMP_LINE}`,
+      "$(complete -p php-fpm-multi | sed -n 's/.*-F \\([^ ]*\\) .*/\\1/p') php-fpm-multi '' stop",
+      'printf "%s\\n" "${COMPREPLY[@]}"',
+    ].join('\n');
+    const result = await run('bash', ['--norc', '--noprofile', '-c', script], { env: { PATH: `${bin}:/usr/bin:/bin`, HOME: dir, LANG: 'C.UTF-8' } });
+    expect(result.code, show(result)).toBe(0);
+    expect(result.stdout.split('\n').filter(Boolean), show(result)).toEqual(['web', 'api_2']);
   });
 });
