@@ -7,6 +7,10 @@
 #   ${EPREFIX}/etc/init.d/php-fpm       the OpenRC runscript
 #   ${EPREFIX}/etc/conf.d/php-fpm       the commented example; an existing file is never
 #                                       overwritten (the example goes to php-fpm.example then)
+#   ${EPREFIX}/usr/share/man/man8/php-fpm-multi.8
+#                                       the manual page (docs/php-fpm-multi.8)
+#   ${EPREFIX}/usr/share/bash-completion/completions/php-fpm-multi
+#                                       the bash completion (scripts/php-fpm-multi.bash-completion)
 #
 # Every path is under ${DESTDIR} when it is set (packaging). Run `scripts/install.sh --help`.
 set -eu
@@ -15,8 +19,8 @@ usage() {
 	cat <<'EOF'
 Usage: scripts/install.sh [--uninstall] [--force] [VARIABLE=value …]
 
-Installs php-fpm-multi (the controller, the php-fpm-multi command, the OpenRC runscript and
-the conf.d example), or with --uninstall removes what it installed, except a conf.d file that
+Installs php-fpm-multi (the controller, the php-fpm-multi command, the OpenRC runscript, the
+conf.d example, the manual page and the bash completion), or with --uninstall removes what it installed, except a conf.d file that
 was edited. Build the checkout first (scripts/setup).
 
 Variables (from the environment or as arguments):
@@ -108,6 +112,10 @@ command_file=$bindir/php-fpm-multi
 runscript_file=$sysconfdir/init.d/php-fpm
 conf_file=$sysconfdir/conf.d/php-fpm
 example_file=$sysconfdir/conf.d/php-fpm.example
+man_file=$EPREFIX/usr/share/man/man8/php-fpm-multi.8
+# bash-completion's directory for completions loaded on demand (on Debian, what
+# `pkg-config --variable=completionsdir bash-completion` names), under EPREFIX.
+completion_file=$EPREFIX/usr/share/bash-completion/completions/php-fpm-multi
 MARKER='installed by php-fpm-multi scripts/install.sh'
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/php-fpm-multi-install.XXXXXX")
@@ -312,6 +320,14 @@ $live"
 	elif [ -e "$DESTDIR$runscript_file" ]; then
 		say "kept $DESTDIR$runscript_file: it is not php-fpm-multi's runscript"
 	fi
+	for file in "$DESTDIR$man_file" "$DESTDIR$completion_file"; do
+		if is_ours "$file"; then
+			rm -f "$file"
+			say "removed $file"
+		elif [ -e "$file" ]; then
+			say "kept $file: it is not php-fpm-multi's"
+		fi
+	done
 	for link in "$DESTDIR$sysconfdir"/init.d/php-fpm.*; do
 		[ -L "$link" ] || continue
 		case $(readlink "$link") in
@@ -419,6 +435,17 @@ rm -f "$DESTDIR$runscript_file"
 cp "$tmp/runscript" "$DESTDIR$runscript_file"
 chmod 755 "$DESTDIR$runscript_file"
 say "installed the OpenRC runscript $DESTDIR$runscript_file"
+
+# A read-only data file of the checkout (0644), replacing the installed one.
+install_data() {
+	mkdir -p "$(dirname "$DESTDIR$2")"
+	rm -f "$DESTDIR$2"
+	cp "$source_dir/$1" "$DESTDIR$2"
+	chmod 644 "$DESTDIR$2"
+	say "installed the $3 $DESTDIR$2"
+}
+install_data docs/php-fpm-multi.8 "$man_file" "manual page"
+install_data scripts/php-fpm-multi.bash-completion "$completion_file" "bash completion"
 
 mkdir -p "$DESTDIR$sysconfdir/conf.d"
 if [ "$conf_form" = array ]; then

@@ -20,6 +20,8 @@ export interface CommandContext {
   /** The declaration file. */
   conf: string;
   json: boolean;
+  /** `list --names`: the declared instance names alone (absent: false). */
+  names?: boolean;
   /** Instance names, comma lists and ranges as given on the command line. */
   selection: string[];
   /** `start --partial`: succeed when at least one selected instance runs afterwards. */

@@ -148,11 +148,15 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     if (entry === undefined) throw new UsageError(`unknown command "${name}"; one of: ${names}`);
     if (args['conf'] === '') throw new UsageError('--conf needs a file name');
     refuseForeignOptions(entry, args);
+    if (entry.takesInstances === false && selection.length > 0) {
+      throw new UsageError(`${entry.name} takes no instance names (${entry.summary}); got ${selection.join(' ')}`);
+    }
     const command = await entry.load({ pools: Boolean(args['pools']), format: readHealthFormat(args) });
     const conf = resolveConfPath(args['conf'] as string | undefined, io.env);
     const form = readDeclarationForm(args);
     return await command({
-      io, conf, json: Boolean(args['json']), selection, partial: Boolean(args['partial']), rolling: Boolean(args['rolling']), ...(form === undefined ? {} : { form }),
+      io, conf, json: Boolean(args['json']), names: Boolean(args['names']), selection, partial: Boolean(args['partial']), rolling: Boolean(args['rolling']),
+      ...(form === undefined ? {} : { form }),
     });
   } catch (error) {
     if (error instanceof FpmMultiError) {

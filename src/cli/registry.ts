@@ -16,7 +16,7 @@ export interface CommandChoice {
 }
 
 /** The options a command may accept; --conf, --help and --version go with every command. */
-export type CommandOption = 'json' | 'partial' | 'pools' | 'format' | 'rolling' | 'form';
+export type CommandOption = 'json' | 'names' | 'partial' | 'pools' | 'format' | 'rolling' | 'form';
 
 export const DECLARATION_FORMS = ['string', 'array'] as const;
 
@@ -25,11 +25,13 @@ export interface CommandEntry {
   summary: string;
   /** The options it accepts besides --conf: any other is a usage error, never silently ignored. */
   options: readonly CommandOption[];
+  /** False for a command that acts on no declared instance: names after it are a usage error. */
+  takesInstances?: false;
   load: (choice: CommandChoice) => Promise<Command>;
 }
 
 export const COMMANDS: readonly CommandEntry[] = [
-  { name: 'list', summary: 'show the declared instances (--json: machine-readable)', options: ['json'], load: async () => (await import('../commands/list.js')).list },
+  { name: 'list', summary: 'show the declared instances (--json: machine-readable; --names: names only)', options: ['json', 'names'], load: async () => (await import('../commands/list.js')).list },
   { name: 'check', summary: 'exit 0 when every enabled instance is usable, else print each problem', options: [], load: async () => (await import('../commands/check.js')).check },
   {
     name: 'start', summary: 'config test, start (idempotent), wait for ping.path pools; --partial: exit 0 if any runs', options: ['partial'],
@@ -69,6 +71,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'discover',
     summary: "print a declaration of every php-fpm installed with its distribution's default config, with the fixes check needs",
     options: ['form'],
+    takesInstances: false,
     load: async () => (await import('../commands/discover.js')).discover,
   },
 ];
@@ -91,6 +94,10 @@ export const PROGRAM_OPTIONS: readonly OptionEntry[] = [
 ];
 export const COMMAND_OPTIONS: Readonly<Record<CommandOption, OptionEntry>> = {
   json: { name: 'json', help: ['machine-readable output'] },
+  names: {
+    name: 'names',
+    help: ['only the declared instance names, one a line, from the file', 'alone (shell completion asks it; nothing else is looked at)'],
+  },
   partial: { name: 'partial', help: ['succeed when at least one instance runs (init systems)'] },
   rolling: { name: 'rolling', help: ['one instance at a time, so that the others keep serving'] },
   pools: {

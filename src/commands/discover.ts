@@ -5,7 +5,7 @@
 // System, under $EPREFIX, so that tests serve fake trees of every distribution.
 import type { CommandContext } from '../cli/command.js';
 import { countOf, reportError, reportWarning } from '../cli/reporter.js';
-import { FpmMultiError, UsageError } from '../errors.js';
+import { FpmMultiError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { posix as path } from 'node:path';
 import { probeFilesOf } from '../model/load.js';
@@ -82,9 +82,6 @@ async function chooseForm(system: System, eprefix: string, asked: DeclarationFor
 export async function discover(context: CommandContext): Promise<number> {
   const { io } = context;
   const { system } = io;
-  if (context.selection.length > 0) {
-    throw new UsageError(`discover takes no instance names (it declares every php-fpm it finds); got ${context.selection.join(' ')}`);
-  }
   const eprefix = io.env['EPREFIX'] ?? '';
   const probe = probeFilesOf(system);
   const { form, reason } = await chooseForm(system, eprefix, context.form);

@@ -2,7 +2,8 @@
 // it reads only the declaration file and never looks at processes.
 import type { CommandContext } from '../cli/command.js';
 import { EXIT_OK } from '../exit-codes.js';
-import { chooseRunDirUid, loadModel } from '../model/load.js';
+import { chooseRunDirUid, loadDeclaration, loadModel } from '../model/load.js';
+import { INSTANCE_VARIABLE_PREFIX } from '../model/instance.js';
 import type { Instance } from '../model/instance.js';
 import { selectInstances } from '../model/selection.js';
 import { formatTable } from '../cli/table.js';
@@ -25,7 +26,8 @@ function toJson(instance: Instance): object {
 }
 
 /** Every declared instance (disabled ones too, unless names are given), problems included; exits 0. */
-export async function list({ io, conf, json, selection }: CommandContext): Promise<number> {
+export async function list({ io, conf, json, names, selection }: CommandContext): Promise<number> {
+  if (names === true) return listNames(io, conf);
   // The run directory (so the default pidfiles) exactly as status and start choose it.
   const model = loadModel(io.system, conf, io.env, chooseRunDirUid(io.system, conf));
   const instances = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
@@ -45,5 +47,20 @@ export async function list({ io, conf, json, selection }: CommandContext): Promi
     for (const problem of instance.problems) io.stdout(`  ${instance.variable}: ${problem}\n`);
   }
   for (const problem of model.problems) io.stdout(`  ${problem}\n`);
+  return EXIT_OK;
+}
+
+/**
+ * `list --names`: the declared instance names, one a line, in declaration order, for shell
+ * completion. It reads the declaration alone (never executed; no slot lookup, no php-fpm config),
+ * so that a completion stays cheap; an unusable file is its usual error (exit 6).
+ */
+function listNames(io: CommandContext['io'], conf: string): number {
+  const declaration = loadDeclaration(io.system, conf, io.env);
+  const names = declaration.variables
+    .filter((variable) => variable.name.startsWith(INSTANCE_VARIABLE_PREFIX))
+    .map((variable) => variable.name.slice(INSTANCE_VARIABLE_PREFIX.length))
+    .filter((name) => name !== '');
+  io.stdout(names.map((name) => `${name}\n`).join(''));
   return EXIT_OK;
 }

@@ -4,6 +4,7 @@
 
 import { buildModel, type FileProbe } from './build.js';
 import type { Model } from './instance.js';
+import type { Declaration } from '../declaration/declaration.js';
 import { readDeclaration } from '../declaration/reader.js';
 import { errnoCode, NotConfiguredError } from '../errors.js';
 import { DECLARATION_MAX_BYTES, UnsafeFileError, type System } from '../process/system.js';
@@ -76,8 +77,12 @@ function readConf(system: System, conf: string): Buffer {
  * chooses the default run directory (root's or the caller's, see src/process/declaration.ts).
  */
 export function loadModel(system: System, conf: string, env: Readonly<Record<string, string | undefined>>, runDirUid: number = system.uid): Model {
-  const declaration = readDeclaration(readConf(system, conf), { file: conf, env });
-  return buildModel(declaration, { env, uid: runDirUid, probe: probeFilesOf(system) });
+  return buildModel(loadDeclaration(system, conf, env), { env, uid: runDirUid, probe: probeFilesOf(system) });
+}
+
+/** The declaration file read as bash would hold it (never executed), before any model is built. */
+export function loadDeclaration(system: System, conf: string, env: Readonly<Record<string, string | undefined>>): Declaration {
+  return readDeclaration(readConf(system, conf), { file: conf, env });
 }
 
 /**

@@ -85,7 +85,7 @@ async function rawWordsOf(file: string): Promise<Record<string, string[]>> {
 }
 
 beforeAll(() => {
-  requireTools();
+  requireTools(['man']);
   scratch = makeScratch('install');
   mkdirSync(join(scratch.dir, 'home'));
 });
@@ -127,6 +127,8 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
       ...dist,
       ...dependencies,
       'usr/lib/php-fpm-multi/package.json',
+      'usr/share/bash-completion/completions/php-fpm-multi',
+      'usr/share/man/man8/php-fpm-multi.8',
     ].sort());
     // Only the run-time dependencies: no test or build tools.
     expect(readdirSync(join(destdir, 'usr/lib/php-fpm-multi/node_modules')).sort()).toEqual(['minimist', 'shell-quote']);
@@ -137,6 +139,16 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     expect(mode(join(destdir, 'etc/init.d/php-fpm'))).toBe(0o755);
     expect(mode(join(destdir, 'usr/lib/php-fpm-multi/dist/cli.js'))).toBe(0o755);
     expect(mode(join(destdir, 'etc/conf.d/php-fpm'))).toBe(0o644);
+  });
+
+  it('installs the manual page and the bash completion as they are in the checkout, 0644', () => {
+    for (const [installedAt, source] of [
+      ['usr/share/man/man8/php-fpm-multi.8', 'docs/php-fpm-multi.8'],
+      ['usr/share/bash-completion/completions/php-fpm-multi', 'scripts/php-fpm-multi.bash-completion'],
+    ] as const) {
+      expect(readFileSync(join(destdir, installedAt), 'utf8'), installedAt).toBe(readFileSync(join(REPO, source), 'utf8'));
+      expect(mode(join(destdir, installedAt)), installedAt).toBe(0o644);
+    }
   });
 
   it('installs the runscript with its final paths, without DESTDIR', () => {
@@ -355,7 +367,10 @@ describe('scripts/install.sh with EPREFIX, as an ordinary user (Gentoo Prefix)',
 });
 
 describe('a real install, then rc-service php-fpm start', () => {
-  const TARGETS = ['/usr/lib/php-fpm-multi', '/usr/bin/php-fpm-multi', '/etc/init.d/php-fpm', '/etc/conf.d/php-fpm', '/etc/conf.d/php-fpm.example'];
+  const TARGETS = [
+    '/usr/lib/php-fpm-multi', '/usr/bin/php-fpm-multi', '/etc/init.d/php-fpm', '/etc/conf.d/php-fpm', '/etc/conf.d/php-fpm.example',
+    '/usr/share/man/man8/php-fpm-multi.8', '/usr/share/bash-completion/completions/php-fpm-multi',
+  ];
   let softlevel: { restore(): void } | undefined;
   let createdConfDir = false;
   let ready = false;
@@ -395,6 +410,9 @@ describe('a real install, then rc-service php-fpm start', () => {
     expect(help.code, show(help)).toBe(0);
     expect(readFileSync('/etc/init.d/php-fpm', 'utf8')).toBe(renderRunscript({ eprefix: '', bindir: '/usr/bin', sysconfdir: '/etc' }));
     expect(lstatSync('/etc/conf.d/php-fpm').isFile()).toBe(true);
+    // man finds the installed page by its name.
+    const page = await run('man', ['-w', 'php-fpm-multi'], { env: BASE_ENV });
+    expect(page.stdout.trim(), show(page)).toBe('/usr/share/man/man8/php-fpm-multi.8');
   });
 
   it('rc-service php-fpm start, status, stop with the installed runscript and controller', async () => {
@@ -431,7 +449,10 @@ describe('a real install, then rc-service php-fpm start', () => {
     const result = await install(['--uninstall']);
     expect(result.code, show(result)).toBe(0);
     expect(result.stdout).toContain('kept /etc/conf.d/php-fpm: it was edited');
-    for (const target of ['/usr/lib/php-fpm-multi', '/usr/bin/php-fpm-multi', '/etc/init.d/php-fpm']) expect(lexists(target), target).toBe(false);
+    for (const target of [
+      '/usr/lib/php-fpm-multi', '/usr/bin/php-fpm-multi', '/etc/init.d/php-fpm', '/usr/share/man/man8/php-fpm-multi.8',
+      '/usr/share/bash-completion/completions/php-fpm-multi',
+    ]) expect(lexists(target), target).toBe(false);
     expect(existsSync('/etc/conf.d/php-fpm')).toBe(true);
   });
 

@@ -38,6 +38,31 @@ describe('options are checked against the command', () => {
     expect(await run(['frobnicate'])).toEqual({ code: 2, stdout: '', stderr: `php-fpm-multi: unknown command "frobnicate"; one of: ${COMMANDS.map((entry) => entry.name).join(', ')}\n` });
   });
 
+  test('list --names: the declared names of both forms, one a line, in order; nothing else is looked at', async () => {
+    const system = new FakeSystem().addDirectories('/etc/conf.d').addFile('/etc/conf.d/names', [
+      'FPM_slot_web=( "slot=8.2" "config=/etc/php/web.conf" )',
+      'FPM_defaults="stop_timeout=5"',
+      'FPM_slot_2="slot=7.0 config=/nowhere.conf"',
+      'FPM_slot_typo_x=( "confg=/x" )',
+      '',
+    ].join('\n'));
+    let stdout = '';
+    let stderr = '';
+    const code = await main(['--conf', '/etc/conf.d/names', 'list', '--names'], { stdout: (text) => void (stdout += text), stderr: (text) => void (stderr += text), env: {}, system });
+    expect({ code, stdout, stderr }).toEqual({ code: 0, stdout: 'web\n2\ntypo_x\n', stderr: '' });
+  });
+
+  test('list --names of a refused file: exit 6, nothing on stdout', async () => {
+    const system = new FakeSystem().addDirectories('/etc/conf.d').addFile('/etc/conf.d/bad', 'FPM_slot_x=( "$(touch /tmp/pwned)" )\n');
+    let stdout = '';
+    const code = await main(['--conf', '/etc/conf.d/bad', 'list', '--names'], { stdout: (text) => void (stdout += text), stderr: () => undefined, env: {}, system });
+    expect({ code, stdout }).toEqual({ code: 6, stdout: '' });
+  });
+
+  test('--names goes with list only', async () => {
+    expect((await run(['status', '--names'])).stderr).toBe('php-fpm-multi: --names goes with list, not status\n');
+  });
+
   test('a missing declaration file in the fake System: exit 6, nothing else read', async () => {
     const result = await run(['--conf', '/etc/conf.d/absent', 'list']);
     expect(result.code).toBe(6);
