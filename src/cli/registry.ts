@@ -34,7 +34,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'list', summary: 'show the declared instances (--json: machine-readable; --names: names only)', options: ['json', 'names'], load: async () => (await import('../commands/list.js')).list },
   { name: 'check', summary: 'exit 0 when every enabled instance is usable, else print each problem', options: [], load: async () => (await import('../commands/check.js')).check },
   {
-    name: 'start', summary: 'config test, start (idempotent), wait for ping.path pools; --partial: exit 0 if any runs', options: ['partial'],
+    name: 'start', summary: 'start what is not running (idempotent; php-fpm\'s start-up tests its config), wait for ping.path pools; --partial: exit 0 if any runs', options: ['partial'],
     load: async () => (await import('../commands/lifecycle.js')).start,
   },
   { name: 'stop', summary: 'graceful stop: SIGQUIT, SIGTERM after stop_timeout, then SIGKILL', options: [], load: async () => (await import('../commands/lifecycle.js')).stop },

@@ -327,7 +327,7 @@ async function restartTarget(control: ControlContext, target: Target, tests: Rea
       }
       const stopped = await stopTarget(control, target);
       if (!stopped.ok) return stopped;
-      return rememberStart(control, await startInstance(control, afterStop(target), { configTested: true }));
+      return rememberStart(control, await startInstance(control, afterStop(target)));
     }
     default:
       return unhandled(target);

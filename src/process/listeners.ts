@@ -209,13 +209,3 @@ export function describeHeld(held: readonly HeldAddress[], own: number | null): 
   }
   return problems;
 }
-
-/** The real path of a unix socket's directory joined with its name (the path itself when unresolvable). */
-export async function resolveSocketPath(system: System, listen: string): Promise<string> {
-  if (!listen.startsWith('/')) return listen;
-  try {
-    return path.join(await system.realpath(path.dirname(listen)), path.basename(listen));
-  } catch {
-    return listen;
-  }
-}

@@ -4,7 +4,7 @@
 import { FpmMultiError } from '../errors.js';
 import { buildLaunch } from '../model/invocation.js';
 import {
-  bestEffort, describeExit, describeWriteFailure, explainWriteFailure, fail, guarded, measureLog, quoteOutput, readLogSince, succeed, testConfig,
+  bestEffort, describeExit, describeWriteFailure, explainWriteFailure, fail, guarded, measureLog, quoteOutput, readLogSince, succeed,
   type ControlContext, type Outcome,
 } from './control.js';
 import { declaredIdentity, inspectTarget, type RunningInspection } from './inspect.js';
@@ -69,8 +69,14 @@ async function staysEmpty(system: System, pidfile: string): Promise<boolean> {
 }
 
 /**
- * Idempotent start: config test, launch, verify the master the pidfile names, then wait until
- * every pool with a ping.path answers. A master whose pools never answer is stopped: a failed
+ * Idempotent start: launch, verify the master the pidfile names, then wait until every pool with
+ * a ping.path answers. No separate `php-fpm --test` first: start launches only when no master of
+ * the instance runs, so there is nothing for a config test to protect, and php-fpm's own start-up
+ * is that test (the same parsing and post-processing; measured on broken configs: the launch
+ * prints the same errors, file and line, exits 78 or 70 and leaves no process; a missing socket
+ * directory passes `-t` and only the launch catches it). Its output is reported as the test's
+ * was. The config test stays where it protects a running master: reload, and restart (all its
+ * tests before anything stops). A master whose pools never answer is stopped: a failed
  * start leaves nothing half-started, and the next start tries again from scratch.
  *
  * Only what this declaration started (its record), what its pidfile in its run directory names, or
@@ -79,12 +85,7 @@ async function staysEmpty(system: System, pidfile: string): Promise<boolean> {
  * declaration file, even one naming the same pidfile= outside the run directory) makes start
  * refuse before launching: it is reported, never signalled.
  */
-/** `configTested`: the caller ran php-fpm's config test just before (restart, before its stop): not run again. */
-export interface StartOptions {
-  configTested?: boolean;
-}
-
-async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarget, options: StartOptions = {}): Promise<Outcome> {
+async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarget): Promise<Outcome> {
   const { system } = ctx;
   const { instance, errorLog, pools } = target;
   const inspection = await inspectTarget(system, target);
@@ -136,10 +137,6 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
     if (!(await staysEmpty(system, instance.pidfile))) return fail(instance.name, `not started: ${inspection.detail}`);
     await system.unlink(instance.pidfile);
     note = `; removed the empty pidfile ${instance.pidfile} (no master of it runs)`;
-  }
-  if (options.configTested !== true) {
-    const test = await testConfig(ctx, instance);
-    if (!test.ok) return fail(instance.name, `not started: ${test.message}`);
   }
   await checkPidfileTrust(system, instance.pidfile);
   // /run is a tmpfs: a socket directory is gone after a reboot. Made now, or nothing is launched.
@@ -225,6 +222,6 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
 }
 
 /** See startInstanceUnguarded. */
-export function startInstance(ctx: ControlContext, target: DeclaredTarget, options: StartOptions = {}): Promise<Outcome> {
-  return guarded(target.name, 'started', () => startInstanceUnguarded(ctx, target, options));
+export function startInstance(ctx: ControlContext, target: DeclaredTarget): Promise<Outcome> {
+  return guarded(target.name, 'started', () => startInstanceUnguarded(ctx, target));
 }

@@ -257,7 +257,7 @@ export async function restartOne(control: ControlContext, supervisable: Supervis
     if (handed !== null) return { outcome: await remember(control, handed), stopped: handed.ok };
     const stopped = await stopTarget(control, target);
     if (!stopped.ok) return { outcome: stopped, stopped: false };
-    return { outcome: await remember(control, await startInstance(control, afterStop(target), { configTested: true })), stopped: true };
+    return { outcome: await remember(control, await startInstance(control, afterStop(target))), stopped: true };
   } catch (error) {
     return { outcome: guardedOutcome(target.name, 'restarted', error), stopped: false };
   }

@@ -152,22 +152,72 @@ describe('with real php-fpm', () => {
 
   test('a failed start names php-fpm’s reason and leaves the other instances running', async () => {
     declareInstances(scratch, ['a', 'b']);
-    // b's pool user does not exist: php-fpm's own config test refuses it.
+    // b's pool user does not exist: php-fpm's own start-up refuses it (exit 70).
     appendFileSync(join(scratch.dir, 'b', 'php-fpm.conf'), 'user = no-such-user-here\n');
     const started = await cli('start');
     expect(started.code).toBe(1);
-    expect(started.stderr).toMatch(/b: not started: configuration test failed: .*\n.*no-such-user-here/);
+    expect(started.stderr).toMatch(/b: start failed: php-fpm exited with status 70\n.*no-such-user-here/);
     expect(started.stderr).toContain('not started: b (1 of 2)');
     expect(requestPhp(scratch, 'a')).toBe('hello from a');
     const status = await cli('status');
     expect(status.code).toBe(1);
-    expect(status.stdout).toMatch(/^  b: last start failed at \d{4}-\d\d-\d\dT[\d:.]+Z: not started: configuration test failed: .*no-such-user-here/m);
+    expect(status.stdout).toMatch(/^  b: last start failed at \d{4}-\d\d-\d\dT[\d:.]+Z: start failed: php-fpm exited with status 70.*no-such-user-here/m);
     const partial = await cli('start', '--partial');
     expect(partial.code).toBe(0);
     // Fixed and started, the explanation goes away.
     writeFileSync(join(scratch.dir, 'b', 'php-fpm.conf'), readFileSync(join(scratch.dir, 'b', 'php-fpm.conf'), 'utf8').replace('user = no-such-user-here\n', ''));
     expect((await cli('start', 'b')).code).toBe(0);
     expect((await cli('status')).stdout).not.toContain('last start failed');
+  });
+
+  test('start of a stopped instance launches it without a separate config test; a broken config fails with php-fpm’s lines, leaving no process', async () => {
+    // Each broken the way an admin breaks a config; php-fpm's launch is the config test.
+    const broken: Record<string, { edit: (config: string) => string; says: RegExp }> = {
+      unknown: { edit: (text) => text.replace('[global]\n', '[global]\nbogus_directive = 1\n'), says: /exited with status 78\n.*\[\S*unknown\/php-fpm\.conf:2\] unknown entry 'bogus_directive'/ },
+      badvalue: { edit: (text) => text.replace('[global]\n', '[global]\nlog_level = loud\n'), says: /exited with status 78\n.*\[\S*badvalue\/php-fpm\.conf:2\] unable to parse value for entry 'log_level'/ },
+      baduser: { edit: (text) => text.replace('user = www-data', 'user = no-such-user-fs'), says: /exited with status 70\n.*\[pool baduser\] cannot get uid for user 'no-such-user-fs'/ },
+      errlog: { edit: (text) => text.replace(/error_log = .*/, `error_log = ${join(scratch.dir, 'errlog', 'missing', 'error.log')}`), says: /exited with status 78\n.*failed to open error_log \(\S*errlog\/missing\/error\.log\): No such file or directory/ },
+      // The next two never reach php-fpm: the preflight refuses them naming the config's line.
+      include: { edit: (text) => text.replace('[global]\n', `[global]\ninclude = ${join(scratch.dir, 'include', 'missing')}/*.conf\n`), says: /not started: \S*include\/php-fpm\.conf:2: php-fpm cannot expand 'include = / },
+      sockdir: { edit: (text) => text.replace(/listen = .*/, `listen = ${join(scratch.dir, 'sockdir', 'missing', 'php-fpm.sock')}`), says: /not started: \S*sockdir\/missing .*does not exist, so php-fpm could not bind the socket/ },
+    };
+    const names = ['a', ...Object.keys(broken), 'b'];
+    declareInstances(scratch, names);
+    for (const [name, { edit }] of Object.entries(broken)) {
+      const config = join(scratch.dir, name, 'php-fpm.conf');
+      writeFileSync(config, edit(readFileSync(config, 'utf8')));
+    }
+    const real = createRealSystem();
+    const runs: string[] = [];
+    const counting: typeof real = {
+      ...real,
+      run: async (program, args, options) => {
+        if (args.includes('--test')) runs.push('test');
+        if (args.includes('--daemonize')) runs.push('launch');
+        return real.run(program, args, options);
+      },
+    };
+    const started = await runCli(['--conf', scratch.decl, 'start'], {}, counting);
+    expect(started.code).toBe(1);
+    // No `php-fpm --test` at all; one launch for each instance the preflight let through.
+    expect(runs).toEqual(['launch', 'launch', 'launch', 'launch', 'launch', 'launch']);
+    for (const [name, { says }] of Object.entries(broken)) {
+      const line = started.stderr.split('\n').findIndex((text) => text.includes(`${name}: `));
+      expect(line, started.stderr).toBeGreaterThanOrEqual(0);
+      expect(started.stderr.split('\n').slice(line).join('\n'), name).toMatch(says);
+    }
+    expect(started.stderr).toContain('not started: unknown, badvalue, baduser, errlog, include, sockdir (6 of 8)');
+    // The other instances started and serve; of the broken ones no process is left.
+    for (const name of ['a', 'b']) expect(requestPhp(scratch, name)).toBe(`hello from ${name}`);
+    const titles = listFpmProcesses(scratch.dir).map((proc) => proc.title.replace(scratch.dir, 'DIR')).sort();
+    expect(titles).toEqual([
+      'php-fpm: master process (DIR/a/php-fpm.conf)', 'php-fpm: master process (DIR/b/php-fpm.conf)',
+      'php-fpm: pool a', 'php-fpm: pool a', 'php-fpm: pool b', 'php-fpm: pool b',
+    ]);
+    for (const name of Object.keys(broken)) {
+      expect(existsSync(join(scratch.runDir, `${name}.pid`))).toBe(false);
+      expect(existsSync(join(scratch.runDir, `${name}.record.json`))).toBe(false);
+    }
   });
 
   test('two start invocations at once: exactly one master per instance', async () => {

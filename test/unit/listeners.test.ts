@@ -6,6 +6,8 @@ import {
   createListenerProbe, decodeProcAddress, describeHeld, parseTcpListeners, parseUnixListeners,
 } from '../../src/process/listeners.js';
 import { masterTitle } from '../../src/process/proc.js';
+import { describeHeldAddresses } from '../../src/process/occupants.js';
+import { ProcessTable } from '../../src/process/terminate.js';
 import { FakeSystem, titleCmdline } from '../fixtures/fake-system.js';
 
 const UNIX_HEADER = 'Num       RefCount Protocol Flags    Type St Inode Path\n';
@@ -102,6 +104,33 @@ describe('the holders of a pool’s address', () => {
     const resolve = async (listen: string) => (listen.startsWith('/run/link/') ? listen.replace('/run/link/', '/srv/sockets/') : listen);
     const held = await createListenerProbe(system, resolve).findHeld([pool('w', '/srv/sockets/a.sock')]);
     expect(held.map((h) => h.holders.map((p) => p.pid))).toEqual([[500, 501]]);
+  });
+
+  test('one command resolves each socket directory once, however many instances and same-named sockets', async () => {
+    // 8 sites, each with php-fpm.sock in its own directory, one of them reached through a symlink.
+    const system = machine().addDirectories('/run').addDirectories('/srv/sockets').addSymlink('/run/link', '/srv/sockets');
+    const sites = Array.from({ length: 8 }, (_, i) => `/srv/site${i}`);
+    for (const dir of sites) system.addDirectories(dir);
+    system.addFile('/proc/net/unix', UNIX_HEADER + unixLine(11, '/run/link/php-fpm.sock') + sites.map((dir, i) => unixLine(100 + i, `${dir}/php-fpm.sock`)).join(''));
+    const realpaths: string[] = [];
+    const realpath = system.realpath.bind(system);
+    system.realpath = async (path: string) => {
+      realpaths.push(path);
+      return realpath(path);
+    };
+    const ctx = { system, runDir: '/run/fpm', path: undefined, processes: new ProcessTable(system) };
+    // As start does: one probe per instance, each comparing every php-fpm.sock by its real path.
+    for (let i = 0; i < 4; i += 1) {
+      expect(await describeHeldAddresses(ctx, [pool(`i${i}`, `/srv/new${i}/php-fpm.sock`)], null)).toEqual([]);
+    }
+    const held = await describeHeldAddresses(ctx, [pool('w', '/srv/sockets/php-fpm.sock')], null);
+    expect(held).toHaveLength(1);
+    expect(held[0]).toContain('held by pid 500');
+    expect(realpaths.length).toBe(new Set(realpaths).size);
+    // A new command resolves afresh.
+    const next = { ...ctx, processes: new ProcessTable(system) };
+    await describeHeldAddresses(next, [pool('w', '/srv/sockets/php-fpm.sock')], null);
+    expect(realpaths.filter((path) => path === '/run/link')).toHaveLength(2);
   });
 
   test('a socket a restart handed over is bound at a hidden name and found at the listen path it was published at', async () => {
