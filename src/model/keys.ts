@@ -24,7 +24,7 @@ const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export type KeyName =
   | 'slot' | 'config' | 'binary' | 'pidfile' | 'prefix' | 'php_ini' | 'ini_scan_dir' | 'env'
   | 'args' | 'nice' | 'oom_score_adj' | 'start_timeout' | 'stop_timeout' | 'enabled'
-  | 'restart_limit' | 'health_restart' | 'health_interval';
+  | 'restart_limit' | 'health_restart' | 'health_interval' | 'user' | 'group';
 
 export interface Settings {
   /** Keys that appeared, valid or not: a bad value is reported once, not again as missing. */
@@ -46,6 +46,8 @@ export interface Settings {
   restart_limit?: RestartLimit;
   health_restart?: number;
   health_interval?: number;
+  user?: string;
+  group?: string;
 }
 
 type Parsed<T> = { value: T } | { problem: string };
@@ -85,6 +87,18 @@ function parseRestartLimit(value: string): Parsed<RestartLimit> {
     return { problem: 'must be COUNT/SECONDS, e.g. 5/300 (COUNT 1 to 1000, SECONDS 1 to 86400)' };
   }
   return { value: { count, periodMs: seconds * 1000 } };
+}
+
+/**
+ * A user or group name as useradd/groupadd accept it (and systemd's User=): the name is looked
+ * up by getent when the instance starts. A number is refused: php-fpm-multi names the account
+ * in its messages and records, and a uid without an account has no primary group.
+ */
+const ACCOUNT_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,30}\$?$/;
+
+function parseAccountName(value: string): Parsed<string> {
+  if (ACCOUNT_NAME_PATTERN.test(value)) return { value };
+  return { problem: 'must be a user or group name (letters, digits, _, . or -, not starting with a digit or -, at most 32 characters), e.g. "www-data"' };
 }
 
 function parseEnabled(value: string): Parsed<boolean> {
@@ -180,6 +194,8 @@ const KEYS: Record<KeyName, KeySpec> = {
   restart_limit: { inDefaults: true, apply: (s, v) => setOnce(s, 'restart_limit', parseRestartLimit(v)) },
   health_restart: { inDefaults: true, apply: (s, v) => setOnce(s, 'health_restart', parseInteger(v, 1, 1000)) },
   health_interval: { inDefaults: true, apply: (s, v) => setOnce(s, 'health_interval', parseSeconds(v)) },
+  user: { inDefaults: true, apply: (s, v) => setOnce(s, 'user', parseAccountName(v)) },
+  group: { inDefaults: true, apply: (s, v) => setOnce(s, 'group', parseAccountName(v)) },
 };
 export const KNOWN_KEYS = Object.keys(KEYS) as KeyName[];
 

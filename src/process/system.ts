@@ -146,6 +146,8 @@ export interface System {
   listenUnix(path: string, owner: { uid: number; gid: number; mode: number }): Promise<ListeningSocket>;
   /** Creates one directory with exactly `mode` (the umask does not apply); rejects EEXIST if present. */
   mkdir(path: string, mode: number): Promise<void>;
+  /** lchown(2): gives a directory the controller made to the user an instance runs as (never through a symlink). */
+  chown(path: string, uid: number, gid: number): Promise<void>;
   /**
    * Opens (creating with mode 0600 if missing) read-write, refusing a symlink (O_NOFOLLOW); close-on-exec.
    * `readOnly`: an existing file, O_RDONLY (flock works on it; a read-only run directory).
@@ -409,6 +411,7 @@ export function createRealSystem(): System {
       // mkdir(2) applies the umask; the mode asked for is the mode wanted.
       await fs.chmod(path, mode);
     },
+    chown: (path, uid, gid) => fs.lchown(path, uid, gid),
     openLockFile,
     connect: connectSocket,
     sync: realSyncFiles,
