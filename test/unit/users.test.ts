@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest';
 import type { Declaration, Variable } from '../../src/declaration/declaration.js';
 import { buildModel, type FileProbe } from '../../src/model/build.js';
 import { buildConfigTest, buildLaunch, type RunAs, type UsableInstance } from '../../src/model/invocation.js';
+import { testConfig } from '../../src/process/control.js';
 import { prepareAccount, resolveAccount, UNRESOLVED_UID, uidOf } from '../../src/process/account.js';
 import { checkPidfileTrust, readTrustedPidfile, UntrustedPathError } from '../../src/process/pidfile.js';
 import type { RunOptions, RunResult } from '../../src/process/system.js';
@@ -161,5 +162,24 @@ describe("a pidfile the instance's user may write", () => {
     const above = new FakeSystem().addDirectories('/run/php-fpm-multi').addDirectory('/run/php-fpm-multi/php-fpm', { uid: 1001 })
       .addDirectory(DIR, { uid: 1001 }).addFile(PIDFILE, '4321', { uid: 1001 });
     await expect(checkPidfileTrust(above, PIDFILE, 1001)).rejects.toThrow(/php-fpm is owned by uid 1001/);
+  });
+});
+
+describe("php-fpm's config test as the user", () => {
+  test('runs through setpriv, and an error_log the user cannot open is named with the fix', async () => {
+    const system = systemAs(0);
+    const runs: string[][] = [];
+    system.runHandler = (program, args, options) => {
+      if (program.endsWith('getent')) return getent(program, args, options);
+      runs.push([program, ...args]);
+      return { exitCode: 78, signal: null, stdout: '', stderr: '[07-Dec-2026 04:39:03] ERROR: failed to open error_log (/var/log/php8.2-fpm.log): Permission denied (13)\n', timedOut: false };
+    };
+    const outcome = await testConfig({ system, runDir: '/run/php-fpm-multi/php-fpm', path: '/usr/bin', processes: undefined as never }, { ...BASE, user: 'web' });
+    expect(runs).toEqual([['setpriv', '--reuid=1001', '--regid=1001', '--init-groups', '--', '/usr/sbin/php-fpm8.2', '--test', '--fpm-config', '/etc/php/web.conf']]);
+    expect(outcome.ok).toBe(false);
+    expect(outcome.message).toContain('configuration test failed: /usr/sbin/php-fpm8.2 --test (as user web) exited with status 78');
+    expect(outcome.message).toContain(
+      "php-fpm runs as user web, who cannot write its error_log /var/log/php8.2-fpm.log: set error_log in the config to a file of that user's, or give it the file: touch /var/log/php8.2-fpm.log && chown web:web /var/log/php8.2-fpm.log",
+    );
   });
 });
