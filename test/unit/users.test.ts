@@ -5,6 +5,7 @@ import type { Declaration, Variable } from '../../src/declaration/declaration.js
 import { buildModel, type FileProbe } from '../../src/model/build.js';
 import { buildConfigTest, buildLaunch, type RunAs, type UsableInstance } from '../../src/model/invocation.js';
 import { testConfig } from '../../src/process/control.js';
+import { changedLaunchKeys, launchSettingsOf } from '../../src/process/switch.js';
 import { prepareAccount, resolveAccount, UNRESOLVED_UID, uidOf } from '../../src/process/account.js';
 import { checkPidfileTrust, readTrustedPidfile, UntrustedPathError } from '../../src/process/pidfile.js';
 import type { RunOptions, RunResult } from '../../src/process/system.js';
@@ -181,5 +182,16 @@ describe("php-fpm's config test as the user", () => {
     expect(outcome.message).toContain(
       "php-fpm runs as user web, who cannot write its error_log /var/log/php8.2-fpm.log: set error_log in the config to a file of that user's, or give it the file: touch /var/log/php8.2-fpm.log && chown web:web /var/log/php8.2-fpm.log",
     );
+  });
+});
+
+describe('a reload after user= or group= changed', () => {
+  test('names them: a re-executed master keeps its account, only a restart changes it', () => {
+    const launched = launchSettingsOf({ ...BASE, user: 'web' });
+    expect(changedLaunchKeys(launched, launchSettingsOf({ ...BASE, user: 'www-data', group: 'www-data' }))).toEqual(['user', 'group']);
+    expect(changedLaunchKeys(launched, launchSettingsOf({ ...BASE, user: 'web' }))).toEqual([]);
+    // A record written before the keys existed names none.
+    const { user: _user, group: _group, ...older } = launched;
+    expect(changedLaunchKeys(older, launchSettingsOf({ ...BASE, user: 'web' }))).toEqual([]);
   });
 });
