@@ -109,6 +109,9 @@ describe('user=: a master as another user', () => {
     const status = await cli('status');
     expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(status.stdout).toMatch(/running/);
+    // The user's pidfile directory in the run directory is no problem of check's.
+    const checkedRunning = await cli('check');
+    expect(checkedRunning.code, checkedRunning.stdout + checkedRunning.stderr).toBe(0);
 
     const reloaded = await cli('reload');
     expect(reloaded.code, reloaded.stdout + reloaded.stderr).toBe(0);
