@@ -155,3 +155,25 @@ export async function prepareAccount(system: System, runDir: string, instance: U
   if (resolution.kind === 'resolved') await prepareUserDirectory(system, runDir, instance, resolution.runAs);
   return { runAs: runAsOf(resolution) };
 }
+
+/** The gid of a group name (or a number as php-fpm accepts it); null when unknown or not to be told. */
+export async function lookUpGid(system: System, name: string): Promise<number | null> {
+  if (/^\d+$/.test(name)) return Number(name);
+  try {
+    const entry = await getent(system, 'group', name);
+    return entry === null ? null : Number(entry[2]);
+  } catch (error) {
+    if (error instanceof FpmMultiError) return null;
+    throw error;
+  }
+}
+
+/** The groups a process of the account has after initgroups (`id -G` run as it); null when that cannot be told. */
+export async function groupsOfAccount(system: System, runAs: RunAs): Promise<number[] | null> {
+  const result = await system.run(
+    'setpriv', [`--reuid=${runAs.uid}`, `--regid=${runAs.gid}`, '--init-groups', '--', 'id', '-G'],
+    { env: { PATH: DEFAULT_PATH }, timeoutMs: ACCESS_PROBE_TIMEOUT_MS },
+  );
+  const ids = result.stdout.trim().split(/\s+/);
+  return result.exitCode === 0 && ids.every((id) => /^\d+$/.test(id)) ? ids.map(Number) : null;
+}

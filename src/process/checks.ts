@@ -9,7 +9,7 @@ import { buildFpmEnvironment, buildLaunch, type RunAs, type UsableInstance } fro
 import { checkPidfileTrust, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
 import { errnoCode, type System } from './system.js';
-import { canAccess, resolveAccount, runAsOf, uidOf, userDirectoryOf } from './account.js';
+import { canAccess, groupsOfAccount, lookUpGid, resolveAccount, runAsOf, uidOf, userDirectoryOf } from './account.js';
 import { createProbes, describeExecTooLarge, measureExec, describeLimitTooHigh, type Probes } from './probes.js';
 
 /** The controller's own files in the run directory are the lock, records, failures and temporary files. */
@@ -222,10 +222,41 @@ async function describeUnreachable(probes: Probes, instance: UsableInstance, run
       if (listen !== null && listen.startsWith('/')) dirs.add(path.dirname(listen));
     }
   }
+  problems.push(...(await describeSocketOwners(system, runAs, config)));
   for (const dir of dirs) {
     if ((await probes.directory(dir)) !== null) continue; // missing: reported with its pool above
     if (!(await canWriteIn(system, runAs, dir))) {
       problems.push(`${who} (user=) cannot create sockets in ${dir}, where php-fpm binds as that user: chown ${runAs.user}:${runAs.group} ${dir}, or listen in a directory that user can write`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * A master that is not root cannot chown its socket to another user, nor to a group it is not in:
+ * php-fpm's config test passes, its start fails ("failed to chown() the socket …: Operation not
+ * permitted", exit 70; measured with php 8.2). Debian's own pool sets listen.owner = www-data.
+ * With listen.acl_users/acl_groups php-fpm sets ACLs instead, on its own socket: nothing to check.
+ */
+async function describeSocketOwners(system: System, runAs: RunAs, config: FpmConfig): Promise<string[]> {
+  if (runAs.uid === 0) return [];
+  const problems: string[] = [];
+  const startFails = `php-fpm, running as user ${runAs.user} (user=), cannot chown its socket there: its config test passes, its start fails ("failed to chown() the socket", EPERM)`;
+  let groups: number[] | null | undefined;
+  for (const pool of config.pools) {
+    const accounts = pool.accounts ?? [];
+    if (accounts.some((account) => account.key.startsWith('listen.acl_'))) continue;
+    for (const account of accounts) {
+      const where = `pool '${pool.name}' (${account.at.file}:${account.at.line})`;
+      if (account.key === 'listen.owner' && account.name !== runAs.user && account.name !== String(runAs.uid)) {
+        problems.push(`${where}: listen.owner = ${account.name}, but ${startFails}: remove listen.owner (the socket is then ${runAs.user}'s) or set listen.owner = ${runAs.user}, and let the web server in through listen.group or listen.acl_users`);
+      }
+      if (account.key === 'listen.group') {
+        const gid = await lookUpGid(system, account.name);
+        groups ??= await groupsOfAccount(system, runAs);
+        if (gid === null || groups === null || groups.includes(gid)) continue; // an unknown group is reported with the pool's accounts
+        problems.push(`${where}: listen.group = ${account.name}, a group user ${runAs.user} is not in, and ${startFails}: add the user to it (usermod -aG ${account.name} ${runAs.user}; php-fpm-multi starts php-fpm with the user's groups) or remove listen.group`);
+      }
     }
   }
   return problems;

@@ -213,6 +213,33 @@ describe('user=: a master as another user', () => {
     expect((await cli('stop')).code).toBe(0);
   });
 
+  test('check reports a listen.owner or listen.group the user cannot give its socket, with fixes that work when followed', async () => {
+    const { config } = writeUserConfig('a');
+    writeFileSync(config, `${readFileSync(config, 'utf8')}listen.owner = www-data\nlisten.group = nogroup\nlisten.mode = 0660\n`);
+    scratch.declare(`FPM_slot_a="slot=8.2 config=${config} user=${USER}"`);
+    const checked = await cli('check');
+    expect(checked.code).not.toBe(0);
+    const text = checked.stdout + checked.stderr;
+    expect(text).toContain(`listen.owner = www-data, but php-fpm, running as user ${USER} (user=), cannot chown its socket there`);
+    expect(text).toContain(`listen.group = nogroup, a group user ${USER} is not in`);
+    // php-fpm's own test lets both through; its start would exit 70.
+    const fpmTest = run('/usr/bin/setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', PHP_FPM, '--test', '--fpm-config', config]);
+    expect(fpmTest.status, fpmTest.out).toBe(0);
+
+    writeFileSync(config, readFileSync(config, 'utf8').replace('listen.owner = www-data\n', ''));
+    const usermod = new RegExp(`usermod -aG nogroup ${USER}`).exec(text)?.[0];
+    expect(usermod, text).toBeDefined();
+    const followed = run('/bin/sh', ['-c', usermod!]);
+    expect(followed.status, followed.out).toBe(0);
+    const rechecked = await cli('check');
+    expect(rechecked.code, rechecked.stdout + rechecked.stderr).toBe(0);
+    const started = await cli('start');
+    expect(started.code, started.stdout + started.stderr).toBe(0);
+    expect(statSync(scratch.socket('a')).gid).toBe(Number(run('/usr/bin/getent', ['group', 'nogroup']).out.split(':')[2]));
+    expect(requestPhp(scratch, 'a')).toBe('hello from a');
+    expect((await cli('stop')).code).toBe(0);
+  });
+
   test('check reports an unknown user and a socket directory the user cannot write', async () => {
     scratch.writeConfig('a'); // its directory (socket, error_log) stays root's
     scratch.declare([
