@@ -78,9 +78,14 @@ async function resolve(system: System, user: string, group: string | null): Prom
   };
 }
 
-const CACHES = new WeakMap<System, Map<string, Promise<AccountResolution>>>();
+/**
+ * How long an answer is kept: a command asks once for its thousand instances of one user, while
+ * the long-running supervisor (one System for days) sees a user created or changed since.
+ */
+const ACCOUNT_CACHE_MS = 10_000;
+const CACHES = new WeakMap<System, Map<string, { answer: Promise<AccountResolution>; atMs: number }>>();
 
-/** The account of `instance`, looked up once per command (memoized per System). */
+/** The account of `instance`, looked up once per ACCOUNT_CACHE_MS (memoized per System). */
 export function resolveAccount(system: System, instance: { user: string | null; group: string | null }): Promise<AccountResolution> {
   const user = instance.user ?? null; // (partial instances in tests leave it out)
   if (user === null) return Promise.resolve({ kind: 'controller' });
@@ -88,8 +93,10 @@ export function resolveAccount(system: System, instance: { user: string | null; 
   if (cache === undefined) CACHES.set(system, (cache = new Map()));
   const group = instance.group ?? null;
   const key = `${user}:${group ?? ''}`;
-  let answer = cache.get(key);
-  if (answer === undefined) cache.set(key, (answer = resolve(system, user, group)));
+  const cached = cache.get(key);
+  if (cached !== undefined && system.now() - cached.atMs < ACCOUNT_CACHE_MS) return cached.answer;
+  const answer = resolve(system, user, group);
+  cache.set(key, { answer, atMs: system.now() });
   return answer;
 }
 

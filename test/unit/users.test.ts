@@ -195,3 +195,21 @@ describe('a reload after user= or group= changed', () => {
     expect(changedLaunchKeys(older, launchSettingsOf({ ...BASE, user: 'web' }))).toEqual([]);
   });
 });
+
+test('an account is looked up again after a while: a long-running supervisor sees a user created since', async () => {
+  const system = systemAs(0);
+  let created = false;
+  system.runHandler = (program, args, options) => {
+    if (args.join(' ') === 'passwd later') {
+      const entry = 'later:x:1002:1002::/:/bin/sh';
+      return { exitCode: created ? 0 : 2, signal: null, stdout: created ? `${entry}\n` : '', stderr: '', timedOut: false };
+    }
+    if (args.join(' ') === 'group 1002') return { exitCode: 0, signal: null, stdout: 'later:x:1002:\n', stderr: '', timedOut: false };
+    return getent(program, args, options);
+  };
+  expect(await resolveAccount(system, { user: 'later', group: null })).toMatchObject({ kind: 'problem' });
+  created = true;
+  expect(await resolveAccount(system, { user: 'later', group: null })).toMatchObject({ kind: 'problem' }); // one command asks once
+  system.nowMs += 60_000;
+  expect(await resolveAccount(system, { user: 'later', group: null })).toMatchObject({ kind: 'resolved', runAs: { uid: 1002 } });
+});
