@@ -8,7 +8,7 @@ import type { FpmConfig, FpmPool } from '../php-fpm/config/types.js';
 import { buildFpmEnvironment, buildLaunch, type RunAs, type UsableInstance } from '../model/invocation.js';
 import { checkPidfileTrust, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
-import { errnoCode, type System } from './system.js';
+import { errnoCode, SpawnError, type System } from './system.js';
 import { canAccess, groupsOfAccount, lookUpGid, resolveAccount, runAsOf, uidOf, userDirectoryOf } from './account.js';
 import { createProbes, describeExecTooLarge, measureExec, describeLimitTooHigh, type Probes } from './probes.js';
 
@@ -198,7 +198,14 @@ async function describeUnreachable(probes: Probes, instance: UsableInstance, run
   const { system } = probes;
   const who = `user ${runAs.user}`;
   const problems: string[] = [];
-  if (!(await canAccess(system, runAs, '-x', instance.binary))) {
+  let binaryRuns: boolean;
+  try {
+    binaryRuns = await canAccess(system, runAs, '-x', instance.binary);
+  } catch (error) {
+    if (!(error instanceof SpawnError)) throw error;
+    return [`user=${runAs.user} needs setpriv, which php-fpm-multi runs php-fpm through to switch to that user, and it cannot be run (${error.message}): install util-linux (it provides setpriv)`];
+  }
+  if (!binaryRuns) {
     problems.push(`${who} (user=) cannot run ${instance.binary}: make it and its directories executable for that user (chmod o+x), or use another binary=`);
   }
   if (!(await canAccess(system, runAs, '-r', instance.config))) {

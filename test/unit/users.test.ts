@@ -8,7 +8,10 @@ import { testConfig } from '../../src/process/control.js';
 import { changedLaunchKeys, launchSettingsOf } from '../../src/process/switch.js';
 import { prepareAccount, resolveAccount, UNRESOLVED_UID, uidOf } from '../../src/process/account.js';
 import { checkPidfileTrust, readTrustedPidfile, UntrustedPathError } from '../../src/process/pidfile.js';
-import type { RunOptions, RunResult } from '../../src/process/system.js';
+import { SpawnError, type RunOptions, type RunResult } from '../../src/process/system.js';
+import { checkInstance } from '../../src/process/checks.js';
+import { createProbes } from '../../src/process/probes.js';
+import { FpmMultiError } from '../../src/errors.js';
 import { FakeSystem } from '../fixtures/fake-system.js';
 
 const PROBE: FileProbe = { isFile: () => true, isExecutable: (f) => f === '/usr/sbin/php-fpm8.2', listDirectory: () => [] };
@@ -212,4 +215,15 @@ test('an account is looked up again after a while: a long-running supervisor see
   expect(await resolveAccount(system, { user: 'later', group: null })).toMatchObject({ kind: 'problem' }); // one command asks once
   system.nowMs += 60_000;
   expect(await resolveAccount(system, { user: 'later', group: null })).toMatchObject({ kind: 'resolved', runAs: { uid: 1002 } });
+});
+
+test('check says so when setpriv, which user= needs, cannot be run', async () => {
+  const system = systemAs(0).addDirectories('/run/php-fpm-multi/php-fpm').addDirectories('/etc/php');
+  system.runHandler = (program, args, options) => {
+    if (program === 'setpriv') throw new SpawnError('setpriv', 'spawn setpriv ENOENT');
+    return getent(program, args, options);
+  };
+  const readFpmConfig = async () => { throw new FpmMultiError('not read in this test'); };
+  const { problems } = await checkInstance(createProbes(system, '/run/php-fpm-multi/php-fpm', '/usr/bin'), { readFpmConfig }, { ...BASE, user: 'web' });
+  expect(problems).toContain('user=web needs setpriv, which php-fpm-multi runs php-fpm through to switch to that user, and it cannot be run (cannot run setpriv: spawn setpriv ENOENT. Check that the program is installed and executable.): install util-linux (it provides setpriv)');
 });
