@@ -6,12 +6,12 @@ import type { Declaration, Variable } from '../declaration/declaration.js';
 import { reportSharedFiles } from './conflicts.js';
 import {
   DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S, DEFAULTS_VARIABLE, INSTANCE_VARIABLE_PREFIX, RUN_DIR_VARIABLE,
-  type Instance, type Model, SUPERVISE_VARIABLE,
+  type Instance, type Model, SUPERVISE_VARIABLE, USER_DIRECTORY_SUFFIX,
 } from './instance.js';
 import { MAX_INSTANCE_WORDS, parseSettings, readWords, type Settings } from './keys.js';
 import { describeSlotSearch, listInstalledSlots, parseSlot, resolveSlot, splitPathVariable } from './slot.js';
 import { formatSuggestion } from './suggest.js';
-import { DEFAULT_SOCKET_DIR_MODE } from './socket-dir.js';
+import { DEFAULT_SOCKET_DIR_MODE, type SocketDirSettings } from './socket-dir.js';
 
 const KNOWN_PLAIN_VARIABLES = [DEFAULTS_VARIABLE, RUN_DIR_VARIABLE, SUPERVISE_VARIABLE];
 const INSTANCE_NAME_PATTERN = /^[A-Za-z0-9_]+$/;
@@ -107,6 +107,15 @@ function resolveBinary(settings: Settings, context: ModelContext, problems: stri
   return resolution.binary;
 }
 
+/**
+ * `<run dir>/<name>.pid`; with user=, `<run dir>/<name>.d/<name>.pid`: php-fpm runs as that
+ * user and must write its pidfile in a directory of its own, while the run directory stays root's.
+ */
+export function defaultPidfile(runDir: string | null, name: string, asUser: boolean): string | null {
+  if (runDir === null) return null;
+  return asUser ? path.join(runDir, `${name}${USER_DIRECTORY_SUFFIX}`, `${name}.pid`) : path.join(runDir, `${name}.pid`);
+}
+
 /** The instance's own settings win over the defaults, key by key and env name by env name. */
 function mergeDefaults(own: Settings, defaults: Settings): Settings {
   const ownSet = Object.fromEntries(Object.entries(own).filter(([, value]) => value !== undefined));
@@ -135,7 +144,10 @@ function buildInstance(
     problems.push(`config=${settings.config}: no such file; create it or fix the path`);
   }
   const binary = readable ? resolveBinary(settings, context, problems) : null;
-  const pidfile = settings.pidfile ?? (runDir === null ? null : path.join(runDir, `${name}.pid`));
+  if (settings.group !== undefined && settings.user === undefined) {
+    problems.push(`group=${settings.group} needs user=: php-fpm-multi changes the group only together with the user; add user=NAME`);
+  }
+  const pidfile = settings.pidfile ?? defaultPidfile(runDir, name, settings.user !== undefined);
   return {
     name,
     variable: variable.name,
@@ -152,17 +164,27 @@ function buildInstance(
     args: settings.args ?? [],
     nice: settings.nice ?? null,
     oomScoreAdj: settings.oom_score_adj ?? null,
+    user: settings.user ?? null,
+    group: settings.group ?? null,
     startTimeoutMs: (settings.start_timeout ?? DEFAULT_START_TIMEOUT_S) * 1000,
     stopTimeoutMs: (settings.stop_timeout ?? DEFAULT_STOP_TIMEOUT_S) * 1000,
     enabled: settings.enabled ?? true,
     restartLimit: settings.restart_limit,
     healthRestart: settings.health_restart,
     healthIntervalMs: settings.health_interval === undefined ? undefined : settings.health_interval * 1000,
-    ...(settings.socket_dir_owner === undefined && settings.socket_dir_mode === undefined
-      ? {}
-      : { socketDir: { owner: settings.socket_dir_owner ?? null, mode: settings.socket_dir_mode ?? DEFAULT_SOCKET_DIR_MODE } }),
+    ...socketDirOf(settings),
     problems,
   };
+}
+
+/**
+ * The owner and mode of socket directories start creates. With user= and no socket_dir_owner=,
+ * they are the user's (and group='s): php-fpm runs as that user and must bind its sockets there.
+ */
+function socketDirOf(settings: Settings): { socketDir?: SocketDirSettings } {
+  const owner = settings.socket_dir_owner ?? (settings.user === undefined ? undefined : { user: settings.user, group: settings.group ?? null });
+  if (owner === undefined && settings.socket_dir_mode === undefined) return {};
+  return { socketDir: { owner: owner ?? null, mode: settings.socket_dir_mode ?? DEFAULT_SOCKET_DIR_MODE } };
 }
 
 /** Each path probed once per model: a thousand instances of one slot try the same candidates. */

@@ -13,6 +13,12 @@ export const RUN_DIR_VARIABLE = 'FPM_run_dir';
 /** Read by the OpenRC runscript (sourced there), not by the controller: `yes` runs the supervisor. */
 export const SUPERVISE_VARIABLE = 'FPM_supervise';
 
+/**
+ * An instance with `user=` keeps its pidfile in `<run dir>/<name>.d/`, owned by that user: php-fpm
+ * runs as the user and writes its pidfile itself, and the run directory stays root's.
+ */
+export const USER_DIRECTORY_SUFFIX = '.d';
+
 export const DEFAULT_START_TIMEOUT_S = 30;
 /** Long enough for requests under php.ini's default max_execution_time (30 s) to finish. */
 export const DEFAULT_STOP_TIMEOUT_S = 35;
@@ -35,6 +41,12 @@ export interface Instance {
   args: string[];
   nice: number | null;
   oomScoreAdj: number | null;
+  /**
+   * `user=`: the account php-fpm runs as (its master and so its pools); null: the controller's.
+   * `group=`: its group; null: the user's primary group. Resolved at run time (getent).
+   */
+  user: string | null;
+  group: string | null;
   startTimeoutMs: number;
   stopTimeoutMs: number;
   enabled: boolean;

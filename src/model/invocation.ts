@@ -35,13 +35,38 @@ export interface UsableInstance extends Instance {
   pidfile: string;
 }
 
-/** php-fpm's own configuration test, with the instance's flags. */
-export function buildConfigTest(instance: UsableInstance, path: string | undefined): Invocation {
-  return {
-    program: instance.binary,
-    args: ['--test', ...buildFpmArgs(instance, instance.config)],
-    env: buildFpmEnvironment(instance, path),
-  };
+/**
+ * The account an instance with `user=` runs as, resolved (getent) by src/process/account.ts. Only
+ * a root controller switches to it; a controller already running as that account runs php-fpm
+ * directly.
+ */
+export interface RunAs {
+  user: string;
+  uid: number;
+  group: string;
+  gid: number;
+}
+
+/**
+ * `setpriv` (util-linux) sets the group, the user's supplementary groups (initgroups(3)) and then
+ * the user before it executes php-fpm. node's own spawn `uid`/`gid` options cannot do that:
+ * libuv calls setgroups(0, NULL) there, dropping every supplementary group, so a user that
+ * reaches its socket directory through a group (www-data) could not bind there.
+ */
+function runAsUser(command: string[], runAs: RunAs | undefined): string[] {
+  if (runAs === undefined) return command;
+  return ['setpriv', `--reuid=${runAs.uid}`, `--regid=${runAs.gid}`, '--init-groups', '--', ...command];
+}
+
+function toInvocation(command: string[], env: Record<string, string>): Invocation {
+  const [program, ...args] = command;
+  return { program: program!, args, env };
+}
+
+/** php-fpm's own configuration test, with the instance's flags, as the account the instance runs as. */
+export function buildConfigTest(instance: UsableInstance, path: string | undefined, runAs?: RunAs): Invocation {
+  const command = runAsUser([instance.binary, '--test', ...buildFpmArgs(instance, instance.config)], runAs);
+  return toInvocation(command, buildFpmEnvironment(instance, path));
 }
 
 /**
@@ -49,15 +74,16 @@ export function buildConfigTest(instance: UsableInstance, path: string | undefin
  * launcher exits only once its master confirmed start-up. nice and oom_score_adj are applied to
  * the launcher before php-fpm runs, so the master and every worker it forks inherit them.
  */
-export function buildLaunch(instance: UsableInstance, path: string | undefined, launchPath?: string): Invocation {
+export function buildLaunch(instance: UsableInstance, path: string | undefined, launchPath?: string, runAs?: RunAs): Invocation {
   // `launchPath`: the controller's symlink to the binary (src/process/switch.ts). php-fpm's
   // reload re-executes argv[0], so a master launched through it can be moved to another binary.
-  let command = [launchPath ?? instance.binary, ...buildFpmArgs(instance, instance.config), '--pid', instance.pidfile, '--daemonize'];
+  // The user is switched innermost: nice and oom_score_adj below are applied while still root
+  // (a negative nice or a lower oom_score_adj needs it), and php-fpm inherits them.
+  let command = runAsUser([launchPath ?? instance.binary, ...buildFpmArgs(instance, instance.config), '--pid', instance.pidfile, '--daemonize'], runAs);
   if (instance.nice !== null) command = ['nice', '-n', String(instance.nice), ...command];
   if (instance.oomScoreAdj !== null) {
     // sh only writes the value and execs the command: the words are passed as arguments, never parsed.
     command = ['/bin/sh', '-c', 'echo "$1" >/proc/self/oom_score_adj && shift && exec "$@"', 'php-fpm-multi', String(instance.oomScoreAdj), ...command];
   }
-  const [program, ...args] = command;
-  return { program: program!, args, env: buildFpmEnvironment(instance, path) };
+  return toInvocation(command, buildFpmEnvironment(instance, path));
 }

@@ -25,7 +25,8 @@ const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export type KeyName =
   | 'slot' | 'config' | 'binary' | 'pidfile' | 'prefix' | 'php_ini' | 'ini_scan_dir' | 'env'
   | 'args' | 'nice' | 'oom_score_adj' | 'start_timeout' | 'stop_timeout' | 'enabled'
-  | 'restart_limit' | 'health_restart' | 'health_interval' | 'socket_dir_owner' | 'socket_dir_mode';
+  | 'restart_limit' | 'health_restart' | 'health_interval' | 'socket_dir_owner' | 'socket_dir_mode'
+  | 'user' | 'group';
 
 export interface Settings {
   /** Keys that appeared, valid or not: a bad value is reported once, not again as missing. */
@@ -49,6 +50,8 @@ export interface Settings {
   health_interval?: number;
   socket_dir_owner?: SocketDirOwner;
   socket_dir_mode?: number;
+  user?: string;
+  group?: string;
 }
 
 type Parsed<T> = { value: T } | { problem: string };
@@ -88,6 +91,18 @@ function parseRestartLimit(value: string): Parsed<RestartLimit> {
     return { problem: 'must be COUNT/SECONDS, e.g. 5/300 (COUNT 1 to 1000, SECONDS 1 to 86400)' };
   }
   return { value: { count, periodMs: seconds * 1000 } };
+}
+
+/**
+ * A user or group name as useradd/groupadd accept it (and systemd's User=): the name is looked
+ * up by getent when the instance starts. A number is refused: php-fpm-multi names the account
+ * in its messages and records, and a uid without an account has no primary group.
+ */
+const ACCOUNT_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,30}\$?$/;
+
+function parseAccountName(value: string): Parsed<string> {
+  if (ACCOUNT_NAME_PATTERN.test(value)) return { value };
+  return { problem: 'must be a user or group name (letters, digits, _, . or -, not starting with a digit or -, at most 32 characters), e.g. "www-data"' };
 }
 
 function parseEnabled(value: string): Parsed<boolean> {
@@ -185,6 +200,8 @@ const KEYS: Record<KeyName, KeySpec> = {
   health_interval: { inDefaults: true, apply: (s, v) => setOnce(s, 'health_interval', parseSeconds(v)) },
   socket_dir_owner: { inDefaults: true, apply: (s, v) => setOnce(s, 'socket_dir_owner', parseSocketDirOwner(v)) },
   socket_dir_mode: { inDefaults: true, apply: (s, v) => setOnce(s, 'socket_dir_mode', parseSocketDirMode(v)) },
+  user: { inDefaults: true, apply: (s, v) => setOnce(s, 'user', parseAccountName(v)) },
+  group: { inDefaults: true, apply: (s, v) => setOnce(s, 'group', parseAccountName(v)) },
 };
 export const KNOWN_KEYS = Object.keys(KEYS) as KeyName[];
 

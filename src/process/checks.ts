@@ -5,12 +5,13 @@ import { posix as path } from 'node:path';
 import { describeErrno, FpmMultiError } from '../errors.js';
 import type { readFpmConfig as ReadFpmConfig } from '../php-fpm/config/load.js';
 import type { FpmConfig, FpmPool } from '../php-fpm/config/types.js';
-import { buildFpmEnvironment, buildLaunch, type UsableInstance } from '../model/invocation.js';
+import { buildFpmEnvironment, buildLaunch, type RunAs, type UsableInstance } from '../model/invocation.js';
 import { checkPidfileTrust, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
-import { errnoCode, type System } from './system.js';
+import { errnoCode, SpawnError, type System } from './system.js';
 import { DEFAULT_SOCKET_DIR_MODE, formatMode } from '../model/socket-dir.js';
 import { describeRefusalOnly } from './socket-dirs.js';
+import { canAccess, groupsOfAccount, lookUpGid, resolveAccount, runAsOf, uidOf, userDirectoryOf } from './account.js';
 import { createProbes, describeExecTooLarge, measureExec, describeLimitTooHigh, type Probes } from './probes.js';
 
 /** The controller's own files in the run directory are the lock, records, failures and temporary files. */
@@ -137,9 +138,12 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
   if (facts.problem !== null) problems.push(facts.problem);
   const clash = describeControllerFile(probes.runDir, instance.pidfile);
   if (clash !== null) problems.push(clash);
+  const account = await resolveAccount(probes.system, instance);
+  if (account.kind === 'problem') problems.push(account.problem);
+  const runAs = runAsOf(account);
   try {
     // Read, not only checked: start reads it too, and refuses a pidfile it cannot believe.
-    await readTrustedPidfile(probes.system, instance.pidfile);
+    await readTrustedPidfile(probes.system, instance.pidfile, uidOf(probes.system, account));
   } catch (error) {
     if (error instanceof UntrustedPathError) problems.push(error.message);
     // An empty pidfile is what php-fpm leaves when its write failed; start removes it (src/process/start.ts).
@@ -150,7 +154,9 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
     else throw error;
   }
   const { config } = facts;
+  if (runAs !== undefined) problems.push(...(await describeUnreachable(probes, instance, runAs, config)));
   if (config === null) return { facts, problems, warnings, notes };
+  if (account.kind === 'resolved') warnings.push(...describeIgnoredPoolAccounts(config, account.runAs));
   const pidLine = await describePidLine(probes, instance, config);
   if (pidLine !== null) problems.push(pidLine);
   for (const pool of config.pools) {
@@ -184,7 +190,7 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
       );
     }
   }
-  problems.push(...(await describeStartOnlyRefusals(probes, config, await probes.configTestChecksAccounts(instance.binary))));
+  problems.push(...(await describeStartOnlyRefusals(probes, config, await probes.configTestChecksAccounts(instance.binary), account.kind === 'resolved' ? account.runAs : undefined)));
   problems.push(...(await describeUnknownSocketDirOwner(probes, instance)));
   const stopSeconds = Math.ceil(instance.stopTimeoutMs / 1000);
   if (config.global.processControlTimeoutS === 0) {
@@ -217,17 +223,122 @@ async function describeUnknownSocketDirOwner(probes: Probes, instance: UsableIns
 }
 
 /**
+ * What php-fpm, run as the instance's user, could not reach, asked as that user (`test -r` under
+ * setpriv: its groups and ACLs count): its binary, its config, its error_log, the directories of
+ * its unix sockets, an explicit pidfile='s directory. php-fpm would fail at -t or at start.
+ */
+async function describeUnreachable(probes: Probes, instance: UsableInstance, runAs: RunAs, config: FpmConfig | null): Promise<string[]> {
+  const { system } = probes;
+  const who = `user ${runAs.user}`;
+  const problems: string[] = [];
+  let binaryRuns: boolean;
+  try {
+    binaryRuns = await canAccess(system, runAs, '-x', instance.binary);
+  } catch (error) {
+    if (!(error instanceof SpawnError)) throw error;
+    return [`user=${runAs.user} needs setpriv, which php-fpm-multi runs php-fpm through to switch to that user, and it cannot be run (${error.message}): install util-linux (it provides setpriv)`];
+  }
+  if (!binaryRuns) {
+    problems.push(`${who} (user=) cannot run ${instance.binary}: make it and its directories executable for that user (chmod o+x), or use another binary=`);
+  }
+  if (!(await canAccess(system, runAs, '-r', instance.config))) {
+    problems.push(`${who} (user=) cannot read ${instance.config}, which php-fpm reads as that user: chgrp ${runAs.group} ${instance.config} && chmod g+r ${instance.config} (and make its directories searchable)`);
+  }
+  if (userDirectoryOf(probes.runDir, instance) === null && !(await canWriteIn(system, runAs, path.dirname(instance.pidfile)))) {
+    const dir = path.dirname(instance.pidfile);
+    problems.push(`${who} (user=) cannot write ${dir}, where php-fpm writes its pidfile ${instance.pidfile}: remove pidfile= (the default, in <run dir>/${instance.name}.d/, is made for that user) or chown ${runAs.user} ${dir}`);
+  }
+  if (config === null) return problems;
+  const log = config.global.errorLog.kind === 'file' ? config.global.errorLog.path : null;
+  if (log !== null && !(await canWriteLog(system, runAs, log))) {
+    problems.push(
+      `${who} (user=) cannot write the error_log ${log}, which php-fpm opens as that user (its config test fails "failed to open error_log"): ` +
+        `touch ${log} && chown ${runAs.user}:${runAs.group} ${log}, or set error_log in the [global] section of ${instance.config} to a file that user can write`,
+    );
+  }
+  const dirs = new Set<string>();
+  for (const pool of config.pools) {
+    for (const listen of [pool.listen, pool.statusListen]) {
+      if (listen !== null && listen.startsWith('/')) dirs.add(path.dirname(listen));
+    }
+  }
+  problems.push(...(await describeSocketOwners(system, runAs, config)));
+  for (const dir of dirs) {
+    // Missing: start creates it for the user (socket_dir_owner defaults to user=), or it is reported with its pool above.
+    if ((await probes.socketDirectory(dir))?.kind !== 'exists') continue;
+    if (!(await canWriteIn(system, runAs, dir))) {
+      problems.push(`${who} (user=) cannot create sockets in ${dir}, where php-fpm binds as that user: chown ${runAs.user}:${runAs.group} ${dir}, or listen in a directory that user can write`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * A master that is not root cannot chown its socket to another user, nor to a group it is not in:
+ * php-fpm's config test passes, its start fails ("failed to chown() the socket …: Operation not
+ * permitted", exit 70; measured with php 8.2). Debian's own pool sets listen.owner = www-data.
+ * With listen.acl_users/acl_groups php-fpm sets ACLs instead, on its own socket: nothing to check.
+ */
+async function describeSocketOwners(system: System, runAs: RunAs, config: FpmConfig): Promise<string[]> {
+  if (runAs.uid === 0) return [];
+  const problems: string[] = [];
+  const startFails = `php-fpm, running as user ${runAs.user} (user=), cannot chown its socket there: its config test passes, its start fails ("failed to chown() the socket", EPERM)`;
+  let groups: number[] | null | undefined;
+  for (const pool of config.pools) {
+    const accounts = pool.accounts ?? [];
+    if (accounts.some((account) => account.key.startsWith('listen.acl_'))) continue;
+    for (const account of accounts) {
+      const where = `pool '${pool.name}' (${account.at.file}:${account.at.line})`;
+      if (account.key === 'listen.owner' && account.name !== runAs.user && account.name !== String(runAs.uid)) {
+        problems.push(`${where}: listen.owner = ${account.name}, but ${startFails}: remove listen.owner (the socket is then ${runAs.user}'s) or set listen.owner = ${runAs.user}, and let the web server in through listen.group or listen.acl_users`);
+      }
+      if (account.key === 'listen.group') {
+        const gid = await lookUpGid(system, account.name);
+        groups ??= await groupsOfAccount(system, runAs);
+        if (gid === null || groups === null || groups.includes(gid)) continue; // an unknown group is reported with the pool's accounts
+        problems.push(`${where}: listen.group = ${account.name}, a group user ${runAs.user} is not in, and ${startFails}: add the user to it (usermod -aG ${account.name} ${runAs.user}; php-fpm-multi starts php-fpm with the user's groups) or remove listen.group`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** Creating a file in `dir` needs write and search permission there. */
+async function canWriteIn(system: System, runAs: RunAs, dir: string): Promise<boolean> {
+  return (await canAccess(system, runAs, '-w', dir)) && (await canAccess(system, runAs, '-x', dir));
+}
+
+/** php-fpm opens its error_log for appending, creating it when missing. */
+async function canWriteLog(system: System, runAs: RunAs, log: string): Promise<boolean> {
+  if (await canAccess(system, runAs, '-e', log)) return canAccess(system, runAs, '-w', log);
+  return canWriteIn(system, runAs, path.dirname(log));
+}
+
+/**
+ * php-fpm not run as root ignores a pool's user and group ("'user' directive is ignored when FPM
+ * is not running as root", a notice): every pool runs as the master's user. Said, not refused.
+ */
+function describeIgnoredPoolAccounts(config: FpmConfig, runAs: RunAs): string[] {
+  if (runAs.uid === 0) return [];
+  return config.pools.flatMap((pool) => (pool.accounts ?? [])
+    .filter((account) => account.key === 'user' && account.name !== runAs.user)
+    .map((account) => `pool '${pool.name}' (${account.at.file}:${account.at.line}) sets user = ${account.name}, which php-fpm ignores when it runs as user ${runAs.user} (user=): the pool runs as ${runAs.user}; remove the line, or drop user= from the instance to let php-fpm (root) switch each pool`));
+}
+
+/**
  * What php-fpm's config test (-t) passes and its start refuses, leaving a restarted instance down
  * and a reloaded master gone: a user or group the system does not know, an rlimit above what it
  * may set (tryout 2, finding 4).
  */
-async function describeStartOnlyRefusals(probes: Probes, config: FpmConfig, testedByFpm: boolean): Promise<string[]> {
+async function describeStartOnlyRefusals(probes: Probes, config: FpmConfig, testedByFpm: boolean, runAs: RunAs | undefined): Promise<string[]> {
+  // A master run as another user is not root: it ignores pool accounts and cannot raise a hard rlimit.
+  const asRoot = runAs === undefined ? probes.system.uid === 0 : runAs.uid === 0;
   const problems: string[] = [];
   const onlyAtStart = "php-fpm's config test passes, it finds this only at start: a restart would leave the instance down, a reload lose its master";
   for (const pool of config.pools) {
     for (const account of pool.accounts ?? []) {
       // Without root php-fpm ignores the pool's user and group (it runs as the controller's user).
-      if ((account.key === 'user' || account.key === 'group') && probes.system.uid !== 0) continue;
+      if ((account.key === 'user' || account.key === 'group') && !asRoot) continue;
       // user, group, listen.owner, listen.group (the keys that also take a number): php-fpm -t of 8.2+ names them itself.
       if (account.numericAllowed && (testedByFpm || /^\d+$/.test(account.name))) continue;
       const answer = await probes.account(account.kind, account.name);
@@ -245,7 +356,8 @@ async function describeStartOnlyRefusals(probes: Probes, config: FpmConfig, test
       problems.push(`${where}: ${why}. php-fpm would refuse to start ("cannot get ${account.kind === 'user' ? 'uid for user' : 'gid for group'}"); ${onlyAtStart}`);
     }
   }
-  const bounds = await probes.bounds();
+  const probed = await probes.bounds();
+  const bounds = probed !== null && !asRoot ? { ...probed, canRaise: false } : probed;
   if (bounds !== null) {
     const limits = [
       ...(config.global.rlimits ?? []).map((limit) => ({ limit, where: '[global]' })),

@@ -2,7 +2,8 @@
 // directory, the command's process table) and the outcome, with the words of failures shared by
 // start, stop and reload (php-fpm's output, write failures, refused files).
 import type { UsableInstance } from '../model/invocation.js';
-import { buildConfigTest } from '../model/invocation.js';
+import { buildConfigTest, type RunAs } from '../model/invocation.js';
+import { resolveAccount, runAsOf } from './account.js';
 import type { ProcessTable } from './terminate.js';
 import type { InstanceRecord } from './record.js';
 import { ERROR_LOG_TAIL_MAX_BYTES, errnoCode, type RunResult, type System } from './system.js';
@@ -74,10 +75,22 @@ export async function readLogSince(system: System, errorLog: string | null, offs
 
 /** php-fpm's own configuration test with the instance's flags. */
 export async function testConfig(ctx: ControlContext, instance: UsableInstance): Promise<Outcome> {
-  const test = buildConfigTest(instance, ctx.path);
+  // user=: tested as that account, as it will run (php-fpm -t opens error_log, for one).
+  const account = await resolveAccount(ctx.system, instance);
+  if (account.kind === 'problem') return fail(instance.name, `configuration test failed: ${account.problem}`);
+  const runAs = runAsOf(account);
+  const test = buildConfigTest(instance, ctx.path, runAs);
   const result = await ctx.system.run(test.program, test.args, { env: test.env, timeoutMs: instance.startTimeoutMs });
   if (result.exitCode === 0) return succeed(instance.name, 'configuration ok');
-  return fail(instance.name, `configuration test failed: ${test.program} --test ${describeExit(result)}${quoteOutput(result.stderr + result.stdout)}`);
+  const output = result.stderr + result.stdout;
+  return fail(instance.name, `configuration test failed: ${instance.binary} --test${runAs === undefined ? '' : ` (as user ${runAs.user})`} ${describeExit(result)}${quoteOutput(output)}${describeUserFix(output, runAs)}`);
+}
+
+/** php-fpm's "failed to open error_log (PATH): Permission denied" as a user: the fix, spelled out. */
+function describeUserFix(output: string, runAs: RunAs | undefined): string {
+  const log = /failed to open error_log \((.*)\): Permission denied/.exec(output)?.[1];
+  if (runAs === undefined || log === undefined) return '';
+  return `\n  php-fpm runs as user ${runAs.user}, who cannot write its error_log ${log}: set error_log in the config to a file of that user's, or give it the file: touch ${log} && chown ${runAs.user}:${runAs.group} ${log}`;
 }
 
 /** Runs a clean-up step whose failure (a full or read-only run directory) must not hide the outcome. */

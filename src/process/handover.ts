@@ -12,6 +12,7 @@ import { FpmMultiError } from '../errors.js';
 import { buildLaunch } from '../model/invocation.js';
 import { describeExit, fail, quoteOutput, readLogSince, measureLog, succeed, type ControlContext, type Outcome } from './control.js';
 import { declaredIdentity, inspectTarget, type RunningInspection } from './inspect.js';
+import { prepareAccount } from './account.js';
 import { CLOCK_TICKS_PER_SECOND, listStats, readProcess, readUptimeTicks, type ExpectedMaster, type ProcessInfo } from './proc.js';
 import { describeNotReady, describeReady, waitForMaster, waitUntilPoolsAnswer } from './readiness.js';
 import { removeLaunchIntent, writeLaunchIntent, writeRecord, type InstanceRecord } from './record.js';
@@ -183,6 +184,9 @@ async function handOver(
   };
   const left = (why: string): Outcome => fail(instance.name, `not restarted, left as it was (pid ${old.pid} still serves): ${why}`);
   const identity = await declaredIdentity(system, instance);
+  // user=: the account php-fpm runs as; one that cannot be used restarts by stop and start, which names why.
+  const account = await prepareAccount(system, ctx.runDir, instance);
+  if ('problem' in account) return null;
   const launchTicks = await readUptimeTicks(system);
   const launched: ExpectedMaster = { ...identity, startedAfterTicks: launchTicks };
   const seconds = instance.startTimeoutMs / 1000;
@@ -221,12 +225,12 @@ async function handOver(
     return null; // the sockets cannot be prepared (nothing was launched): the caller restarts by stop and start
   }
   await writeLaunchIntent(system, ctx.runDir, {
-    name: instance.name, binary: identity.binary, config: identity.config, pidfile: instance.pidfile, uid: system.uid, launchTicks,
+    name: instance.name, binary: identity.binary, config: identity.config, pidfile: instance.pidfile, uid: identity.uid ?? system.uid, launchTicks,
     deadlineTicks: launchTicks + Math.ceil(seconds * CLOCK_TICKS_PER_SECOND) + CLOCK_TICKS_PER_SECOND,
     ...(ctx.declaration === undefined ? {} : { declaration: ctx.declaration }),
   });
   const launchPath = await pointLaunchLink(system, ctx.runDir, instance.name, instance.binary);
-  const invocation = buildLaunch(instance, ctx.path, launchPath);
+  const invocation = buildLaunch(instance, ctx.path, launchPath, account.runAs);
   // Inherited descriptors 3, 4, … in the order of FPM_SOCKETS; the key is the listen address as the config writes it.
   const env = { ...invocation.env, FPM_SOCKETS: sockets.map((s, i) => `${s.address}=${3 + i}`).join(',') };
   const deadline = system.now() + instance.startTimeoutMs;
@@ -251,7 +255,7 @@ async function handOver(
   }
   const record: InstanceRecord = {
     name: instance.name, binary: identity.binary, config: identity.config, pidfile: instance.pidfile, pid: master.pid,
-    startTimeTicks: master.startTimeTicks, uid: system.uid, launchPath, launched: launchSettingsOf(instance),
+    startTimeTicks: master.startTimeTicks, uid: identity.uid ?? system.uid, launchPath, launched: launchSettingsOf(instance),
     // Which declaration file started it: another file sharing the run directory never acts on it.
     ...(ctx.declaration === undefined ? {} : { declaration: ctx.declaration }),
   };

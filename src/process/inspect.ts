@@ -3,6 +3,7 @@
 import { describeErrno, FpmMultiError } from '../errors.js';
 import type { UsableInstance } from '../model/invocation.js';
 import { PidfileContentError, readTrustedPidfile } from './pidfile.js';
+import { resolveAccount, uidOf } from './account.js';
 import { listStats, readProcess, resolveExecutablePath, verifyIdentity, type ExpectedMaster, type ProcessInfo } from './proc.js';
 import type { InstanceRecord, LaunchIntent } from './record.js';
 import { unhandled, type Target } from './target.js';
@@ -81,9 +82,10 @@ export interface UnknownInspection extends InspectionBase {
 
 export type Inspection = RunningInspection | StoppedInspection | CrashedInspection | StaleInspection | UnknownInspection;
 
-/** Who a master of this declared instance must be: the resolved binary, the config, our uid. */
+/** Who a master of this declared instance must be: the resolved binary, the config, our uid (or its user='s). */
 export async function declaredIdentity(system: System, instance: UsableInstance): Promise<ExpectedMaster> {
-  return { binary: await resolveExecutablePath(system, instance.binary), config: instance.config, uid: system.uid };
+  const uid = uidOf(system, await resolveAccount(system, instance));
+  return { binary: await resolveExecutablePath(system, instance.binary), config: instance.config, uid };
 }
 
 /**
@@ -169,7 +171,7 @@ export async function findLaunchedMaster(system: System, intent: LaunchIntent): 
   const inWindow = (proc: ProcessInfo | null): proc is ProcessInfo =>
     proc !== null && proc.startTimeTicks <= intent.deadlineTicks && verifyIdentity(proc, expected).ok;
   try {
-    const pid = await readTrustedPidfile(system, intent.pidfile);
+    const pid = await readTrustedPidfile(system, intent.pidfile, intent.uid);
     const named = pid === null ? null : await readProcess(system, pid);
     if (inWindow(named)) return named;
   } catch (error) {
@@ -257,16 +259,17 @@ async function inspectMaster(system: System, known: Known, runningAs: 'running' 
     }
   }
   const pidfile = inspectedPidfileOf(known);
+  const expected: ExpectedMaster = known.record !== null ? recordedIdentity(system, known.record) : await declaredIdentity(system, known.instance);
   let pid: number | null;
   try {
-    pid = await readTrustedPidfile(system, pidfile);
+    // The owner the master must have may write its pidfile (user=): a claim, verified below.
+    pid = await readTrustedPidfile(system, pidfile, expected.uid);
   } catch (error) {
     if (errnoCode(error) === 'EACCES' && system.uid !== 0) return needsRoot(null, `pidfile ${pidfile}: permission denied (EACCES)`);
     if (!(error instanceof FpmMultiError)) throw error;
     const emptyPidfile = error instanceof PidfileContentError && error.content === '';
     return { state: 'unknown', pid: null, master: null, identity: null, detail: error.message, emptyPidfile };
   }
-  const expected: ExpectedMaster = known.record !== null ? recordedIdentity(system, known.record) : await declaredIdentity(system, known.instance);
   // A record marked `stopping`: its stop was interrupted, and what is found now is its end.
   const stopping = record?.stopping === true ? record : null;
   const stopNote = (stopped: InstanceRecord, what: string): string => `a stop of its master (pid ${stopped.pid}) was interrupted, and ${what}`;

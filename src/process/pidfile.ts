@@ -220,7 +220,53 @@ export interface PidfileTrust {
  *
  * The check holds until the file is read: only root can change a trusted file afterwards.
  */
-export async function checkPidfileTrust(system: System, pidfile: string): Promise<PidfileTrust> {
+/**
+ * `writer`: the uid an instance with user= runs as (src/process/account.ts). Its php-fpm writes
+ * the pidfile, so that user may own the pidfile and its own directory (never a directory above):
+ * such a pidfile is a claim of that user, and a claim only. What it names is believed only as a
+ * master of that very uid, binary and config (src/process/proc.ts verifyIdentity), and never
+ * proves a master ours without our record (src/process/target.ts isInRunDirectory): a user who
+ * points it at another process (root's, another user's master) gets nothing signalled.
+ */
+export async function checkPidfileTrust(system: System, pidfile: string, writer?: number): Promise<PidfileTrust> {
+  if (writer !== undefined && !trustedUids(system).includes(writer)) return checkUserPidfileTrust(system, pidfile, writer);
+  return checkPidfileTrustOf(system, pidfile);
+}
+
+/** The pidfile of an instance run as `writer`: the chain above its directory is root's; the directory and file may be the user's. */
+async function checkUserPidfileTrust(system: System, pidfile: string, writer: number): Promise<PidfileTrust> {
+  const subject = `pidfile ${pidfile}`;
+  const path = requireAbsolute(subject, pidfile);
+  const dir = posix.dirname(path);
+  if (!(await checkDirectoryChain(system, subject, posix.dirname(dir), false))) return { exists: false };
+  const dirStat = await lstatOrNull(system, dir, true);
+  if (dirStat === null) return { exists: false };
+  const owners = [...trustedUids(system), writer];
+  const ownedBy = `${ownerNames(system)} or uid ${writer} (the instance's user)`;
+  if (dirStat.kind !== 'directory') {
+    throw new UntrustedPathError(subject, dir, `is a ${dirStat.kind === 'symlink' ? 'symlink' : 'not a directory'}`, `Remove ${dir}; php-fpm-multi creates it as a directory of the instance's user.`);
+  }
+  if (!owners.includes(dirStat.uid) || (dirStat.mode & WRITABLE_BY_OTHERS) !== 0) {
+    throw new UntrustedPathError(
+      subject, dir, `is owned by uid ${dirStat.uid} with mode ${octal(dirStat.mode)}, not by ${ownedBy} and writable by its owner only`,
+      `Remove ${dir} if no php-fpm of this instance runs (php-fpm-multi creates it again), or chown ${writer} ${dir} && chmod go-w ${dir}.`,
+    );
+  }
+  const stat = await lstatOrNull(system, path);
+  if (stat === null) return { exists: false };
+  if (stat.kind !== 'file') {
+    throw new UntrustedPathError(subject, path, stat.kind === 'symlink' ? 'is a symlink' : 'is not a regular file', `Remove ${path}; php-fpm creates the pidfile itself.`);
+  }
+  if (!owners.includes(stat.uid) || (stat.mode & WRITABLE_BY_OTHERS) !== 0) {
+    throw new UntrustedPathError(
+      subject, path, `is owned by uid ${stat.uid} with mode ${octal(stat.mode)}, not by ${ownedBy} and writable by its owner only`,
+      `Stop that instance by hand if it runs, and remove ${path}; php-fpm creates the pidfile itself.`,
+    );
+  }
+  return { exists: true };
+}
+
+async function checkPidfileTrustOf(system: System, pidfile: string): Promise<PidfileTrust> {
   const subject = `pidfile ${pidfile}`;
   const path = requireAbsolute(subject, pidfile);
   const dir = posix.dirname(path);
@@ -287,8 +333,8 @@ export async function checkPidfileTrust(system: System, pidfile: string): Promis
  * The pid in a trusted pidfile, or null when there is no pidfile. Throws UntrustedPathError or
  * PidfileContentError (never guesses).
  */
-export async function readTrustedPidfile(system: System, pidfile: string): Promise<number | null> {
-  const { exists } = await checkPidfileTrust(system, pidfile);
+export async function readTrustedPidfile(system: System, pidfile: string, writer?: number): Promise<number | null> {
+  const { exists } = await checkPidfileTrust(system, pidfile, writer);
   if (!exists) return null;
   let content: string;
   try {

@@ -12,6 +12,8 @@ import { checkRunDirectory, UntrustedPathError } from './pidfile.js';
 import type { System } from './system.js';
 import { checkInstance, type InstancePreflight, type PreflightOptions } from './checks.js';
 import { createProbes, type Probes } from './probes.js';
+import { resolveAccount } from './account.js';
+import { NeedsRootError } from './run-directory.js';
 
 export interface Preflight {
   /** Instances whose php-fpm config was read: every usable enabled one, and the selected ones. */
@@ -60,6 +62,7 @@ export async function runPreflight(
   }
   const probes = createProbes(system, model.runDir ?? '', options.path);
   const selectedSet = new Set(selected);
+  if (options.factsOnly !== true) await refuseOtherUsers(system, selected);
   for (const instance of model.instances) {
     if (isUsable(instance) && (instance.enabled || selectedSet.has(instance))) {
       instances.set(instance.name, await checkInstance(probes, options, instance));
@@ -73,6 +76,18 @@ export async function runPreflight(
   });
   const listen = findListenConflicts(enabledPools, (address) => resolved.get(address) ?? address);
   return { instances, collisions: [...model.conflicts, ...listen.map((conflict) => conflict.message)], runDirProblem };
+}
+
+/**
+ * An ordinary controller asked to run php-fpm as another user (user=): only root can, so the
+ * command as a whole needs root (exit 4), like any other thing only root may do.
+ */
+async function refuseOtherUsers(system: System, selected: readonly Instance[]): Promise<void> {
+  if (system.uid === 0) return;
+  for (const instance of selected) {
+    const account = await resolveAccount(system, instance);
+    if (account.kind === 'problem' && account.needsRoot) throw new NeedsRootError(`${instance.name}: ${account.problem}`);
+  }
 }
 
 /**

@@ -31,7 +31,7 @@ export async function waitForMaster(
   const named = async (): Promise<ProcessInfo | null> => {
     let pid: number | null = null;
     try {
-      pid = await readTrustedPidfile(system, pidfile);
+      pid = await readTrustedPidfile(system, pidfile, expected.uid);
     } catch (error) {
       // php-fpm truncates and rewrites its pidfile: an empty read is a moment, not corruption.
       if (!(error instanceof PidfileContentError)) throw error;

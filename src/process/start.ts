@@ -9,6 +9,7 @@ import {
 } from './control.js';
 import { declaredIdentity, inspectTarget, type RunningInspection } from './inspect.js';
 import { checkPidfileTrust } from './pidfile.js';
+import { prepareAccount } from './account.js';
 import { CLOCK_TICKS_PER_SECOND, listStats, readUptimeTicks, type ExpectedMaster } from './proc.js';
 import { describeNotReady, describeReady, waitForMaster, waitUntilPoolsAnswer } from './readiness.js';
 import { launchIntentPath, readLaunchIntent, recordPath, removeLaunchIntent, removeRecord, writeLaunchIntent, writeRecord } from './record.js';
@@ -138,11 +139,15 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
     await system.unlink(instance.pidfile);
     note = `; removed the empty pidfile ${instance.pidfile} (no master of it runs)`;
   }
-  await checkPidfileTrust(system, instance.pidfile);
+  await checkPidfileTrust(system, instance.pidfile, identity.uid);
+  // user=: the account php-fpm runs as, and its pidfile directory (src/process/account.ts).
+  const account = await prepareAccount(system, ctx.runDir, instance);
+  if ('problem' in account) return fail(instance.name, `not started: ${account.problem}`);
   // /run is a tmpfs: a socket directory is gone after a reboot. Made now, or nothing is launched.
   const socketDirs = await ensureSocketDirectories(system, instance, pools);
   if (!socketDirs.ok) return fail(instance.name, `not started: ${socketDirs.problem}`);
-  const created = socketDirs.created.map((line) => `\n  ${line}`).join('');
+  const created = socketDirs.created.map((line) => `
+  ${line}`).join('');
   const seconds = instance.startTimeoutMs / 1000;
   const launchTicks = await readUptimeTicks(system);
   // The launch's master starts after launchTicks: nothing that ran before can pass for it.
@@ -151,7 +156,7 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
   const deadlineTicks = launchTicks + Math.ceil((instance.startTimeoutMs / 1000) * CLOCK_TICKS_PER_SECOND) + CLOCK_TICKS_PER_SECOND;
   try {
     await writeLaunchIntent(system, ctx.runDir, {
-      name: instance.name, binary: identity.binary, config: identity.config, pidfile: instance.pidfile, uid: system.uid, launchTicks, deadlineTicks,
+      name: instance.name, binary: identity.binary, config: identity.config, pidfile: instance.pidfile, uid: identity.uid ?? system.uid, launchTicks, deadlineTicks,
       ...(ctx.declaration === undefined ? {} : { declaration: ctx.declaration }),
     });
   } catch (error) {
@@ -167,7 +172,7 @@ async function startInstanceUnguarded(ctx: ControlContext, target: DeclaredTarge
   }
   const deadline = system.now() + instance.startTimeoutMs;
   const logOffset = await measureLog(system, errorLog);
-  const invocation = buildLaunch(instance, ctx.path, launch.launchPath);
+  const invocation = buildLaunch(instance, ctx.path, launch.launchPath, account.runAs);
   const result = await system.run(invocation.program, invocation.args, { env: invocation.env, timeoutMs: instance.startTimeoutMs });
   if (result.exitCode !== 0) {
     const output = result.stderr.trim() !== '' ? result.stderr : await readLogSince(system, errorLog, logOffset);

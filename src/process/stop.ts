@@ -73,7 +73,7 @@ export async function cleanUpCrashed(ctx: ControlContext, target: StoppableTarge
   const ended = inspection.pid !== null && binary !== undefined ? await endOrphanWorkers(ctx.system, ctx.processes, binary, inspection.pid, masterStart) : 0;
   // Best effort: on a full or read-only run directory, stop still succeeds for what is not running.
   const pidfile = recordedPidfile(target);
-  const notes = (await bestEffort(pidfile, () => removePidfileOf(ctx.system, pidfile, inspection.pid))) +
+  const notes = (await bestEffort(pidfile, () => removePidfileOf(ctx.system, pidfile, inspection.pid, inspection.identity?.uid))) +
     (await bestEffort(recordPath(ctx.runDir, target.name), () => removeRecord(ctx.system, ctx.runDir, target.name)));
   return `${ended > 0 ? `; ended ${ended} orphaned worker${ended === 1 ? '' : 's'}` : ''}${notes}`;
 }
@@ -118,7 +118,7 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
       if (!inspection.interruptedStop) return succeed(target.name, 'not running');
       // The pidfile may still name the master that stop ended (php-fpm removes it only on a clean exit).
       const pidfile = recordedPidfile(target);
-      const notes = (await bestEffort(pidfile, () => removePidfileOf(system, pidfile, inspection.pid))) +
+      const notes = (await bestEffort(pidfile, () => removePidfileOf(system, pidfile, inspection.pid, inspection.identity?.uid))) +
         (await bestEffort(record, () => removeRecord(system, ctx.runDir, target.name)));
       return succeed(target.name, `not running (${inspection.detail}); cleaned up${notes}`);
     }
@@ -147,8 +147,8 @@ async function stopTargetUnguarded(ctx: ControlContext, target: StoppableTarget)
         throw error;
       }
       const current = currentPidfile(target);
-      const notes = (await bestEffort(pidfile, () => removePidfileOf(system, pidfile, inspection.pid))) +
-        (pidfile === current ? '' : await bestEffort(current, () => removePidfileOf(system, current, inspection.pid))) +
+      const notes = (await bestEffort(pidfile, () => removePidfileOf(system, pidfile, inspection.pid, inspection.identity?.uid))) +
+        (pidfile === current ? '' : await bestEffort(current, () => removePidfileOf(system, current, inspection.pid, inspection.identity?.uid))) +
         (await bestEffort(record, () => removeRecord(system, ctx.runDir, target.name)));
       // Found through the intent of its interrupted launch: that intent has served.
       if (intent !== null) await removeLaunchIntent(system, ctx.runDir, target.name);

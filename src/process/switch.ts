@@ -39,6 +39,9 @@ export interface LaunchSettings {
   args: string[];
   nice: number | null;
   oom_score_adj: number | null;
+  /** user= and group=; absent in records written before they existed (then not compared). */
+  user?: string | null;
+  group?: string | null;
 }
 
 /** The settings a launch of `instance` gives php-fpm, named by their declaration keys. */
@@ -51,6 +54,8 @@ export function launchSettingsOf(instance: UsableInstance): LaunchSettings {
     args: [...instance.args],
     nice: instance.nice,
     oom_score_adj: instance.oomScoreAdj,
+    user: instance.user ?? null,
+    group: instance.group ?? null,
   };
 }
 
@@ -73,6 +78,9 @@ export function changedLaunchKeys(launched: LaunchSettings | undefined, declared
   if (launched.args.length !== declared.args.length || launched.args.some((arg, i) => arg !== declared.args[i])) changed.push('args');
   if (launched.nice !== declared.nice) changed.push('nice');
   if (launched.oom_score_adj !== declared.oom_score_adj) changed.push('oom_score_adj');
+  // A re-executed master keeps its user and groups: a new account takes a restart.
+  if (launched.user !== undefined && launched.user !== declared.user) changed.push('user');
+  if (launched.group !== undefined && launched.group !== declared.group) changed.push('group');
   return changed;
 }
 
@@ -94,5 +102,6 @@ export function isLaunchSettings(value: unknown): value is LaunchSettings {
     typeof v['env'] === 'object' && v['env'] !== null && !Array.isArray(v['env']) &&
     Object.values(v['env'] as Record<string, unknown>).every((x) => typeof x === 'string') &&
     Array.isArray(v['args']) && (v['args'] as unknown[]).every((x) => typeof x === 'string') &&
-    intOrNull(v['nice']) && intOrNull(v['oom_score_adj']);
+    intOrNull(v['nice']) && intOrNull(v['oom_score_adj']) &&
+    (v['user'] === undefined || stringOrNull(v['user'])) && (v['group'] === undefined || stringOrNull(v['group']));
 }

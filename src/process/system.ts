@@ -146,7 +146,7 @@ export interface System {
   listenUnix(path: string, owner: { uid: number; gid: number; mode: number }): Promise<ListeningSocket>;
   /** Creates one directory with exactly `mode` (the umask does not apply); rejects EEXIST if present. */
   mkdir(path: string, mode: number): Promise<void>;
-  /** lchown(2): never through a symlink; -1 leaves the uid or gid as it is. */
+  /** lchown(2), never through a symlink (-1 leaves the uid or gid as it is): gives a directory the controller made to its owner. */
   chown(path: string, uid: number, gid: number): Promise<void>;
   /**
    * Opens (creating with mode 0600 if missing) read-write, refusing a symlink (O_NOFOLLOW); close-on-exec.

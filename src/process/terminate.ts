@@ -110,9 +110,9 @@ export async function endOrphanWorkers(
 }
 
 /** Removes the pidfile only while it still names `pid`: a new master may have written its own. */
-export async function removePidfileOf(system: System, pidfile: string, pid: number | null): Promise<void> {
+export async function removePidfileOf(system: System, pidfile: string, pid: number | null, writer?: number): Promise<void> {
   try {
-    if ((await readTrustedPidfile(system, pidfile)) !== pid) return;
+    if ((await readTrustedPidfile(system, pidfile, writer)) !== pid) return;
     await system.unlink(pidfile);
   } catch (error) {
     if (error instanceof PidfileContentError && pid === null) {

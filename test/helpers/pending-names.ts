@@ -17,5 +17,5 @@ export const PENDING_NAMES = {
     { name: 'follow', alias: 'f', commands: ['logs'] },
   ],
   /** socket_dir_owner, socket_dir_mode (branch sockdirs); user, group (branch users). */
-  keys: ['user', 'group'],
+  keys: [],
 } as const;

@@ -4,7 +4,7 @@ import { buildConfigTest, buildLaunch, DEFAULT_PATH, type UsableInstance } from 
 const BASE: UsableInstance = {
   name: 'web', variable: 'FPM_slot_web', line: 1, raw: [], slot: '8.2', config: '/etc/php/web.conf', binary: '/usr/sbin/php-fpm8.2',
   pidfile: '/run/php-fpm-multi/php-fpm/web.pid', prefix: null, phpIni: null, iniScanDir: null, env: {}, args: [], nice: null,
-  oomScoreAdj: null, startTimeoutMs: 30_000, stopTimeoutMs: 35_000, enabled: true, problems: [],
+  oomScoreAdj: null, user: null, group: null, startTimeoutMs: 30_000, stopTimeoutMs: 35_000, enabled: true, problems: [],
 };
 
 test('the launch is forced into the background with the config and the pidfile', () => {

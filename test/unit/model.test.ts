@@ -47,7 +47,7 @@ describe('an instance', () => {
         slot: 'php8.2', config: '/etc/php/a.conf', binary: '/usr/sbin/php-fpm8.2', pidfile: '/run/php/a.pid',
         prefix: '/var/www', phpIni: '/etc/php/php.ini', iniScanDir: '/etc/php/conf.d:/etc/php/extra',
         env: { TZ: 'UTC', EMPTY: '' }, args: ['-d', 'memory_limit=256M', '-R'], nice: 5, oomScoreAdj: -500,
-        startTimeoutMs: 10_000, stopTimeoutMs: 2_500, enabled: true, problems: [],
+        user: null, group: null, startTimeoutMs: 10_000, stopTimeoutMs: 2_500, enabled: true, problems: [],
       },
     ]);
   });
@@ -64,7 +64,7 @@ describe('an instance', () => {
     const [instance] = build({ FPM_slot_1: array('slot=8.2', 'config=/etc/php/a.conf') }).instances;
     expect(instance).toMatchObject({
       pidfile: '/run/php-fpm-multi/php-fpm/1.pid', startTimeoutMs: 30_000, stopTimeoutMs: 35_000, enabled: true,
-      nice: null, oomScoreAdj: null, prefix: null, phpIni: null, iniScanDir: null, env: {}, args: [],
+      nice: null, oomScoreAdj: null, user: null, group: null, prefix: null, phpIni: null, iniScanDir: null, env: {}, args: [],
     });
   });
 
@@ -83,7 +83,7 @@ describe('problems of one instance', () => {
   test.each([
     [['slot=8.2', 'confg=/etc/php/a.conf', 'config=/etc/php/a.conf'], 'unknown key "confg" (did you mean "config"?)'],
     [['slot=8.2', 'config=/etc/php/a.conf', 'stop_timout=3'], 'unknown key "stop_timout" (did you mean "stop_timeout"?)'],
-    [['slot=8.2', 'config=/etc/php/a.conf', 'user=www'], 'unknown key "user"; known keys: slot, config'],
+    [['slot=8.2', 'config=/etc/php/a.conf', 'colour=www'], 'unknown key "colour"; known keys: slot, config'],
     [['slot=8.2', '/etc/php/b.conf', 'config=/etc/php/a.conf'], '"/etc/php/b.conf" is not key=value'],
     [['slot=8.2', '=x', 'config=/etc/php/a.conf'], '"=x" is not key=value'],
     [['slot=8.2'], 'config= is missing'],

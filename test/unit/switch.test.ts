@@ -11,7 +11,7 @@ import { FakeSystem } from '../fixtures/fake-system.js';
 const BASE: UsableInstance = {
   name: 'web', variable: 'FPM_slot_web', line: 1, raw: [], slot: '8.2', config: '/etc/php/web.conf', binary: '/usr/sbin/php-fpm8.2',
   pidfile: '/run/php-fpm-multi/php-fpm/web.pid', prefix: null, phpIni: null, iniScanDir: null, env: {}, args: [], nice: null,
-  oomScoreAdj: null, startTimeoutMs: 30_000, stopTimeoutMs: 35_000, enabled: true, problems: [],
+  oomScoreAdj: null, user: null, group: null, startTimeoutMs: 30_000, stopTimeoutMs: 35_000, enabled: true, problems: [],
 };
 
 test('the launch runs php-fpm through the launch path (php-fpm re-executes argv[0] on reload), nice and oom_score_adj around it', () => {

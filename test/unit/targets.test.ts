@@ -13,7 +13,7 @@ const RUN = '/run/php-fpm-multi/web';
 function instance(name: string, extra: Partial<Instance> = {}): Instance {
   return {
     name, variable: `FPM_${name}`, line: 1, raw: [], slot: null, config: `/etc/php/${name}.conf`, binary: '/usr/sbin/php-fpm8.2',
-    pidfile: `${RUN}/${name}.pid`, prefix: null, phpIni: null, iniScanDir: null, env: {}, args: [], nice: null, oomScoreAdj: null,
+    pidfile: `${RUN}/${name}.pid`, prefix: null, phpIni: null, iniScanDir: null, env: {}, args: [], nice: null, oomScoreAdj: null, user: null, group: null,
     startTimeoutMs: 30_000, stopTimeoutMs: 35_000, enabled: true, problems: [], ...extra,
   };
 }

@@ -83,7 +83,7 @@ describe('finding 1: a record names the declaration file that wrote it', () => {
   test('a declared instance whose name another file recorded here is refused, and the record is reported', () => {
     const instance = {
       name: 'a', variable: 'FPM_slot_a', line: 1, raw: [], slot: null, config: CONFIG, binary: BINARY, pidfile: `${RUN}/a.pid`, prefix: null, phpIni: null,
-      iniScanDir: null, env: {}, args: [], nice: null, oomScoreAdj: null, startTimeoutMs: 30_000, stopTimeoutMs: 35_000, enabled: true, problems: [],
+      iniScanDir: null, env: {}, args: [], nice: null, oomScoreAdj: null, user: null, group: null, startTimeoutMs: 30_000, stopTimeoutMs: 35_000, enabled: true, problems: [],
     } as Instance;
     const model = { conf: FILE, runDir: RUN, instances: [instance], problems: [], conflicts: [], sharingProblems: new Set(), arrayVariables: [] } as unknown as Model;
     const declared: Declared = { conf: FILE, model, runDir: RUN, unusable: null };
