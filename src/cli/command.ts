@@ -1,6 +1,7 @@
 // What a command receives and returns: the contract between src/cli/main.ts and src/commands/*.
 
 import type { System } from '../process/system.js';
+import type { Reporting } from './reporter.js';
 
 /** What every command receives: its output streams, environment and parsed command line. */
 export interface Io {
@@ -12,6 +13,10 @@ export interface Io {
    * fake in unit tests). Its uid decides the default run directory and the trust checks.
    */
   system: System;
+  /** Whether each stream is a terminal (for the openrc style's colours); absent: neither. */
+  terminal?: { stdout: boolean; stderr: boolean };
+  /** How lines are written (src/cli/reporter.ts); absent: the plain style. Set by src/cli/main.ts. */
+  reporting?: Reporting;
 }
 
 export interface CommandContext {
