@@ -75,8 +75,10 @@ export function chooseReporting(
   const colour = { stdout: colourAllowed && terminal.stdout, stderr: colourAllowed && terminal.stderr };
   const indent = Math.min(MAX_INDENT, Math.max(0, Number.parseInt(env['EINFO_INDENT'] ?? '0', 10) || 0));
   // On a colour terminal ebegin ends its line itself (and eend moves back up to the last line).
-  const afterEbegin = env['EINFO_LASTCMD'] === 'ebegin' && !colour.stdout;
-  return { style, quiet: quiet || isYes(env['EINFO_QUIET']), silent: isYes(env['EERROR_QUIET']), colour, indent, afterEbegin, openLine: afterEbegin };
+  // Under EINFO_QUIET (rc-service -q) ebegin and eend print nothing: no line is open.
+  const quietOpenRc = isYes(env['EINFO_QUIET']);
+  const afterEbegin = env['EINFO_LASTCMD'] === 'ebegin' && !colour.stdout && !quietOpenRc;
+  return { style, quiet: quiet || quietOpenRc, silent: isYes(env['EERROR_QUIET']), colour, indent, afterEbegin, openLine: afterEbegin };
 }
 
 /** One line (or several: each after the first is indented under the message) in the openrc style. */

@@ -89,6 +89,13 @@ describe('the openrc style (libeinfo\'s einfo, ewarn, eerror)', () => {
     expect(out.stdout()).toBe('\n * a: started\n * b: started\nTABLE\n');
   });
 
+  test('under EINFO_QUIET (rc-service -q) ebegin printed nothing: no line is open, an error is a whole line', () => {
+    const out = capture(chooseReporting('openrc', false, { EINFO_LASTCMD: 'ebegin', EINFO_QUIET: 'yes' }, NO_TERMINAL));
+    reportInfo(out.io, 'a: reloaded');
+    reportError(out.io, 'b: not reloaded');
+    expect([out.stdout(), out.stderr()]).toEqual(['', ' * b: not reloaded\n']);
+  });
+
   test('on a colour terminal ebegin ended its line itself: nothing is added', () => {
     const out = capture(chooseReporting('openrc', false, { EINFO_LASTCMD: 'ebegin', TERM: 'xterm', EINFO_COLOR: 'YES' }, TERMINALS));
     reportInfo(out.io, 'a: started');
