@@ -24,6 +24,8 @@ interface Row {
   slot: string | null;
   config: string | null;
   enabled: boolean;
+  /** Declared with enabled=no (an orphan is not declared: not disabled, not enabled). */
+  disabled: boolean;
 }
 
 /**
@@ -125,7 +127,7 @@ export async function status(context: CommandContext): Promise<number> {
           inspection.detail = inspection.detail === '' ? reason : `${inspection.detail}; ${reason}`;
         }
       }
-      return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? (target.kind === 'launched' ? target.intent.config : target.record?.config) ?? null, enabled: declared?.enabled ?? prepared.declared.unusable !== null };
+      return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? (target.kind === 'launched' ? target.intent.config : target.record?.config) ?? null, enabled: declared?.enabled ?? prepared.declared.unusable !== null, disabled: declared?.enabled === false };
   });
   // A dead record of an instance no longer declared is history, not state.
   const shown = rows.filter((row) => isCountedAsDeclared(row.target) || row.inspection.state === 'orphan');
@@ -141,7 +143,7 @@ export async function status(context: CommandContext): Promise<number> {
     row.inspection.master === null ? null : Math.floor(processAgeMs(row.inspection.master.startTimeTicks, bootTimeSeconds, system.now()) / 1000);
   if (context.json) {
     const instances = shown.map((row) => ({
-      name: row.target.name, slot: row.slot, state: shownState(row), enabled: row.enabled, pid: row.inspection.pid, uptime_s: uptimeOf(row),
+      name: row.target.name, slot: row.slot, state: shownState(row), enabled: isCountedAsDeclared(row.target) ? !row.disabled : null, pid: row.inspection.pid, uptime_s: uptimeOf(row),
       config: row.config, pidfile: pidfileOf(row.target), supervised: supervisor?.instances[row.target.name] ?? null,
     }));
     const supervision = supervisor === null ? null : { pid: supervisor.pid, started_at: supervisor.started_at };
@@ -149,7 +151,7 @@ export async function status(context: CommandContext): Promise<number> {
   } else {
     const table = shown.map((row) => {
       const uptime = uptimeOf(row);
-      return [row.target.name, row.slot ?? '-', describeState(shownState(row), row.enabled), row.inspection.pid === null ? '-' : String(row.inspection.pid), uptime === null ? '-' : formatUptime(uptime), row.config ?? '-'];
+      return [row.target.name, row.slot ?? '-', describeState(shownState(row), !row.disabled), row.inspection.pid === null ? '-' : String(row.inspection.pid), uptime === null ? '-' : formatUptime(uptime), row.config ?? '-'];
     });
     writeText(io, formatTable(['INSTANCE', 'SLOT', 'STATE', 'PID', 'UPTIME', 'CONFIG'], table));
     for (const row of shown) {
