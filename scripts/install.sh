@@ -178,6 +178,13 @@ function finish(    i, word, value) {
 	emit(prefix name "=\"" value "\"", 1)
 }
 NR == 1 {
+	emit("# !!! NO ARRAYS IN THIS FILE: /bin/sh here is " shell ", not bash. !!!", 0)
+	emit("# OpenRC sources this file with /bin/sh before the service runs. One array, such as", 0)
+	emit("# FPM_slot_<name>=( … ), and EVERY rc-service command of the service (start, stop, status)", 0)
+	emit("# fails with nothing but:   Syntax error: \"(\" unexpected", 0)
+	emit("# Write every instance in the string form: FPM_slot_<name>=\"key=value …\"", 0)
+	emit("# (php-fpm-multi check refuses arrays here and prints each one rewritten).", 0)
+	emit("#", 0)
 	emit($0, 0)
 	emit("#", 0)
 	emit("# This copy was installed by php-fpm-multi (scripts/install.sh) in the string form,", 0)

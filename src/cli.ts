@@ -44,7 +44,10 @@ if (isEntryPoint()) {
   const stderr = ignoreOutputErrors(process.stderr);
   let io: Io | undefined;
   try {
-    io = { stdout: ignoreOutputErrors(process.stdout), stderr, env: process.env, system: createRealSystem() };
+    io = {
+      stdout: ignoreOutputErrors(process.stdout), stderr, env: process.env, system: createRealSystem(),
+      terminal: { stdout: process.stdout.isTTY === true, stderr: process.stderr.isTTY === true },
+    };
   } catch (error) {
     // Only when /proc or getuid() is missing: php-fpm-multi runs on Linux only.
     reportError({ stderr }, error instanceof Error ? error.message : String(error));

@@ -2,6 +2,7 @@
 
 import type { DeclarationForm } from '../model/discovery.js';
 import type { System } from '../process/system.js';
+import type { Reporting } from './reporter.js';
 
 /** What every command receives: its output streams, environment and parsed command line. */
 export interface Io {
@@ -13,6 +14,10 @@ export interface Io {
    * fake in unit tests). Its uid decides the default run directory and the trust checks.
    */
   system: System;
+  /** Whether each stream is a terminal (for the openrc style's colours); absent: neither. */
+  terminal?: { stdout: boolean; stderr: boolean };
+  /** How lines are written (src/cli/reporter.ts); absent: the plain style. Set by src/cli/main.ts. */
+  reporting?: Reporting;
 }
 
 export interface CommandContext {

@@ -13,7 +13,10 @@ import {
   COMMAND_OPTIONS, COMMANDS, commandsTaking, DECLARATION_FORMS, findCommand, GLOBAL_OPTIONS, HEALTH_FORMATS, PROGRAM_OPTIONS, type CommandEntry, type CommandOption,
   type HealthFormat, type OptionEntry,
 } from './registry.js';
-import { PROGRAM_NAME, reportError } from './reporter.js';
+import { chooseReporting, OUTPUT_STYLES, PROGRAM_NAME, reportError, type OutputStyle } from './reporter.js';
+import { describeCommandNamed, HELP } from './help.js';
+
+export { HELP } from './help.js';
 
 const ALL_OPTIONS: readonly OptionEntry[] = [...GLOBAL_OPTIONS, ...Object.values(COMMAND_OPTIONS), ...PROGRAM_OPTIONS];
 const COMMAND_OPTION_NAMES = Object.keys(COMMAND_OPTIONS) as CommandOption[];
@@ -23,67 +26,6 @@ const ARGV_OPTIONS = {
   boolean: ALL_OPTIONS.filter((option) => option.argument === undefined).map((option) => option.name),
   alias: Object.fromEntries(ALL_OPTIONS.flatMap((option) => (option.alias === undefined ? [] : [[option.alias, option.name]]))),
 };
-/** Where an option's help text starts: after "  -c, --conf FILE    ". */
-const HELP_TEXT_COLUMN = 21;
-
-function describeOption(option: OptionEntry, lines: readonly string[]): string {
-  const flag = `  ${option.alias === undefined ? '    ' : `-${option.alias}, `}--${option.name}${option.argument === undefined ? '' : ` ${option.argument}`}`;
-  const [first = '', ...rest] = lines;
-  return [`${flag.padEnd(HELP_TEXT_COLUMN)}${first}`, ...rest.map((line) => `${' '.repeat(HELP_TEXT_COLUMN)}${line}`)].join('\n');
-}
-
-function describeOptions(): string {
-  return [
-    ...GLOBAL_OPTIONS.map((option) => describeOption(option, option.help)),
-    ...COMMAND_OPTION_NAMES.map((name) => {
-      const option = COMMAND_OPTIONS[name];
-      const [first = '', ...rest] = option.help;
-      return describeOption(option, [`${commandsTaking(name).join(', ')}: ${first}`, ...rest]);
-    }),
-    ...PROGRAM_OPTIONS.map((option) => describeOption(option, option.help)),
-  ].join('\n');
-}
-
-export const HELP = `Usage: ${PROGRAM_NAME} [--conf FILE] [--json] <command> [instance…]
-
-Runs every PHP-FPM instance declared in one file (default: $PHP_FPM_MULTI_CONF,
-else \${EPREFIX}/etc/conf.d/php-fpm). The file is read, never executed.
-
-Commands:
-${COMMANDS.map(({ name, summary }) => `  ${name.padEnd(11)}${summary}`).join('\n')}
-
-Instances: names as declared (FPM_slot_<name>), comma lists and ranges: 1,3-5 web.
-Without names, a command acts on every enabled instance.
-
-supervise runs in the foreground: SIGTERM or SIGINT stops every supervised
-instance and exits 0, SIGHUP re-reads the file. Keys: restart_limit=COUNT/SECONDS
-(default 5/300), health_restart=N (opt-in), health_interval=SECONDS (default 10).
-
-Instances removed from the file but still recorded as started are valid names
-for stop and status. When the file is unusable, stop and status warn and act on
-the records in its run directory (and in the one its last start used) alone; with
-nothing recorded anywhere, status exits 4 and stop 1. The other commands refuse an
-unusable file (exit 6).
-
-Options (any other option of a command is a usage error, exit 2):
-${describeOptions()}
-
-Exit codes:
-  0  success; health: every instance runs and every pool answers
-  1  the command failed for at least one instance (each failure is named);
-     status: some instances run and some do not, or only an orphan runs;
-     health: an instance is not running or a pool does not answer in time
-  2  usage error (unknown command, option or instance)
-  3  status: no instance running, none crashed
-  4  status, health: the state of an instance cannot be determined (for an
-     ordinary user: what root runs, when its files cannot be read);
-     other commands: needs root (an ordinary user acting on what root runs)
-  6  the declaration file is unusable or refused, or its run directory is
-     untrusted or unusable (nothing was touched or read)
-  32 status: at least one instance crashed, or failed under a supervisor
-     (should run, does not)
-`;
-
 function readVersion(): string {
   const require = createRequire(import.meta.url);
   return (require('../../package.json') as { version: string }).version;
@@ -97,6 +39,15 @@ function refuseForeignOptions(entry: CommandEntry, args: minimist.ParsedArgs): v
     if (option === 'json' && entry.name === 'health') throw new UsageError('health has no --json; use --format prometheus for machine-readable output');
     throw new UsageError(`--${option} goes with ${commandsTaking(option).join(', ')}, not ${entry.name}`);
   }
+}
+
+/** --style names one of OUTPUT_STYLES (default plain). */
+function readStyle(args: minimist.ParsedArgs): OutputStyle {
+  const given: unknown = args['style'];
+  if (given === undefined) return 'plain';
+  const style = OUTPUT_STYLES.find((known) => known === given);
+  if (style === undefined) throw new UsageError(`unknown --style ${JSON.stringify(Array.isArray(given) ? given.join(' ') : given)}; one of: ${OUTPUT_STYLES.join(', ')}`);
+  return style;
 }
 
 /** --format (health only: refuseForeignOptions) names one of HEALTH_FORMATS (default text). */
@@ -130,11 +81,15 @@ function parseArgv(argv: readonly string[]): minimist.ParsedArgs {
 }
 
 /** Parses argv, runs one command and returns its exit code; it never exits the process itself. */
-export async function main(argv: readonly string[], io: Io): Promise<number> {
+export async function main(argv: readonly string[], given: Io): Promise<number> {
+  let io = given;
   try {
     const args = parseArgv(argv);
+    io = { ...given, reporting: chooseReporting(readStyle(args), Boolean(args['quiet']), given.env, given.terminal ?? { stdout: false, stderr: false }) };
     if (args['help']) {
-      io.stdout(HELP);
+      // `COMMAND --help`: that command's help (a command option given with it does not matter).
+      const [name] = args._.map(String);
+      io.stdout(name === undefined ? HELP : describeCommandNamed(name));
       return EXIT_OK;
     }
     if (args['version']) {

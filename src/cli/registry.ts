@@ -16,7 +16,7 @@ export interface CommandChoice {
 }
 
 /** The options a command may accept; --conf, --help and --version go with every command. */
-export type CommandOption = 'json' | 'names' | 'partial' | 'pools' | 'format' | 'rolling' | 'form';
+export type CommandOption = 'json' | 'names' | 'partial' | 'pools' | 'format' | 'rolling' | 'form' | 'quiet';
 
 export const DECLARATION_FORMS = ['string', 'array'] as const;
 
@@ -27,41 +27,80 @@ export interface CommandEntry {
   options: readonly CommandOption[];
   /** False for a command that acts on no declared instance: names after it are a usage error. */
   takesInstances?: false;
+  /** Its exit codes with their meaning for this command, for `help COMMAND` (and the man page). */
+  exits: readonly ExitEntry[];
   load: (choice: CommandChoice) => Promise<Command>;
 }
 
+/** An exit code and what it means for one command. */
+export type ExitEntry = readonly [code: number, meaning: string];
+
+/** What every command may exit with besides its own codes. */
+const USAGE: ExitEntry = [2, 'usage error (unknown command, option or instance)'];
+const NEEDS_ROOT: ExitEntry = [4, 'needs root: an ordinary user acting on what root runs (nothing was touched)'];
+const UNUSABLE: ExitEntry = [6, 'the declaration file is unusable or refused, or its run directory is untrusted or unusable (nothing was touched)'];
+/** start, stop, restart, reload, reopen, configtest. */
+function actingExits(verb: string, success = `every selected instance ${verb}`): readonly ExitEntry[] {
+  return [[0, success], [1, `at least one instance not ${verb} (each is named)`], USAGE, NEEDS_ROOT, UNUSABLE];
+}
+
 export const COMMANDS: readonly CommandEntry[] = [
-  { name: 'list', summary: 'show the declared instances (--json: machine-readable; --names: names only)', options: ['json', 'names'], load: async () => (await import('../commands/list.js')).list },
-  { name: 'check', summary: 'exit 0 when every enabled instance is usable, else print each problem', options: [], load: async () => (await import('../commands/check.js')).check },
   {
-    name: 'start', summary: 'start what is not running (idempotent; php-fpm\'s start-up tests its config), wait for ping.path pools; --partial: exit 0 if any runs', options: ['partial'],
+    name: 'list', summary: 'show the declared instances (--json: machine-readable; --names: names only)', options: ['json', 'names'],
+    exits: [[0, 'the declared instances were listed'], USAGE, UNUSABLE], load: async () => (await import('../commands/list.js')).list,
+  },
+  { name: 'check', summary: 'exit 0 when every enabled instance is usable, else print each problem', options: [],
+    exits: [[0, 'every selected enabled instance is usable'], USAGE, [6, 'a problem was found (each is printed), e.g. bash arrays in a file OpenRC sources with a /bin/sh that is not bash']],
+    load: async () => (await import('../commands/check.js')).check },
+  {
+    name: 'start', summary: 'start what is not running (idempotent; php-fpm\'s start-up tests its config), wait for ping.path pools; --partial: exit 0 if any runs', options: ['partial', 'quiet'],
+    exits: actingExits('started', 'every selected instance started; --partial: at least one runs'),
     load: async () => (await import('../commands/lifecycle.js')).start,
   },
-  { name: 'stop', summary: 'graceful stop: SIGQUIT, SIGTERM after stop_timeout, then SIGKILL', options: [], load: async () => (await import('../commands/lifecycle.js')).stop },
+  { name: 'stop', summary: 'graceful stop: SIGQUIT, SIGTERM after stop_timeout, then SIGKILL', options: ['quiet'],
+    exits: [[0, 'nothing of this file runs any more'], [1, 'an instance is still running (named), or nothing tells what runs (an unusable file, no record)'], USAGE, NEEDS_ROOT, UNUSABLE],
+    load: async () => (await import('../commands/lifecycle.js')).stop },
   {
-    name: 'restart', summary: "check's checks and every config test first, then a new master takes the sockets over (else stop+start); what would fail stops nothing", options: ['rolling'],
+    name: 'restart', summary: "check's checks and every config test first, then a new master takes the sockets over (else stop+start); what would fail stops nothing", options: ['rolling', 'quiet'],
+    exits: actingExits('restarted'),
     load: async () => (await import('../commands/lifecycle.js')).restart,
   },
   {
-    name: 'reload', summary: "check's checks and config test, then SIGUSR2 (a changed slot/binary: live switch); waits for the new master and its ping.path pools", options: [],
+    name: 'reload', summary: "check's checks and config test, then SIGUSR2 (a changed slot/binary: live switch); waits for the new master and its ping.path pools", options: ['quiet'],
+    exits: actingExits('reloaded'),
     load: async () => (await import('../commands/lifecycle.js')).reload,
   },
-  { name: 'reopen', summary: 'SIGUSR1: php-fpm reopens its log files', options: [], load: async () => (await import('../commands/lifecycle.js')).reopen },
+  { name: 'reopen', summary: 'SIGUSR1: php-fpm reopens its log files', options: [], exits: actingExits('reopened'),
+    load: async () => (await import('../commands/lifecycle.js')).reopen },
   {
     name: 'status',
     summary: "state of every instance (--json); exit 0/1/3/4/32 as OpenRC; --pools: each pool's figures",
     options: ['json', 'pools'],
+    exits: [
+      [0, 'every enabled instance runs (disabled instances never change the code)'],
+      [1, 'some enabled instances run and some do not, or only an orphan runs'],
+      USAGE,
+      [3, 'no enabled instance runs, none crashed'],
+      [4, 'the state of an instance cannot be determined (an ordinary user and root\'s files)'],
+      [32, 'an enabled instance crashed, or failed under a supervisor (should run, does not)'],
+    ],
     load: async ({ pools }) => (pools ? (await import('../commands/status-pools.js')).showPoolStatus : (await import('../commands/status.js')).status),
   },
   {
     name: 'supervise', summary: 'foreground: keep every instance running (crash restarts with backoff, restart_limit, health_restart)', options: [],
+    exits: [[0, 'stopped by SIGTERM or SIGINT after stopping every supervised instance'], [1, 'it could not go on'], USAGE, NEEDS_ROOT, UNUSABLE],
     load: async () => (await import('../commands/supervise.js')).supervise,
   },
-  { name: 'configtest', summary: "php-fpm's own configuration test of each instance", options: [], load: async () => (await import('../commands/lifecycle.js')).configtest },
+  { name: 'configtest', summary: "php-fpm's own configuration test of each instance", options: [], exits: actingExits('tested'),
+    load: async () => (await import('../commands/lifecycle.js')).configtest },
   {
     name: 'health',
     summary: 'exit 0 when every instance runs and every ping.path pool answers; else one line each',
     options: ['format'],
+    exits: [
+      [0, 'every selected instance runs and every pool answers'], [1, 'an instance is not running or a pool does not answer in time'], USAGE,
+      [4, 'the state of an instance cannot be determined (an ordinary user and root\'s instances)'], UNUSABLE,
+    ],
     load: async ({ format }) => {
       const module = await import('../commands/health.js');
       return format === 'prometheus' ? module.exportHealthMetrics : module.health;
@@ -72,7 +111,13 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: "print a declaration of every php-fpm installed with its distribution's default config, with the fixes check needs",
     options: ['form'],
     takesInstances: false,
+    exits: [[0, 'a declaration was printed (a warning counts the instances with fix lines)'], [1, 'no php-fpm with a default config was found'], USAGE],
     load: async () => (await import('../commands/discover.js')).discover,
+  },
+  {
+    name: 'help', summary: 'help COMMAND: the summary, options and exit codes of one command (as COMMAND --help)', options: [],
+    exits: [[0, 'the help was printed'], [2, 'unknown command']],
+    load: async () => (await import('./help.js')).showHelp,
   },
 ];
 
@@ -86,10 +131,21 @@ export interface OptionEntry {
 }
 
 /** Options of every command, before the commands' own. */
-export const GLOBAL_OPTIONS: readonly OptionEntry[] = [{ name: 'conf', alias: 'c', argument: 'FILE', help: ['every command: the declaration file'] }];
+export const GLOBAL_OPTIONS: readonly OptionEntry[] = [
+  { name: 'conf', alias: 'c', argument: 'FILE', help: ['every command: the declaration file'] },
+  {
+    name: 'style',
+    argument: 'STYLE',
+    help: [
+      'every command: how lines are written: plain (default: "php-fpm-multi: …")',
+      'or openrc (" * …" as einfo/ewarn/eerror, honouring EINFO_QUIET, EINFO_COLOR,',
+      'EINFO_INDENT; what the OpenRC runscript passes)',
+    ],
+  },
+];
 /** Options of the command line itself (no command runs). */
 export const PROGRAM_OPTIONS: readonly OptionEntry[] = [
-  { name: 'help', alias: 'h', help: ['this help'] },
+  { name: 'help', alias: 'h', help: ['this help; with a command: that command\'s help'] },
   { name: 'version', alias: 'V', help: ['the version'] },
 ];
 export const COMMAND_OPTIONS: Readonly<Record<CommandOption, OptionEntry>> = {
@@ -99,6 +155,7 @@ export const COMMAND_OPTIONS: Readonly<Record<CommandOption, OptionEntry>> = {
     help: ['only the declared instance names, one a line, from the file', 'alone (shell completion asks it; nothing else is looked at)'],
   },
   partial: { name: 'partial', help: ['succeed when at least one instance runs (init systems)'] },
+  quiet: { name: 'quiet', alias: 'q', help: ['print only failures (the exit code is unchanged)'] },
   rolling: { name: 'rolling', help: ['one instance at a time, so that the others keep serving'] },
   pools: {
     name: 'pools',

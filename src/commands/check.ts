@@ -22,7 +22,7 @@ import { describeLockProblem } from '../process/lock.js';
 import { describeFix, probeWritable } from '../process/write-probe.js';
 import { selectInstances } from '../model/selection.js';
 import { formatStringForm } from '../declaration/string-form.js';
-import { countOf } from '../cli/reporter.js';
+import { countOf, reportLine } from '../cli/reporter.js';
 import { findSystemShell, isBash } from '../process/system-shell.js';
 
 /** OpenRC sources the files of its conf.d directory with /bin/sh before the runscript runs. */
@@ -154,19 +154,20 @@ export async function check({ io, conf, selection }: CommandContext): Promise<nu
   const eprefix = io.env['EPREFIX'] ?? '';
   const fatalArrays = isSourcedByOpenRc(conf, eprefix);
   const arrays = describeArrays(model, await findSystemShell(io.system, eprefix), fatalArrays);
-  for (const line of arrays) io.stderr(`${line}\n`);
+  // The array lines and their string-form rewrites are one message (one starred line in the openrc style).
+  if (arrays.length > 0) reportLine(io, fatalArrays ? 'error' : 'warning', arrays.join('\n'));
   if (fatalArrays && arrays.length > 0) failures.push(`bash arrays cannot be sourced by /bin/sh: use the string form printed above`);
-  for (const note of disabledNotes) io.stderr(`${conf}: ${note}\n`);
-  for (const note of creations) io.stderr(`${conf}: ${note}\n`);
-  for (const warning of warnings) io.stderr(`${conf}: ${warning}\n`);
+  for (const note of disabledNotes) reportLine(io, 'warning', `${conf}: ${note}`);
+  for (const note of creations) reportLine(io, 'info', `${conf}: ${note}`);
+  for (const warning of warnings) reportLine(io, 'warning', `${conf}: ${warning}`);
   const unwritable = await describeUnwritableRunDir(io.system, model.runDir, preflight.runDirProblem);
-  if (unwritable !== null) io.stderr(`${conf}: warning: ${unwritable}\n`);
+  if (unwritable !== null) reportLine(io, 'warning', `${conf}: warning: ${unwritable}`);
   if (failures.length > 0) {
-    for (const failure of failures) io.stderr(`${conf}: ${failure}\n`);
-    io.stderr(`${conf}: ${countOf(failures.length, 'problem')}; fix them and run php-fpm-multi check again\n`);
+    for (const failure of failures) reportLine(io, 'error', `${conf}: ${failure}`);
+    reportLine(io, 'error', `${conf}: ${countOf(failures.length, 'problem')}; fix them and run php-fpm-multi check again`);
     return EXIT_NOT_CONFIGURED;
   }
   const enabled = selected.filter((i) => i.enabled).length;
-  io.stdout(`${conf}: ${countOf(enabled, 'enabled instance')} usable\n`);
+  reportLine(io, 'info', `${conf}: ${countOf(enabled, 'enabled instance')} usable`);
   return EXIT_OK;
 }

@@ -2,14 +2,14 @@
 // ping.path must answer it within POOL_PROBE_TIMEOUT_MS (a pool without one: its status page,
 // when it has one). Silent and exit 0 when healthy, so cron mails nothing; one line per failure
 // and exit 1 otherwise. `--format prometheus` prints the pool figures for node_exporter instead.
-import type { CommandContext, Io } from '../cli/command.js';
+import type { CommandContext } from '../cli/command.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_UNKNOWN } from '../exit-codes.js';
 import { NEEDS_ROOT_DETAIL } from '../process/inspect.js';
 import { describeHealthFailures, POOL_PROBE_TIMEOUT_MS, surveyTargets, type InstanceSurvey } from '../php-fpm/pools.js';
 import { buildPoolMetrics, formatExposition } from '../php-fpm/prometheus.js';
 import { requireInstances } from '../process/choice.js';
 import { prepareTargets } from '../process/targets.js';
-import { formatLine, reportWarning } from '../cli/reporter.js';
+import { formatLine, reportError, reportWarning } from '../cli/reporter.js';
 
 interface HealthReport {
   surveys: InstanceSurvey[];
@@ -49,15 +49,20 @@ async function surveyHealth(context: CommandContext): Promise<HealthReport> {
   return { surveys, failures: surveys.flatMap((survey) => describeFailures(survey, system.uid)), blind };
 }
 
-function reportFailures(write: Io['stdout'], { failures, blind }: HealthReport): number {
-  for (const failure of failures) write(formatLine(failure));
+function reportFailures(report: (failure: string) => void, { failures, blind }: HealthReport): number {
+  for (const failure of failures) report(failure);
   if (blind) return EXIT_UNKNOWN;
   return failures.length === 0 ? EXIT_OK : EXIT_FAILURE;
 }
 
-/** `health`: the failures on stdout (what a monitoring check shows), nothing when healthy. */
+/**
+ * `health`: the failures on stdout (what a monitoring check shows), nothing when healthy. In the
+ * openrc style (the runscript's `health`) each failure is an error line (eerror, on stderr).
+ */
 export async function health(context: CommandContext): Promise<number> {
-  return reportFailures((text) => context.io.stdout(text), await surveyHealth(context));
+  const { io } = context;
+  const report = io.reporting?.style === 'openrc' ? (failure: string) => reportError(io, failure) : (failure: string) => io.stdout(formatLine(failure));
+  return reportFailures(report, await surveyHealth(context));
 }
 
 /**
@@ -67,5 +72,5 @@ export async function health(context: CommandContext): Promise<number> {
 export async function exportHealthMetrics(context: CommandContext): Promise<number> {
   const report = await surveyHealth(context);
   context.io.stdout(formatExposition(buildPoolMetrics(report.surveys)));
-  return reportFailures((text) => context.io.stderr(text), report);
+  return reportFailures((failure) => reportError(context.io, failure), report);
 }

@@ -32,7 +32,7 @@ import { choosePreviousTargets, describeNothingRecorded, describePreviousRunDir,
 import { defaultRunDir } from '../model/build.js';
 import { chooseRunDirUid } from '../model/load.js';
 import { ProcessTable } from '../process/terminate.js';
-import { formatLine, reportError, reportWarning } from '../cli/reporter.js';
+import { reportError, reportInfo, reportWarning } from '../cli/reporter.js';
 
 /** A command that acts on instances: what it needs, which targets, at what pace, and what it does to one. */
 interface Operation {
@@ -50,7 +50,7 @@ interface Operation {
 }
 
 function reportOutcome(io: Io, outcome: Outcome): void {
-  if (outcome.ok) io.stdout(formatLine(`${outcome.name}: ${outcome.message}`));
+  if (outcome.ok) reportInfo(io, `${outcome.name}: ${outcome.message}`);
   else reportError(io, `${outcome.name}: ${outcome.message}`);
 }
 

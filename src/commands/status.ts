@@ -7,11 +7,13 @@ import { processAgeMs, readBootTimeSeconds } from '../process/proc.js';
 import { readStartFailure } from '../process/record.js';
 import { formatTable } from '../cli/table.js';
 import { runAtPace } from '../process/parallel.js';
-import { isCountedAsDeclared, pidfileOf, type Target } from '../process/target.js';
+import { isCountedAsDeclared, isInRunDirectory, pidfileOf, type Target } from '../process/target.js';
+import { isUsable } from '../process/preflight.js';
+import type { Instance } from '../model/instance.js';
 import { describeUnusableFile } from '../process/declaration.js';
 import { describeNothingRecorded, describePreviousRunDir } from '../process/previous-run-dir.js';
 import { prepareTargets } from '../process/targets.js';
-import { reportError, reportWarning } from '../cli/reporter.js';
+import { reportError, reportWarning, writeText } from '../cli/reporter.js';
 import type { ControlContext } from '../process/control.js';
 import { ProcessTable } from '../process/terminate.js';
 import { describeSupervision, readLiveSupervisor, supervisedState } from '../supervisor/state.js';
@@ -22,6 +24,32 @@ interface Row {
   slot: string | null;
   config: string | null;
   enabled: boolean;
+  /** Declared with enabled=no (an orphan is not declared: not disabled, not enabled). */
+  disabled: boolean;
+}
+
+/**
+ * The disabled instances no target stands for (not started by name, so without a record): status
+ * lists them too, marked disabled, so that the admin sees every declared instance. Looked at as
+ * any declared one (a master of its config that runs is named); never counted in the exit code.
+ */
+function chooseDisabledTargets(instances: readonly Instance[], targets: readonly Target[], runDir: string): Target[] {
+  return instances
+    .filter((instance) => !instance.enabled && !targets.some((target) => target.name === instance.name))
+    .map((instance): Target => {
+      const pidfileProves = isInRunDirectory(instance.pidfile, runDir);
+      if (!isUsable(instance)) {
+        const reason = instance.problems.join('; ') || 'its php-fpm binary, config or pidfile is unknown';
+        return { kind: 'unusable', name: instance.name, pidfile: instance.pidfile, reason, record: null, pidfileProves };
+      }
+      return { kind: 'declared', name: instance.name, instance, record: null, intent: null, recordProblem: null, pidfileProves, errorLog: null, pools: [] };
+    });
+}
+
+/** The STATE column: a disabled instance is marked (`disabled` alone when it is stopped). */
+export function describeState(state: string, enabled: boolean): string {
+  if (enabled) return state;
+  return state === 'stopped' ? 'disabled' : `${state},disabled`;
 }
 
 export interface StateOfInstance {
@@ -30,9 +58,12 @@ export interface StateOfInstance {
   state: InstanceState;
 }
 
-/** OpenRC's and LSB's status codes, worst first; a running orphan alone is 1 (running, not as declared). */
+/**
+ * OpenRC's and LSB's status codes, worst first; a running orphan alone is 1 (running, not as
+ * declared). Disabled instances never count: the service is what the file enables.
+ */
 export function chooseExitCode(instances: readonly StateOfInstance[]): number {
-  const counted = instances.filter((instance) => instance.declared && (instance.enabled || instance.state === 'running'));
+  const counted = instances.filter((instance) => instance.declared && instance.enabled);
   const states = new Set<InstanceState>(counted.map((instance) => instance.state));
   if (states.has('crashed') || states.has('stale')) return EXIT_CRASHED;
   if (states.has('unknown')) return EXIT_UNKNOWN;
@@ -73,8 +104,10 @@ export async function status(context: CommandContext): Promise<number> {
   const records = prepared.targets.flatMap((target) => (target.kind === 'launched' || target.record === null ? [] : [target.record]));
   const control: ControlContext = { system, runDir: prepared.runDir, path: io.env['PATH'], conf: context.conf, records, processes };
   const previousControl: ControlContext | null = previous === null ? null : { ...control, runDir: previous.runDir };
+  // Without names: every declared instance, the disabled ones too.
+  const disabled = context.selection.length === 0 ? chooseDisabledTargets(instances, prepared.targets, prepared.runDir) : [];
   const located = [
-    ...prepared.targets.map((target) => ({ target, control })),
+    ...[...prepared.targets, ...disabled].map((target) => ({ target, control })),
     ...(previous === null || previousControl === null ? [] : previous.targets.map((target) => ({ target, control: previousControl }))),
   ];
   const rows: Row[] = await runAtPace(located, 'waits', async ({ target, control }) => {
@@ -94,7 +127,7 @@ export async function status(context: CommandContext): Promise<number> {
           inspection.detail = inspection.detail === '' ? reason : `${inspection.detail}; ${reason}`;
         }
       }
-      return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? (target.kind === 'launched' ? target.intent.config : target.record?.config) ?? null, enabled: declared?.enabled ?? prepared.declared.unusable !== null };
+      return { target, inspection, slot: declared?.slot ?? null, config: declared?.config ?? (target.kind === 'launched' ? target.intent.config : target.record?.config) ?? null, enabled: declared?.enabled ?? prepared.declared.unusable !== null, disabled: declared?.enabled === false };
   });
   // A dead record of an instance no longer declared is history, not state.
   const shown = rows.filter((row) => isCountedAsDeclared(row.target) || row.inspection.state === 'orphan');
@@ -110,25 +143,27 @@ export async function status(context: CommandContext): Promise<number> {
     row.inspection.master === null ? null : Math.floor(processAgeMs(row.inspection.master.startTimeTicks, bootTimeSeconds, system.now()) / 1000);
   if (context.json) {
     const instances = shown.map((row) => ({
-      name: row.target.name, slot: row.slot, state: shownState(row), pid: row.inspection.pid, uptime_s: uptimeOf(row),
+      name: row.target.name, slot: row.slot, state: shownState(row), enabled: isCountedAsDeclared(row.target) ? !row.disabled : null, pid: row.inspection.pid, uptime_s: uptimeOf(row),
       config: row.config, pidfile: pidfileOf(row.target), supervised: supervisor?.instances[row.target.name] ?? null,
     }));
     const supervision = supervisor === null ? null : { pid: supervisor.pid, started_at: supervisor.started_at };
-    io.stdout(`${JSON.stringify({ instances, supervisor: supervision }, null, 2)}\n`);
+    writeText(io, `${JSON.stringify({ instances, supervisor: supervision }, null, 2)}\n`);
   } else {
     const table = shown.map((row) => {
       const uptime = uptimeOf(row);
-      return [row.target.name, row.slot ?? '-', shownState(row), row.inspection.pid === null ? '-' : String(row.inspection.pid), uptime === null ? '-' : formatUptime(uptime), row.config ?? '-'];
+      return [row.target.name, row.slot ?? '-', describeState(shownState(row), !row.disabled), row.inspection.pid === null ? '-' : String(row.inspection.pid), uptime === null ? '-' : formatUptime(uptime), row.config ?? '-'];
     });
-    io.stdout(formatTable(['INSTANCE', 'SLOT', 'STATE', 'PID', 'UPTIME', 'CONFIG'], table));
+    writeText(io, formatTable(['INSTANCE', 'SLOT', 'STATE', 'PID', 'UPTIME', 'CONFIG'], table));
     for (const row of shown) {
-      if (row.inspection.detail !== '') io.stdout(`  ${row.target.name}: ${row.inspection.detail}\n`);
+      if (row.inspection.detail !== '') writeText(io, `  ${row.target.name}: ${row.inspection.detail}\n`);
     }
-    if (supervisor !== null) io.stdout(`supervisor: running (pid ${supervisor.pid}, since ${supervisor.started_at})\n`);
+    if (supervisor !== null) writeText(io, `supervisor: running (pid ${supervisor.pid}, since ${supervisor.started_at})\n`);
   }
   for (const problem of prepared.recordProblems) reportWarning(io, problem);
   // `failed` (the supervisor gave up) should run and does not: counted as crashed (32).
+  // A disabled instance counts only when named: `status b` answers for b.
+  const named = context.selection.length > 0;
   return chooseExitCode(shown.map((row) => ({
-    declared: isCountedAsDeclared(row.target), enabled: row.enabled, state: shownState(row) === 'failed' ? 'crashed' : row.inspection.state,
+    declared: isCountedAsDeclared(row.target), enabled: row.enabled || named, state: shownState(row) === 'failed' ? 'crashed' : row.inspection.state,
   })));
 }

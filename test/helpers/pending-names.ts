@@ -9,10 +9,9 @@
 // one does not (a name spelt otherwise there: fix the man page and the completion).
 export const PENDING_NAMES = {
   /** logs (branch logs), discover (branch discover), help COMMAND. */
-  commands: ['logs', 'help'],
+  commands: ['logs'],
   /** Option names (long, then the alias letter) with the commands that take them. */
   options: [
-    { name: 'quiet', alias: 'q', commands: ['start', 'stop', 'reload', 'restart'] },
     { name: 'lines', alias: 'n', argument: 'LINES', commands: ['logs'] },
     { name: 'follow', alias: 'f', commands: ['logs'] },
   ],

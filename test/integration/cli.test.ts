@@ -14,10 +14,10 @@ describe('the command line', () => {
   test('--help documents the commands and every exit code', async () => {
     const result = await runCli(['--help']);
     expect(result.code).toBe(0);
-    for (const text of ['Usage: php-fpm-multi [--conf FILE] [--json] <command> [instance…]', '1,3-5', '--partial']) {
+    for (const text of ['Usage: php-fpm-multi [--conf FILE] [--style STYLE] [--json] <command> [instance…]', 'php-fpm-multi help COMMAND', '1,3-5', '--partial', '-q, --quiet']) {
       expect(result.stdout).toContain(text);
     }
-    for (const text of ['list', 'check', 'start', 'stop', 'restart', 'reload', 'reopen', 'status', 'configtest', 'health', 'discover'].map((c) => `\n  ${c} `)) {
+    for (const text of ['list', 'check', 'start', 'stop', 'restart', 'reload', 'reopen', 'status', 'configtest', 'health', 'discover', 'help'].map((c) => `\n  ${c} `)) {
       expect(result.stdout).toContain(text);
     }
     for (const code of ['0', '1', '2', '3', '4', '6', '32']) expect(result.stdout).toMatch(new RegExp(`^  ${code} +\\S`, 'm'));
@@ -29,8 +29,8 @@ describe('the command line', () => {
 
   test.each([
     [['--bogus', 'list'], 'unknown option --bogus; see php-fpm-multi --help'],
-    [['frobnicate'], 'unknown command "frobnicate"; one of: list, check, start, stop, restart, reload, reopen, status, supervise, configtest, health, discover'],
-    [[], 'no command given; one of: list, check, start, stop, restart, reload, reopen, status, supervise, configtest, health, discover'],
+    [['frobnicate'], 'unknown command "frobnicate"; one of: list, check, start, stop, restart, reload, reopen, status, supervise, configtest, health, discover, help'],
+    [[], 'no command given; one of: list, check, start, stop, restart, reload, reopen, status, supervise, configtest, health, discover, help'],
     [['--conf=', 'list'], '--conf needs a file name'],
     [['--partial', 'stop'], '--partial goes with start, not stop'],
   ])('%j is a usage error (exit 2)', async (argv, message) => {
@@ -157,6 +157,46 @@ test('arrays in a file OpenRC sources (${EPREFIX}/etc/conf.d) under a /bin/sh th
   expect(result.stderr).toContain(`error: ${conf} uses bash arrays, but /bin/sh is`);
   expect(result.stderr).toContain(`    FPM_slot_1="slot=8.2 config=${a}"\n`);
   expect(result.stderr).toContain('bash arrays cannot be sourced by /bin/sh: use the string form printed above');
+});
+
+describe('check and the file OpenRC sources (${EPREFIX}/etc/conf.d/*): arrays under a /bin/sh that is not bash', () => {
+  async function checkArrays(relative: string, argv: (conf: string) => string[], env: (dir: string) => Record<string, string>): Promise<{ conf: string; result: Awaited<ReturnType<typeof runCli>> }> {
+    const { mkdirSync } = await import('node:fs');
+    const { dirname } = await import('node:path');
+    mkdirSync(dirname(`${scratch.dir}/${relative}`), { recursive: true });
+    const a = scratch.write('a.conf', '[global]\n');
+    const conf = scratch.write(relative, `FPM_slot_1=( "slot=8.2" "config=${a}" )\n`);
+    return { conf, result: await runCli(argv(conf), env(scratch.dir)) };
+  }
+
+  test.each<[string, string, (conf: string) => string[], (dir: string) => Record<string, string>, number, string]>([
+    ['a second service\'s file, named with --conf', 'etc/conf.d/php-fpm.web', (conf) => ['--conf', conf, 'check'], (dir) => ({ EPREFIX: dir }), 6, 'error'],
+    ['the default file, --style openrc', 'etc/conf.d/php-fpm', () => ['--style', 'openrc', 'check'], (dir) => ({ EPREFIX: dir }), 6, 'error'],
+    ['a file outside conf.d', 'etc/other/php-fpm', (conf) => ['--conf', conf, 'check'], (dir) => ({ EPREFIX: dir }), 0, 'warning'],
+    ['a conf.d directory of another prefix', 'etc/conf.d/php-fpm', (conf) => ['--conf', conf, 'check'], () => ({}), 0, 'warning'],
+  ])('%s (%s): exit %i, an %s', async (_, relative, argv, env, code, severity) => {
+    const { conf, result } = await checkArrays(relative, argv, env);
+    expect(result.code, result.stderr).toBe(code);
+    expect(result.stderr).toContain(`${severity}: ${conf} uses bash arrays, but /bin/sh is`);
+    expect(result.stderr).toContain('FPM_slot_1="slot=8.2 config=');
+  });
+
+  test('under --style openrc the refusal is " * " lines, the rewrite indented under the first', async () => {
+    const { conf, result } = await checkArrays('etc/conf.d/php-fpm', () => ['--style', 'openrc', 'check'], (dir) => ({ EPREFIX: dir }));
+    expect(result.code).toBe(6);
+    expect(result.stderr).toMatch(new RegExp(`^ \\* error: ${conf.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} uses bash arrays`));
+    expect(result.stderr).toMatch(/^ {7}FPM_slot_1="slot=8\.2 config=/m);
+    expect(result.stderr).toContain(' * ' + conf + ': bash arrays cannot be sourced by /bin/sh: use the string form printed above\n');
+  });
+
+  test('with ${EPREFIX}/bin/sh being bash (Gentoo Prefix), arrays are fine there: exit 0, nothing said about them', async () => {
+    const { mkdirSync, symlinkSync } = await import('node:fs');
+    mkdirSync(`${scratch.dir}/bin`, { recursive: true });
+    symlinkSync('/bin/bash', `${scratch.dir}/bin/sh`);
+    const { result } = await checkArrays('etc/conf.d/php-fpm', () => ['check'], (dir) => ({ EPREFIX: dir }));
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).not.toContain('arrays');
+  });
 });
 
 test.each(['start', 'restart', 'reload', 'reopen', 'configtest'])('%s with no enabled instance declared exits 6 and says how to declare one', async (command) => {

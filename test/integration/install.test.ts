@@ -181,6 +181,10 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     expect(installed.stdout).toMatch(/string form .*because \/bin\/sh is \S*dash, not bash/);
     const example = readFileSync(join(destdir, 'etc/conf.d/php-fpm'), 'utf8');
     expect(example).toMatch(/because \/bin\/sh here is \S*dash, not bash/);
+    // Said first, loudly: one array and every rc-service command fails with only dash's message.
+    const [first, ...rest] = example.split('\n');
+    expect(first).toMatch(/^# !!! NO ARRAYS IN THIS FILE: \/bin\/sh here is \S*dash, not bash\. !!!$/);
+    expect(rest.slice(0, 5).join('\n')).toContain('EVERY rc-service command of the service (start, stop, status)\n# fails with nothing but:   Syntax error: "(" unexpected');
     expect(example).not.toMatch(/^# ?FPM_\w+=\(/m);
     expect(example).toContain('# FPM_slot_1="slot=php8.2 config=/etc/php/fpm-php8.2/php-fpm.conf"');
   });

@@ -89,8 +89,8 @@ describe('the runscript', () => {
     expect(source.split('\n')[0]).toBe('#!/sbin/openrc-run');
     expect(code).toMatch(/^description="/m);
     expect(code).toMatch(/^extra_commands="checkconfig configtest"$/m);
-    expect(code).toMatch(/^extra_started_commands="reload reopen"$/m);
-    for (const command of ['checkconfig', 'configtest', 'reload', 'reopen']) expect(code).toMatch(new RegExp(`^description_${command}="`, 'm'));
+    expect(code).toMatch(/^extra_started_commands="reload reopen health"$/m);
+    for (const command of ['checkconfig', 'configtest', 'reload', 'reopen', 'health']) expect(code).toMatch(new RegExp(`^description_${command}="`, 'm'));
     expect(code).toMatch(/depend\(\) \{\n\tuse net logger\n\}/);
     expect(code).toMatch(/^php_fpm_multi_conf="@SYSCONFDIR@\/conf\.d\/\$\{RC_SVCNAME\}"$/m);
   });
@@ -99,11 +99,11 @@ describe('the runscript', () => {
     const result = await rcService(SERVICE, 'describe', 'dash', scratch);
     expect(result.code, show(result)).toBe(0);
     expect(result.output).toContain(`every instance declared in ${CONF}`);
-    for (const command of ['checkconfig', 'configtest', 'reload', 'reopen']) expect(result.output).toMatch(new RegExp(`\\* ${command}: \\S`));
+    for (const command of ['checkconfig', 'configtest', 'reload', 'reopen', 'health']) expect(result.output).toMatch(new RegExp(`\\* ${command}: \\S`));
   });
 
-  it('reload and reopen need the service started', async () => {
-    for (const command of ['reload', 'reopen']) {
+  it('reload, reopen and health need the service started', async () => {
+    for (const command of ['reload', 'reopen', 'health']) {
       const result = await rcService(SERVICE, command, 'dash', scratch);
       expect(result.code, show(result)).toBe(1);
       expect(result.output).toContain(`cannot \`${command}' as it has not been started`);
@@ -120,8 +120,8 @@ describe('the runscript', () => {
     expect(code).toContain('if [ "${RC_CMD}" = restart ]; then\n\t\tcheckconfig || return 1\n\tfi');
     // The controller and its declaration file are named once (issue 11); every action goes through that.
     expect(code.split('"${php_fpm_multi}" --conf "${php_fpm_multi_conf}"')).toHaveLength(2);
-    expect(code).toContain('php_fpm_multi_run() {\n\t"${php_fpm_multi}" --conf "${php_fpm_multi_conf}" "$@"\n}');
-    for (const command of ['start --partial', 'stop', 'status', 'reload', 'reopen', 'configtest', 'check']) {
+    expect(code).toContain('php_fpm_multi_run() {\n\t"${php_fpm_multi}" --conf "${php_fpm_multi_conf}" --style openrc "$@"\n}');
+    for (const command of ['start --partial', 'stop', 'status', 'reload', 'reopen', 'health', 'configtest', 'check']) {
       expect(code).toContain(`php_fpm_multi_run ${command}`);
     }
   });
@@ -287,6 +287,102 @@ describe('partial failure: keep what started', () => {
     expect(findProcesses(scratch.token)).toEqual([]);
     const status = await rcService(SERVICE, 'status', 'dash', scratch);
     expect(status.code, show(status)).toBe(3);
+  });
+});
+
+describe('what the admin sees: the controller speaks OpenRC\'s style (--style openrc)', () => {
+  let a: FpmInstance;
+  let b: FpmInstance;
+  const runDir = () => join(scratch.dir, 'style', 'run');
+  const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', TERM: 'dumb' };
+  /** rc-service with stdout and stderr in one stream, in the order the admin sees them. */
+  const seen = (...args: string[]) => run('sh', ['-c', 'exec rc-service "$@" 2>&1', 'sh', ...args], { env: ENV, timeoutMs: 55_000 });
+  const ebeginLine = (text: string) => new RegExp(`^ \\* ${text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\.\\.\\.$`);
+  /** The lines of the output, without OpenRC's own about its dependency cache (and this machine's missing services). */
+  const linesOf = (output: string) => output.split('\n').filter((line) => line !== '' && !line.startsWith(' * Caching service dependencies') && !line.startsWith('Service `'));
+
+  beforeAll(() => {
+    a = writeFpmInstance(scratch, 'style', 'a');
+    b = writeFpmInstance(scratch, 'style', 'b');
+    // b leaves process_control_timeout at 0: check warns about it (a warning, exit 0).
+    writeFileSync(b.config, readFileSync(b.config, 'utf8').replace(/^process_control_timeout = .*\n/m, ''));
+    writeFileSync(CONF, `${declarationText('string', [a, b], runDir())}FPM_slot_off="slot=8.2 config=${join(scratch.dir, 'style', 'missing.conf')} enabled=no"\n`);
+  });
+
+  afterAll(async () => {
+    await controller(['--conf', CONF, 'stop']);
+    if (isMarkedStarted(SERVICE)) await run('rc-service', [SERVICE, 'zap']);
+  });
+
+  it('start: each instance on a line of its own after the ebegin line, " * " lines, [ ok ] at the end', async () => {
+    const result = await seen(SERVICE, 'start');
+    expect(result.code, show(result)).toBe(0);
+    const lines = linesOf(result.output);
+    expect(lines[0], result.output).toMatch(ebeginLine(`Starting the PHP-FPM instances of ${CONF}`));
+    expect(lines.slice(1).sort().map((line) => line.replace(/ \[ ok \]$/, '').replace(/\d+/g, 'N'))).toEqual([' * a: started (pid N)', ' * b: started (pid N)']);
+    expect(lines[2]).toMatch(/ \[ ok \]$/);
+    expect(result.output).not.toContain('php-fpm-multi:');
+  });
+
+  it('status: the table, the disabled instance listed and marked; exit 0 (it does not count)', async () => {
+    const result = await rcService(SERVICE, 'status', 'dash', scratch);
+    expect(result.code, show(result)).toBe(0);
+    expect(result.stdout).toMatch(/^INSTANCE +SLOT +STATE/);
+    expect(statusLine(result.stdout, 'a')).toMatch(/\brunning\b/);
+    expect(statusLine(result.stdout, 'off')).toMatch(/^off +\S+ +disabled\b/);
+  });
+
+  it('health when healthy: the ebegin line and [ ok ], nothing else', async () => {
+    const result = await seen(SERVICE, 'health');
+    expect(result.code, show(result)).toBe(0);
+    expect(linesOf(result.output)).toEqual([` * Checking the health of the PHP-FPM instances of ${CONF} ... [ ok ]`]);
+  });
+
+  it('a warning (checkconfig): an ewarn line on stderr, not glued to the ebegin line; exit 0', async () => {
+    const result = await seen(SERVICE, 'checkconfig');
+    expect(result.code, show(result)).toBe(0);
+    const lines = linesOf(result.output);
+    expect(lines[0]).toMatch(ebeginLine(`Checking ${CONF} and the php-fpm configuration of its instances`));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ \\* ${CONF}: warning: FPM_slot_b \\(line \\d+\\): .*process_control_timeout`)));
+    const streams = await rcService(SERVICE, 'checkconfig', 'dash', scratch);
+    expect(streams.stderr).toMatch(/^ \* \S+: warning: FPM_slot_b/m);
+  });
+
+  it('rc-service -q reload: nothing printed when all goes well', async () => {
+    const result = await run('rc-service', ['-q', SERVICE, 'reload'], { env: ENV, timeoutMs: 55_000 });
+    expect(result.code, show(result)).toBe(0);
+    expect(result.output).toBe('');
+  });
+
+  it('a failure (health with b stopped): an eerror line naming b, the runscript\'s advice, [ !! ]; exit 1', async () => {
+    const stopped = await controller(['--conf', CONF, 'stop', 'b']);
+    expect(stopped.code, show(stopped)).toBe(0);
+    const result = await seen(SERVICE, 'health');
+    expect(result.code, show(result)).toBe(1);
+    const lines = linesOf(result.output);
+    expect(lines[0]).toMatch(ebeginLine(`Checking the health of the PHP-FPM instances of ${CONF}`));
+    expect(lines[1]).toMatch(/^ \* b: not running \(stopped\)/);
+    expect(lines[2]).toBe(` * Some instances are not healthy (named above); see rc-service ${SERVICE} status`);
+    expect(lines[3]).toMatch(/^ +\[ !! \]$/);
+    const streams = await rcService(SERVICE, 'health', 'dash', scratch);
+    expect(streams.stderr).toMatch(/^ \* b: not running/m);
+    expect(streams.stdout).not.toMatch(/b: not running/);
+  });
+
+  it('on a colour terminal: the stars in libeinfo\'s colours (red for b\'s failure)', async () => {
+    const result = await run('script', ['-qec', `rc-service ${SERVICE} health`, '/dev/null'], { env: { ...ENV, TERM: 'xterm' }, timeoutMs: 55_000 });
+    expect(result.code, show(result)).toBe(1);
+    expect(result.stdout).toContain(' \u001b[1m\u001b[31m*\u001b[m b: not running (stopped)');
+  });
+
+  it('stop: every instance on its own line, [ ok ] at the end', async () => {
+    const result = await seen(SERVICE, 'stop');
+    expect(result.code, show(result)).toBe(0);
+    const lines = linesOf(result.output);
+    expect(lines[0]).toMatch(ebeginLine(`Stopping the PHP-FPM instances of ${CONF}`));
+    expect(lines.slice(1).every((line) => line.startsWith(' * '))).toBe(true);
+    expect(lines.at(-1)).toMatch(/ \[ ok \]$/);
+    expect(lines.join('\n')).toMatch(/^ \* a: stopped \(pid \d+\)/m);
   });
 });
 

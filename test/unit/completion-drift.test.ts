@@ -4,6 +4,7 @@
 // reads; test/integration/completion.test.ts drives the completion in bash.
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
+import { OUTPUT_STYLES } from '../../src/cli/reporter.js';
 import { COMMAND_OPTIONS, COMMANDS, DECLARATION_FORMS, GLOBAL_OPTIONS, HEALTH_FORMATS, PROGRAM_OPTIONS, type OptionEntry } from '../../src/cli/registry.js';
 import { PENDING_NAMES } from '../helpers/pending-names.js';
 
@@ -43,7 +44,7 @@ describe('scripts/php-fpm-multi.bash-completion and the registry', () => {
     expect(commands.filter((name) => pending.includes(name))).toEqual(pending);
   });
 
-  test('the global options are --conf, --help, --version and their aliases', () => {
+  test('the global options are the registry\'s (--conf, --style, --help, --version) and their aliases', () => {
     expect(sorted(assigned('_php_fpm_multi_global_options'))).toEqual(sorted([...GLOBAL_OPTIONS, ...PROGRAM_OPTIONS].flatMap(flags)));
   });
 
@@ -69,12 +70,17 @@ describe('scripts/php-fpm-multi.bash-completion and the registry', () => {
   test('every command of the registry that takes instances completes their names', () => {
     const arm = /^\t(list \|[^)\n]*)\)$/m.exec(SCRIPT)?.[1] ?? '';
     const pending: readonly string[] = PENDING_NAMES.commands;
-    const expected = [...COMMANDS.filter((entry) => entry.takesInstances !== false).map((entry) => entry.name), ...pending.filter((name) => name === 'logs')];
+    // help's words are command names (its own arm), not instances.
+    const expected = [...COMMANDS.filter((entry) => entry.takesInstances !== false && entry.name !== 'help').map((entry) => entry.name), ...pending.filter((name) => name === 'logs')];
     expect(sorted(arm.split(' | '))).toEqual(sorted(expected));
   });
 
   test('--format completes the registry\'s formats', () => {
     expect(SCRIPT).toContain(`compgen -P "$lead" -W '${HEALTH_FORMATS.join(' ')}'`);
+  });
+
+  test('--style completes the reporter\'s styles', () => {
+    expect(SCRIPT).toContain(`compgen -P "$lead" -W '${OUTPUT_STYLES.join(' ')}'`);
   });
 
   test('--form completes the registry\'s declaration forms', () => {
