@@ -25,6 +25,10 @@ export interface CommandContext {
   partial: boolean;
   /** `restart --rolling`: one instance at a time (absent: false). */
   rolling?: boolean;
+  /** `logs -n LINES`: how many lines of each log (absent: DEFAULT_LOG_LINES). */
+  lines?: number;
+  /** `logs --follow`: keep printing new lines. */
+  follow?: boolean;
 }
 
 /** A command returns its exit code; only src/cli.ts turns it into the process's. */

@@ -107,6 +107,15 @@ function readHealthFormat(args: minimist.ParsedArgs): HealthFormat {
   return format;
 }
 
+/** -n/--lines (logs only: refuseForeignOptions): a count of lines, 0 or more; absent: the command's default. */
+function readLineCount(args: minimist.ParsedArgs): number | undefined {
+  const given: unknown = args['lines'];
+  if (given === undefined) return undefined;
+  const text = Array.isArray(given) ? String(given[given.length - 1]) : String(given);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new UsageError(`-n/--lines needs a number of lines (0 or more), not ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
 function parseArgv(argv: readonly string[]): minimist.ParsedArgs {
   return minimist([...argv], {
     ...ARGV_OPTIONS,
@@ -140,7 +149,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     refuseForeignOptions(entry, args);
     const command = await entry.load({ pools: Boolean(args['pools']), format: readHealthFormat(args) });
     const conf = resolveConfPath(args['conf'] as string | undefined, io.env);
-    return await command({ io, conf, json: Boolean(args['json']), selection, partial: Boolean(args['partial']), rolling: Boolean(args['rolling']) });
+    const lines = readLineCount(args);
+    return await command({
+      io, conf, json: Boolean(args['json']), selection, partial: Boolean(args['partial']), rolling: Boolean(args['rolling']),
+      ...(lines === undefined ? {} : { lines }), follow: Boolean(args['follow']),
+    });
   } catch (error) {
     if (error instanceof FpmMultiError) {
       reportError(io, error.message);

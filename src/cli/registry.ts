@@ -16,7 +16,7 @@ export interface CommandChoice {
 }
 
 /** The options a command may accept; --conf, --help and --version go with every command. */
-export type CommandOption = 'json' | 'partial' | 'pools' | 'format' | 'rolling';
+export type CommandOption = 'json' | 'partial' | 'pools' | 'format' | 'rolling' | 'lines' | 'follow';
 
 export interface CommandEntry {
   name: string;
@@ -53,6 +53,10 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'supervise', summary: 'foreground: keep every instance running (crash restarts with backoff, restart_limit, health_restart)', options: [],
     load: async () => (await import('../commands/supervise.js')).supervise,
   },
+  {
+    name: 'logs', summary: "the last lines of each instance's php-fpm error_log (from its config), prefixed with its name when several", options: ['lines', 'follow'],
+    load: async () => (await import('../commands/logs.js')).logs,
+  },
   { name: 'configtest', summary: "php-fpm's own configuration test of each instance", options: [], load: async () => (await import('../commands/lifecycle.js')).configtest },
   {
     name: 'health',
@@ -88,6 +92,11 @@ export const COMMAND_OPTIONS: Readonly<Record<CommandOption, OptionEntry>> = {
   pools: {
     name: 'pools',
     help: ['one row per pool (processes, listen queue, accepted', 'connections, …) from each pool\'s status page (pm.status_path)'],
+  },
+  lines: { name: 'lines', alias: 'n', argument: 'LINES', help: ['how many lines of each log (default 10)'] },
+  follow: {
+    name: 'follow', alias: 'f',
+    help: ['keep printing new lines of every log, across reopen, rotation', '(a new file at the path) and truncation, until SIGINT/SIGTERM'],
   },
   format: {
     name: 'format',

@@ -19,7 +19,7 @@ describe('the registry and --help', () => {
   });
 
   test.each(Object.keys(COMMAND_OPTIONS) as CommandOption[])('--%s is listed with the commands that take it', (option) => {
-    expect(HELP).toMatch(new RegExp(`^ +--${option}(?: [A-Z]+)? +${commandsTaking(option).join(', ')}: `, 'm'));
+    expect(HELP).toMatch(new RegExp(`^ +(?:-[A-Za-z], )?--${option}(?: [A-Z]+)? +${commandsTaking(option).join(', ')}: `, 'm'));
   });
 });
 
