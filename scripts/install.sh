@@ -7,6 +7,10 @@
 #   ${EPREFIX}/etc/init.d/php-fpm       the OpenRC runscript
 #   ${EPREFIX}/etc/conf.d/php-fpm       the commented example; an existing file is never
 #                                       overwritten (the example goes to php-fpm.example then)
+#   ${EPREFIX}/etc/logrotate.d/php-fpm-multi
+#                                       rotates ${EPREFIX}/var/log/php-fpm-multi/*.log, then
+#                                       `php-fpm-multi reopen` for every declaration file
+#   ${EPREFIX}/var/log/php-fpm-multi/   where instances' error_log files go (created; kept)
 #
 # Every path is under ${DESTDIR} when it is set (packaging). Run `scripts/install.sh --help`.
 set -eu
@@ -15,9 +19,10 @@ usage() {
 	cat <<'EOF'
 Usage: scripts/install.sh [--uninstall] [--force] [VARIABLE=value …]
 
-Installs php-fpm-multi (the controller, the php-fpm-multi command, the OpenRC runscript and
-the conf.d example), or with --uninstall removes what it installed, except a conf.d file that
-was edited. Build the checkout first (scripts/setup).
+Installs php-fpm-multi (the controller, the php-fpm-multi command, the OpenRC runscript, the
+conf.d example, the logrotate snippet for /var/log/php-fpm-multi/*.log), or with --uninstall
+removes what it installed, except a conf.d file that was edited and the log directory.
+Build the checkout first (scripts/setup).
 
 Variables (from the environment or as arguments):
   DESTDIR    stage everything under this directory (packaging); the installed files still
@@ -108,6 +113,8 @@ command_file=$bindir/php-fpm-multi
 runscript_file=$sysconfdir/init.d/php-fpm
 conf_file=$sysconfdir/conf.d/php-fpm
 example_file=$sysconfdir/conf.d/php-fpm.example
+logrotate_file=$sysconfdir/logrotate.d/php-fpm-multi
+logdir=$EPREFIX/var/log/php-fpm-multi
 MARKER='installed by php-fpm-multi scripts/install.sh'
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/php-fpm-multi-install.XXXXXX")
@@ -228,6 +235,13 @@ render_runscript() {
 		"$source_dir/init.d/php-fpm.in"
 }
 
+render_logrotate() {
+	sed -e "s|@BINDIR@|$bindir|g" \
+		-e "s|@SYSCONFDIR@|$sysconfdir|g" \
+		-e "s|@LOGDIR@|$logdir|g" \
+		"$source_dir/logrotate.d/php-fpm-multi.in"
+}
+
 # Is FILE identical to the example in either form?
 is_pristine_example() {
 	render_array_example >"$tmp/example.array"
@@ -311,6 +325,18 @@ $live"
 		say "removed $DESTDIR$runscript_file"
 	elif [ -e "$DESTDIR$runscript_file" ]; then
 		say "kept $DESTDIR$runscript_file: it is not php-fpm-multi's runscript"
+	fi
+	if [ -f "$DESTDIR$logrotate_file" ] && grep -q "$MARKER" "$DESTDIR$logrotate_file"; then
+		rm -f "$DESTDIR$logrotate_file"
+		say "removed $DESTDIR$logrotate_file"
+	elif [ -e "$DESTDIR$logrotate_file" ]; then
+		say "kept $DESTDIR$logrotate_file: it was not installed by this script"
+	fi
+	# The logs are the admin's: an empty directory goes, one with logs stays.
+	if [ -d "$DESTDIR$logdir" ] && rmdir "$DESTDIR$logdir" 2>/dev/null; then
+		say "removed the empty $DESTDIR$logdir"
+	elif [ -d "$DESTDIR$logdir" ]; then
+		say "kept $DESTDIR$logdir: it holds logs; remove it yourself if you no longer need them"
 	fi
 	for link in "$DESTDIR$sysconfdir"/init.d/php-fpm.*; do
 		[ -L "$link" ] || continue
@@ -419,6 +445,24 @@ rm -f "$DESTDIR$runscript_file"
 cp "$tmp/runscript" "$DESTDIR$runscript_file"
 chmod 755 "$DESTDIR$runscript_file"
 say "installed the OpenRC runscript $DESTDIR$runscript_file"
+
+mkdir -p "$DESTDIR$sysconfdir/logrotate.d"
+render_logrotate >"$tmp/logrotate"
+if [ -e "$DESTDIR$logrotate_file" ] && ! grep -q "$MARKER" "$DESTDIR$logrotate_file"; then
+	say "kept $DESTDIR$logrotate_file: it was not installed by this script (it would be replaced by ours: move it away to install ours)"
+else
+	rm -f "$DESTDIR$logrotate_file"
+	cp "$tmp/logrotate" "$DESTDIR$logrotate_file"
+	# logrotate refuses a configuration file that others may write.
+	chmod 644 "$DESTDIR$logrotate_file"
+	say "installed the logrotate snippet $DESTDIR$logrotate_file (rotates $logdir/*.log)"
+fi
+# logrotate skips a directory that group or others may write ("insecure permissions").
+if [ ! -d "$DESTDIR$logdir" ]; then
+	mkdir -p "$DESTDIR$logdir"
+	chmod 755 "$DESTDIR$logdir"
+	say "created $DESTDIR$logdir for the instances' error_log files"
+fi
 
 mkdir -p "$DESTDIR$sysconfdir/conf.d"
 if [ "$conf_form" = array ]; then
