@@ -30,8 +30,9 @@ function readNames(declared: readonly string[], recorded: readonly string[], sel
     const names = range ? expandRange(Number(range[1]), Number(range[2]), token) : [token];
     for (const name of names) {
       if (!declared.includes(name) && !recorded.includes(name)) {
-        // A number one off another is no typo ("6" is not a misspelt "5"): only names get a suggestion.
-        const suggestion = /^\d+$/.test(name) ? '' : formatSuggestion(name, [...declared, ...recorded]);
+        // A number one off another is no typo ("6" is not a misspelt "5"), nor is one letter for
+        // another ("c" for "a"): only names of three characters or more get a suggestion.
+        const suggestion = /^\d+$/.test(name) || name.length < 3 ? '' : formatSuggestion(name, [...declared, ...recorded]);
         throw new UsageError(`no instance "${name}" in the declaration file${suggestion} (${listKnown(declared, recorded)})`);
       }
       wanted.add(name);
