@@ -11,6 +11,10 @@
 #                                       the manual page (docs/php-fpm-multi.8)
 #   ${EPREFIX}/usr/share/bash-completion/completions/php-fpm-multi
 #                                       the bash completion (scripts/php-fpm-multi.bash-completion)
+#   ${EPREFIX}/etc/logrotate.d/php-fpm-multi
+#                                       rotates ${EPREFIX}/var/log/php-fpm-multi/*.log, then
+#                                       `php-fpm-multi reopen` for every declaration file
+#   ${EPREFIX}/var/log/php-fpm-multi/   where instances' error_log files go (created; kept)
 #
 # Every path is under ${DESTDIR} when it is set (packaging). Run `scripts/install.sh --help`.
 set -eu
@@ -20,8 +24,9 @@ usage() {
 Usage: scripts/install.sh [--uninstall] [--force] [VARIABLE=value …]
 
 Installs php-fpm-multi (the controller, the php-fpm-multi command, the OpenRC runscript, the
-conf.d example, the manual page and the bash completion), or with --uninstall removes what it installed, except a conf.d file that
-was edited. Build the checkout first (scripts/setup).
+conf.d example, the logrotate snippet for /var/log/php-fpm-multi/*.log, the manual page and
+the bash completion), or with --uninstall removes what it installed, except a conf.d file that
+was edited and the log directory. Build the checkout first (scripts/setup).
 
 Variables (from the environment or as arguments):
   DESTDIR    stage everything under this directory (packaging); the installed files still
@@ -116,6 +121,8 @@ man_file=$EPREFIX/usr/share/man/man8/php-fpm-multi.8
 # bash-completion's directory for completions loaded on demand (on Debian, what
 # `pkg-config --variable=completionsdir bash-completion` names), under EPREFIX.
 completion_file=$EPREFIX/usr/share/bash-completion/completions/php-fpm-multi
+logrotate_file=$sysconfdir/logrotate.d/php-fpm-multi
+logdir=$EPREFIX/var/log/php-fpm-multi
 MARKER='installed by php-fpm-multi scripts/install.sh'
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/php-fpm-multi-install.XXXXXX")
@@ -243,6 +250,13 @@ render_runscript() {
 		"$source_dir/init.d/php-fpm.in"
 }
 
+render_logrotate() {
+	sed -e "s|@BINDIR@|$bindir|g" \
+		-e "s|@SYSCONFDIR@|$sysconfdir|g" \
+		-e "s|@LOGDIR@|$logdir|g" \
+		"$source_dir/scripts/php-fpm-multi.logrotate.in"
+}
+
 # Is FILE identical to the example in either form?
 is_pristine_example() {
 	render_array_example >"$tmp/example.array"
@@ -335,6 +349,18 @@ $live"
 			say "kept $file: it is not php-fpm-multi's"
 		fi
 	done
+	if [ -f "$DESTDIR$logrotate_file" ] && grep -q "$MARKER" "$DESTDIR$logrotate_file"; then
+		rm -f "$DESTDIR$logrotate_file"
+		say "removed $DESTDIR$logrotate_file"
+	elif [ -e "$DESTDIR$logrotate_file" ]; then
+		say "kept $DESTDIR$logrotate_file: it was not installed by this script"
+	fi
+	# The logs are the admin's: an empty directory goes, one with logs stays.
+	if [ -d "$DESTDIR$logdir" ] && rmdir "$DESTDIR$logdir" 2>/dev/null; then
+		say "removed the empty $DESTDIR$logdir"
+	elif [ -d "$DESTDIR$logdir" ]; then
+		say "kept $DESTDIR$logdir: it holds logs; remove it yourself if you no longer need them"
+	fi
 	for link in "$DESTDIR$sysconfdir"/init.d/php-fpm.*; do
 		[ -L "$link" ] || continue
 		case $(readlink "$link") in
@@ -453,6 +479,23 @@ install_data() {
 }
 install_data docs/php-fpm-multi.8 "$man_file" "manual page"
 install_data scripts/php-fpm-multi.bash-completion "$completion_file" "bash completion"
+mkdir -p "$DESTDIR$sysconfdir/logrotate.d"
+render_logrotate >"$tmp/logrotate"
+if [ -e "$DESTDIR$logrotate_file" ] && ! grep -q "$MARKER" "$DESTDIR$logrotate_file"; then
+	say "kept $DESTDIR$logrotate_file: it was not installed by this script (it would be replaced by ours: move it away to install ours)"
+else
+	rm -f "$DESTDIR$logrotate_file"
+	cp "$tmp/logrotate" "$DESTDIR$logrotate_file"
+	# logrotate refuses a configuration file that others may write.
+	chmod 644 "$DESTDIR$logrotate_file"
+	say "installed the logrotate snippet $DESTDIR$logrotate_file (rotates $logdir/*.log)"
+fi
+# logrotate skips a directory that group or others may write ("insecure permissions").
+if [ ! -d "$DESTDIR$logdir" ]; then
+	mkdir -p "$DESTDIR$logdir"
+	chmod 755 "$DESTDIR$logdir"
+	say "created $DESTDIR$logdir for the instances' error_log files"
+fi
 
 mkdir -p "$DESTDIR$sysconfdir/conf.d"
 if [ "$conf_form" = array ]; then

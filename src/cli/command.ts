@@ -35,6 +35,10 @@ export interface CommandContext {
   rolling?: boolean;
   /** `discover --form`: the declaration form asked for (absent: the one /bin/sh reads). */
   form?: DeclarationForm;
+  /** `logs -n LINES`: how many lines of each log (absent: DEFAULT_LOG_LINES). */
+  lines?: number;
+  /** `logs --follow`: keep printing new lines. */
+  follow?: boolean;
 }
 
 /** A command returns its exit code; only src/cli.ts turns it into the process's. */

@@ -68,6 +68,15 @@ function readDeclarationForm(args: minimist.ParsedArgs): DeclarationForm | undef
   return form;
 }
 
+/** -n/--lines (logs only: refuseForeignOptions): a count of lines, 0 or more; absent: the command's default. */
+function readLineCount(args: minimist.ParsedArgs): number | undefined {
+  const given: unknown = args['lines'];
+  if (given === undefined) return undefined;
+  const text = Array.isArray(given) ? String(given[given.length - 1]) : String(given);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new UsageError(`-n/--lines needs a number of lines (0 or more), not ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
 function parseArgv(argv: readonly string[]): minimist.ParsedArgs {
   return minimist([...argv], {
     ...ARGV_OPTIONS,
@@ -109,9 +118,10 @@ export async function main(argv: readonly string[], given: Io): Promise<number> 
     const command = await entry.load({ pools: Boolean(args['pools']), format: readHealthFormat(args) });
     const conf = resolveConfPath(args['conf'] as string | undefined, io.env);
     const form = readDeclarationForm(args);
+    const lines = readLineCount(args);
     return await command({
       io, conf, json: Boolean(args['json']), names: Boolean(args['names']), selection, partial: Boolean(args['partial']), rolling: Boolean(args['rolling']),
-      ...(form === undefined ? {} : { form }),
+      ...(form === undefined ? {} : { form }), ...(lines === undefined ? {} : { lines }), follow: Boolean(args['follow']),
     });
   } catch (error) {
     if (error instanceof FpmMultiError) {

@@ -16,7 +16,7 @@ export interface CommandChoice {
 }
 
 /** The options a command may accept; --conf, --help and --version go with every command. */
-export type CommandOption = 'json' | 'names' | 'partial' | 'pools' | 'format' | 'rolling' | 'form' | 'quiet';
+export type CommandOption = 'json' | 'names' | 'partial' | 'pools' | 'format' | 'rolling' | 'form' | 'quiet' | 'lines' | 'follow';
 
 export const DECLARATION_FORMS = ['string', 'array'] as const;
 
@@ -90,6 +90,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'supervise', summary: 'foreground: keep every instance running (crash restarts with backoff, restart_limit, health_restart)', options: [],
     exits: [[0, 'stopped by SIGTERM or SIGINT after stopping every supervised instance'], [1, 'it could not go on'], USAGE, NEEDS_ROOT, UNUSABLE],
     load: async () => (await import('../commands/supervise.js')).supervise,
+  },
+  {
+    name: 'logs', summary: "the last lines of each instance's php-fpm error_log (from its config), prefixed with its name when several", options: ['lines', 'follow'],
+    exits: [[0, 'the logs were shown (-f: until SIGINT or SIGTERM)'], [1, 'a log or a config could not be read (named; the others are shown)'], USAGE, UNUSABLE],
+    load: async () => (await import('../commands/logs.js')).logs,
   },
   { name: 'configtest', summary: "php-fpm's own configuration test of each instance", options: [], exits: actingExits('tested'),
     load: async () => (await import('../commands/lifecycle.js')).configtest },
@@ -165,6 +170,11 @@ export const COMMAND_OPTIONS: Readonly<Record<CommandOption, OptionEntry>> = {
     name: 'form',
     argument: 'FORM',
     help: ['string (any /bin/sh) or array (bash only);', 'default: array where /bin/sh is bash, else string'],
+  },
+  lines: { name: 'lines', alias: 'n', argument: 'LINES', help: ['how many lines of each log (default 10)'] },
+  follow: {
+    name: 'follow', alias: 'f',
+    help: ['keep printing new lines of every log, across reopen, rotation', '(a new file at the path) and truncation, until SIGINT/SIGTERM'],
   },
   format: {
     name: 'format',

@@ -1,5 +1,5 @@
 // list: the declared instances as the model sees them (table or --json), problems included;
-// it reads only the declaration file and never looks at processes.
+// it reads the declaration file and each instance's php-fpm config (for its log), never processes.
 import type { CommandContext } from '../cli/command.js';
 import { EXIT_OK } from '../exit-codes.js';
 import { chooseRunDirUid, loadDeclaration, loadModel } from '../model/load.js';
@@ -8,9 +8,11 @@ import type { Instance } from '../model/instance.js';
 import { selectInstances } from '../model/selection.js';
 import { formatTable } from '../cli/table.js';
 import { countOf } from '../cli/reporter.js';
+import { formatLogColumn, toLogJson, type LogLocation } from '../php-fpm/log.js';
+import { locateInstanceLog } from '../process/log-location.js';
 
 /** The JSON shape tools rely on: keep it exactly as documented in the README. */
-function toJson(instance: Instance): object {
+function toJson(instance: Instance, log: LogLocation): object {
   return {
     name: instance.name,
     variable: instance.variable,
@@ -21,6 +23,7 @@ function toJson(instance: Instance): object {
     binary: instance.binary,
     pidfile: instance.pidfile,
     enabled: instance.enabled,
+    log: toLogJson(log),
     problems: instance.problems,
   };
 }
@@ -31,21 +34,26 @@ export async function list({ io, conf, json, names, selection }: CommandContext)
   // The run directory (so the default pidfiles) exactly as status and start choose it.
   const model = loadModel(io.system, conf, io.env, chooseRunDirUid(io.system, conf));
   const instances = selection.length === 0 ? model.instances : selectInstances(model.instances, selection);
+  // Each instance's php-fpm config is read for its error_log (bounded reads, as check reads it).
+  const logs = await Promise.all(instances.map((instance) => locateInstanceLog(io.system, instance, io.env['PATH'])));
   if (json) {
-    io.stdout(`${JSON.stringify({ conf: model.conf, instances: instances.map(toJson) }, null, 2)}\n`);
+    io.stdout(`${JSON.stringify({ conf: model.conf, instances: instances.map((instance, index) => toJson(instance, logs[index]!)) }, null, 2)}\n`);
     return EXIT_OK;
   }
-  const rows = instances.map((i) => [
-    i.name, i.slot ?? '-', i.enabled ? 'yes' : 'no', i.binary ?? '-', i.config ?? '-', i.pidfile ?? '-',
+  const rows = instances.map((i, index) => [
+    i.name, i.slot ?? '-', i.enabled ? 'yes' : 'no', i.binary ?? '-', i.config ?? '-', i.pidfile ?? '-', formatLogColumn(logs[index]!),
     i.problems.length === 0 ? 'ok' : countOf(i.problems.length, 'problem'),
   ]);
   io.stdout(`${model.conf}: ${countOf(instances.length, 'instance')}\n`);
   if (rows.length > 0) {
-    io.stdout(formatTable(['NAME', 'SLOT', 'ENABLED', 'BINARY', 'CONFIG', 'PIDFILE', 'STATE'], rows));
+    io.stdout(formatTable(['NAME', 'SLOT', 'ENABLED', 'BINARY', 'CONFIG', 'PIDFILE', 'LOG', 'STATE'], rows));
   }
-  for (const instance of instances) {
+  instances.forEach((instance, index) => {
     for (const problem of instance.problems) io.stdout(`  ${instance.variable}: ${problem}\n`);
-  }
+    const log = logs[index]!;
+    // The instance's own problems say why already; a config that cannot be read is said here.
+    if (log.kind === 'unknown' && instance.problems.length === 0) io.stdout(`  ${instance.variable}: log unknown: ${log.why}\n`);
+  });
   for (const problem of model.problems) io.stdout(`  ${problem}\n`);
   return EXIT_OK;
 }

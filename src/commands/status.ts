@@ -142,12 +142,22 @@ export async function status(context: CommandContext): Promise<number> {
   const uptimeOf = (row: Row): number | null =>
     row.inspection.master === null ? null : Math.floor(processAgeMs(row.inspection.master.startTimeTicks, bootTimeSeconds, system.now()) / 1000);
   if (context.json) {
-    const instances = shown.map((row) => ({
+    // Only --json reads php-fpm configs (for each instance's log): the table stays as fast as before.
+    const { locateInstanceLog } = await import('../process/log-location.js');
+    const { toLogJson } = await import('../php-fpm/log.js');
+    const declaredInstances = instances;
+    const logs: object[] = await Promise.all(shown.map(async (row) => {
+      const declared = isCountedAsDeclared(row.target) ? declaredInstances.find((instance) => instance.name === row.target.name) : undefined;
+      return toLogJson(declared === undefined
+        ? { kind: 'unknown', why: prepared.declared.unusable === null ? 'no longer declared: its php-fpm config is not known' : `the declaration file is unusable (${prepared.declared.unusable})` }
+        : await locateInstanceLog(system, declared, io.env['PATH']));
+    }));
+    const rowsJson = shown.map((row, index) => ({
       name: row.target.name, slot: row.slot, state: shownState(row), enabled: isCountedAsDeclared(row.target) ? !row.disabled : null, pid: row.inspection.pid, uptime_s: uptimeOf(row),
-      config: row.config, pidfile: pidfileOf(row.target), supervised: supervisor?.instances[row.target.name] ?? null,
+      config: row.config, pidfile: pidfileOf(row.target), log: logs[index], supervised: supervisor?.instances[row.target.name] ?? null,
     }));
     const supervision = supervisor === null ? null : { pid: supervisor.pid, started_at: supervisor.started_at };
-    writeText(io, `${JSON.stringify({ instances, supervisor: supervision }, null, 2)}\n`);
+    writeText(io, `${JSON.stringify({ instances: rowsJson, supervisor: supervision }, null, 2)}\n`);
   } else {
     const table = shown.map((row) => {
       const uptime = uptimeOf(row);

@@ -2,6 +2,7 @@
 // reach what runs, recorded ones no longer declared. An unknown name is a usage error. Pure.
 import { UsageError } from '../errors.js';
 import type { Instance } from './instance.js';
+import { formatSuggestion } from './suggest.js';
 
 const RANGE_PATTERN = /^(\d+)-(\d+)$/;
 
@@ -29,7 +30,10 @@ function readNames(declared: readonly string[], recorded: readonly string[], sel
     const names = range ? expandRange(Number(range[1]), Number(range[2]), token) : [token];
     for (const name of names) {
       if (!declared.includes(name) && !recorded.includes(name)) {
-        throw new UsageError(`no instance "${name}" in the declaration file (${listKnown(declared, recorded)})`);
+        // A number one off another is no typo ("6" is not a misspelt "5"), nor is one letter for
+        // another ("c" for "a"): only names of three characters or more get a suggestion.
+        const suggestion = /^\d+$/.test(name) || name.length < 3 ? '' : formatSuggestion(name, [...declared, ...recorded]);
+        throw new UsageError(`no instance "${name}" in the declaration file${suggestion} (${listKnown(declared, recorded)})`);
       }
       wanted.add(name);
     }

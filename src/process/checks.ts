@@ -198,6 +198,14 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
       `${instance.config} leaves process_control_timeout at 0 (php-fpm's default): a graceful stop or reload ends requests in flight at once instead of letting them finish; add "process_control_timeout = ${stopSeconds}s" to the [global] section of ${instance.config}`,
     );
   }
+  const { errorLog, errorLogAt } = config.global;
+  if (errorLog.kind === 'file' && errorLogAt === null) {
+    // A warning, not a refusal: php-fpm starts fine, but every instance without error_log writes
+    // to the same compiled-in default, whose lines `logs` cannot tell apart.
+    warnings.push(
+      `${instance.config} sets no error_log, so php-fpm writes to its default ${errorLog.path}, which every other instance without error_log shares: add "error_log = /var/log/php-fpm-multi/${instance.name}.log" (rotated by the logrotate snippet php-fpm-multi installs) to the [global] section of ${instance.config}`,
+    );
+  }
   return { facts, problems, warnings, notes };
 }
 

@@ -48,6 +48,11 @@ export interface ReadLimits {
   procfs?: boolean;
 }
 
+/** A log's tail, read backwards from its end in pieces of at most this (src/process/log-tail.ts). */
+export const LOG_READ_CHUNK_BYTES = 64 * KIB;
+/** How far back `logs -n` reads at most: more lines than fit are not looked for (never the whole multi-GB log). */
+export const LOG_TAIL_MAX_BYTES = 1 * MIB;
+
 /** What a file is, as a message says it: "a FIFO". */
 function describeFileType(mode: number): string {
   switch (mode & fsConstants.S_IFMT) {
@@ -155,6 +160,11 @@ function readBounded(path: string, limits: ReadLimits): { buffer: Buffer; length
   } finally {
     closeSync(fd);
   }
+}
+
+/** Refuses what is not a regular file, as every bounded read does (for callers that open files themselves). */
+export function refuseIrregular(path: string, mode: number, followed: boolean): void {
+  if ((mode & fsConstants.S_IFMT) !== fsConstants.S_IFREG) throw notRegular(path, mode, followed);
 }
 
 /** readBounded's bytes, copied out: the caller may keep them. */

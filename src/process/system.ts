@@ -15,10 +15,10 @@ import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { errnoCode, FpmMultiError } from '../errors.js';
-import { PROC_FILE_LIMITS, readRegularFile, readRegularFileBytes, type ReadLimits } from './files.js';
+import { PROC_FILE_LIMITS, readRegularFile, readRegularFileBytes, refuseIrregular, type ReadLimits } from './files.js';
 
 export {
-  DECLARATION_MAX_BYTES, ERROR_LOG_TAIL_MAX_BYTES, FPM_CONFIG_MAX_BYTES, PIDFILE_MAX_BYTES, PROC_FILE_MAX_BYTES, RECORD_MAX_BYTES,
+  DECLARATION_MAX_BYTES, ERROR_LOG_TAIL_MAX_BYTES, FPM_CONFIG_MAX_BYTES, LOG_READ_CHUNK_BYTES, LOG_TAIL_MAX_BYTES, PIDFILE_MAX_BYTES, PROC_FILE_MAX_BYTES, RECORD_MAX_BYTES,
   START_FAILURE_MAX_BYTES, readRegularFile, readRegularFileBytes, UnsafeFileError, type ReadLimits,
 } from './files.js';
 
@@ -83,6 +83,19 @@ export interface OpenFile {
   stat(): Promise<FileStat>;
   /** Replaces the whole content through this descriptor (truncate + write at offset 0). */
   overwrite(content: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A regular file kept open to be read piece by piece: a log followed across its rotation (the
+ * descriptor still reads the renamed file, so that no line written before php-fpm reopened its
+ * log is lost). Every read is bounded by the caller.
+ */
+export interface ReadableFile {
+  /** fstat of the open file: its identity (dev, ino) and current size. */
+  stat(): Promise<FileStat>;
+  /** At most `maxBytes` from `position`; fewer (or none) at the end of the file. */
+  read(position: number, maxBytes: number): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -160,6 +173,11 @@ export interface System {
    * timer tells "not even connected" from "connected, no reply".
    */
   connect(address: SocketAddress): Connection;
+  /**
+   * Opens a regular file read-only (following symlinks); anything else is refused with
+   * UnsafeFileError before it is opened (a FIFO would block, a device is never opened).
+   */
+  openReadable(path: string): Promise<ReadableFile>;
   /** See SyncFiles: for the model's file probe and the declaration's read. */
   readonly sync: SyncFiles;
   /** Milliseconds since the epoch. */
@@ -357,6 +375,28 @@ async function openLockFile(path: string, options: { readOnly?: boolean } = {}):
   };
 }
 
+async function openReadable(path: string): Promise<ReadableFile> {
+  // The path first, so that a device is never even opened; the descriptor again, for the path
+  // can be replaced in between (as readBounded does).
+  refuseIrregular(path, (await fs.stat(path)).mode, true);
+  const handle = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+  try {
+    refuseIrregular(path, (await handle.stat()).mode, true);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return {
+    stat: async () => toFileStat(await handle.stat()),
+    read: async (position, maxBytes) => {
+      const buffer = Buffer.allocUnsafe(maxBytes);
+      const { bytesRead } = await handle.read(buffer, 0, maxBytes, position);
+      return buffer.subarray(0, bytesRead);
+    },
+    close: () => handle.close(),
+  };
+}
+
 /** System.connect of the real system: a node:net socket, connecting as soon as it is made. */
 export function connectSocket(address: SocketAddress): Connection {
   return address.kind === 'unix' ? createConnection({ path: address.path }) : createConnection({ host: address.host, port: address.port });
@@ -413,6 +453,7 @@ export function createRealSystem(): System {
     },
     chown: (path, uid, gid) => fs.lchown(path, uid, gid),
     openLockFile,
+    openReadable,
     connect: connectSocket,
     sync: realSyncFiles,
     now: () => Date.now(),

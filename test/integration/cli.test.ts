@@ -17,7 +17,7 @@ describe('the command line', () => {
     for (const text of ['Usage: php-fpm-multi [--conf FILE] [--style STYLE] [--json] <command> [instance…]', 'php-fpm-multi help COMMAND', '1,3-5', '--partial', '-q, --quiet']) {
       expect(result.stdout).toContain(text);
     }
-    for (const text of ['list', 'check', 'start', 'stop', 'restart', 'reload', 'reopen', 'status', 'configtest', 'health', 'discover', 'help'].map((c) => `\n  ${c} `)) {
+    for (const text of ['list', 'check', 'start', 'stop', 'restart', 'reload', 'reopen', 'status', 'logs', 'configtest', 'health', 'discover', 'help'].map((c) => `\n  ${c} `)) {
       expect(result.stdout).toContain(text);
     }
     for (const code of ['0', '1', '2', '3', '4', '6', '32']) expect(result.stdout).toMatch(new RegExp(`^  ${code} +\\S`, 'm'));
@@ -29,8 +29,8 @@ describe('the command line', () => {
 
   test.each([
     [['--bogus', 'list'], 'unknown option --bogus; see php-fpm-multi --help'],
-    [['frobnicate'], 'unknown command "frobnicate"; one of: list, check, start, stop, restart, reload, reopen, status, supervise, configtest, health, discover, help'],
-    [[], 'no command given; one of: list, check, start, stop, restart, reload, reopen, status, supervise, configtest, health, discover, help'],
+    [['frobnicate'], 'unknown command "frobnicate"; one of: list, check, start, stop, restart, reload, reopen, status, supervise, logs, configtest, health, discover, help'],
+    [[], 'no command given; one of: list, check, start, stop, restart, reload, reopen, status, supervise, logs, configtest, health, discover, help'],
     [['--conf=', 'list'], '--conf needs a file name'],
     [['--partial', 'stop'], '--partial goes with start, not stop'],
   ])('%j is a usage error (exit 2)', async (argv, message) => {
@@ -89,11 +89,13 @@ describe('list', () => {
       instances: [
         {
           name: '1', variable: 'FPM_slot_1', line: 3, raw: ['slot=php8.2', `config=${a}`], slot: 'php8.2', config: a,
-          binary: PHP_FPM, pidfile: '/run/php-fpm-multi/php-fpm/1.pid', enabled: true, problems: [],
+          binary: PHP_FPM, pidfile: '/run/php-fpm-multi/php-fpm/1.pid', enabled: true,
+          log: { kind: 'file', path: '/var/log/php-fpm.log', configured: false }, problems: [],
         },
         {
           name: 'web', variable: 'FPM_slot_web', line: 4, raw: ['slot=8.2', `confg=${a}`], slot: '8.2', config: null,
           binary: PHP_FPM, pidfile: '/run/php-fpm-multi/php-fpm/web.pid', enabled: true,
+          log: { kind: 'unknown', why: expect.stringContaining('unknown key "confg"') },
           problems: [
             expect.stringContaining('unknown key "confg" (did you mean "config"?)'),
             'config= is missing; add e.g. "config=/etc/php/8.2/fpm/php-fpm.conf"',
@@ -107,7 +109,7 @@ describe('list', () => {
     const conf = scratch.write('php-fpm', `FPM_slot_1="slot=8.2 config=${scratch.dir}/missing.conf enabled=no"\n`);
     const result = await runCli(['--conf', conf, 'list']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^NAME +SLOT +ENABLED +BINARY +CONFIG +PIDFILE +STATE$/m);
+    expect(result.stdout).toMatch(/^NAME +SLOT +ENABLED +BINARY +CONFIG +PIDFILE +LOG +STATE$/m);
     expect(result.stdout).toMatch(new RegExp(`^1 +8\\.2 +no +${PHP_FPM} +${scratch.dir}/missing.conf .* 1 problem$`, 'm'));
     expect(result.stdout).toContain(`  FPM_slot_1: config=${scratch.dir}/missing.conf: no such file`);
   });

@@ -123,6 +123,7 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     expect(listTree(destdir)).toEqual([
       'etc/conf.d/php-fpm',
       'etc/init.d/php-fpm',
+      'etc/logrotate.d/php-fpm-multi',
       'usr/bin/php-fpm-multi',
       ...dist,
       ...dependencies,
@@ -139,6 +140,19 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     expect(mode(join(destdir, 'etc/init.d/php-fpm'))).toBe(0o755);
     expect(mode(join(destdir, 'usr/lib/php-fpm-multi/dist/cli.js'))).toBe(0o755);
     expect(mode(join(destdir, 'etc/conf.d/php-fpm'))).toBe(0o644);
+    // logrotate refuses a config others may write, and skips a log directory group or others may write.
+    expect(mode(join(destdir, 'etc/logrotate.d/php-fpm-multi'))).toBe(0o644);
+    expect(mode(join(destdir, 'var/log/php-fpm-multi'))).toBe(0o755);
+  });
+
+  it('installs the logrotate snippet with its final paths: /var/log/php-fpm-multi/*.log, reopen of every declaration file', () => {
+    const snippet = readFileSync(join(destdir, 'etc/logrotate.d/php-fpm-multi'), 'utf8');
+    expect(snippet).not.toMatch(/@[A-Za-z_]+@/);
+    expect(snippet).not.toContain(destdir);
+    expect(snippet).toContain('/var/log/php-fpm-multi/*.log {');
+    for (const directive of ['missingok', 'notifempty', 'sharedscripts', 'delaycompress', 'compress']) expect(snippet).toMatch(new RegExp(`^\\t${directive}$`, 'm'));
+    expect(snippet).toContain('for conf in /etc/conf.d/php-fpm /etc/conf.d/php-fpm.*; do');
+    expect(snippet).toContain('/usr/bin/php-fpm-multi --conf "$conf" reopen >/dev/null 2>&1 || :');
   });
 
   it('installs the manual page and the bash completion as they are in the checkout, 0644', () => {
@@ -221,12 +235,15 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     expect(existsSync(`${conf}.example`)).toBe(true);
   });
 
-  it('--uninstall removes what it installed, except the edited conf.d file, and says so', async () => {
+  it('--uninstall removes what it installed, except the edited conf.d file and a log directory with logs, and says so', async () => {
     const conf = join(destdir, 'etc/conf.d/php-fpm');
+    writeFileSync(join(destdir, 'var/log/php-fpm-multi/web.log'), 'a log line\n');
     const result = await install(['--uninstall'], { DESTDIR: destdir });
     expect(result.code, show(result)).toBe(0);
     expect(result.stdout).toContain(`kept ${conf}: it was edited`);
-    expect(listTree(destdir)).toEqual(['etc/conf.d/php-fpm']);
+    expect(result.stdout).toContain(`removed ${join(destdir, 'etc/logrotate.d/php-fpm-multi')}`);
+    expect(result.stdout).toContain(`kept ${join(destdir, 'var/log/php-fpm-multi')}: it holds logs`);
+    expect(listTree(destdir)).toEqual(['etc/conf.d/php-fpm', 'var/log/php-fpm-multi/web.log']);
   });
 
   it('--uninstall of an untouched install leaves no file', async () => {
@@ -374,6 +391,7 @@ describe('a real install, then rc-service php-fpm start', () => {
   const TARGETS = [
     '/usr/lib/php-fpm-multi', '/usr/bin/php-fpm-multi', '/etc/init.d/php-fpm', '/etc/conf.d/php-fpm', '/etc/conf.d/php-fpm.example',
     '/usr/share/man/man8/php-fpm-multi.8', '/usr/share/bash-completion/completions/php-fpm-multi',
+    '/etc/logrotate.d/php-fpm-multi',
   ];
   let softlevel: { restore(): void } | undefined;
   let createdConfDir = false;
@@ -455,7 +473,7 @@ describe('a real install, then rc-service php-fpm start', () => {
     expect(result.stdout).toContain('kept /etc/conf.d/php-fpm: it was edited');
     for (const target of [
       '/usr/lib/php-fpm-multi', '/usr/bin/php-fpm-multi', '/etc/init.d/php-fpm', '/usr/share/man/man8/php-fpm-multi.8',
-      '/usr/share/bash-completion/completions/php-fpm-multi',
+      '/usr/share/bash-completion/completions/php-fpm-multi', '/etc/logrotate.d/php-fpm-multi',
     ]) expect(lexists(target), target).toBe(false);
     expect(existsSync('/etc/conf.d/php-fpm')).toBe(true);
   });

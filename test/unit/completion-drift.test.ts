@@ -1,12 +1,11 @@
 // The bash completion (scripts/php-fpm-multi.bash-completion) against the registry: its commands,
 // the options of each command, the global options, the options that take a value and the
-// --format values are the registry's (issue-14 names pending in other branches aside). Pure file
+// --format values are the registry's. Pure file
 // reads; test/integration/completion.test.ts drives the completion in bash.
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { OUTPUT_STYLES } from '../../src/cli/reporter.js';
 import { COMMAND_OPTIONS, COMMANDS, DECLARATION_FORMS, GLOBAL_OPTIONS, HEALTH_FORMATS, PROGRAM_OPTIONS, type OptionEntry } from '../../src/cli/registry.js';
-import { PENDING_NAMES } from '../helpers/pending-names.js';
 
 const SCRIPT = readFileSync(new URL('../../scripts/php-fpm-multi.bash-completion', import.meta.url), 'utf8');
 
@@ -37,11 +36,9 @@ function sorted(words: readonly string[]): string[] {
 }
 
 describe('scripts/php-fpm-multi.bash-completion and the registry', () => {
-  test('the commands are the registry\'s, in its order (pending commands after them)', () => {
+  test('the commands are the registry\'s, in its order', () => {
     const commands = assigned('_php_fpm_multi_commands');
-    const pending: readonly string[] = PENDING_NAMES.commands;
-    expect(commands.filter((name) => !pending.includes(name))).toEqual(COMMANDS.map((entry) => entry.name));
-    expect(commands.filter((name) => pending.includes(name))).toEqual(pending);
+    expect(commands).toEqual(COMMANDS.map((entry) => entry.name));
   });
 
   test('the global options are the registry\'s (--conf, --style, --help, --version) and their aliases', () => {
@@ -50,12 +47,11 @@ describe('scripts/php-fpm-multi.bash-completion and the registry', () => {
 
   test('each command completes exactly the options the registry gives it', () => {
     const arms = caseArms('_php_fpm_multi_command_options');
-    expect(sorted([...arms.keys()])).toEqual(sorted([...COMMANDS.map((entry) => entry.name), ...PENDING_NAMES.commands]));
+    expect(sorted([...arms.keys()])).toEqual(sorted(COMMANDS.map((entry) => entry.name)));
     for (const [command, options] of arms) {
       const entry = COMMANDS.find((known) => known.name === command);
-      const pending = PENDING_NAMES.options.filter((option) => (option.commands as readonly string[]).includes(command)).flatMap(flags);
       const expected = entry === undefined ? [] : entry.options.flatMap((option) => flags(COMMAND_OPTIONS[option]));
-      expect(sorted(options), command).toEqual(sorted([...expected, ...pending]));
+      expect(sorted(options), command).toEqual(sorted(expected));
     }
   });
 
@@ -63,15 +59,13 @@ describe('scripts/php-fpm-multi.bash-completion and the registry', () => {
     const arms = SCRIPT.slice(SCRIPT.indexOf('_php_fpm_multi_takes_value() {'));
     const pattern = /^\t(-[^)]*)\) return 0 ;;$/m.exec(arms)?.[1] ?? '';
     const withArgument: OptionEntry[] = [...GLOBAL_OPTIONS, ...PROGRAM_OPTIONS, ...Object.values(COMMAND_OPTIONS)].filter((option) => option.argument !== undefined);
-    const pending = PENDING_NAMES.options.filter((option) => 'argument' in option).flatMap(flags);
-    expect(sorted(pattern.split(' | '))).toEqual(sorted([...withArgument.flatMap(flags), ...pending]));
+    expect(sorted(pattern.split(' | '))).toEqual(sorted(withArgument.flatMap(flags)));
   });
 
   test('every command of the registry that takes instances completes their names', () => {
     const arm = /^\t(list \|[^)\n]*)\)$/m.exec(SCRIPT)?.[1] ?? '';
-    const pending: readonly string[] = PENDING_NAMES.commands;
     // help's words are command names (its own arm), not instances.
-    const expected = [...COMMANDS.filter((entry) => entry.takesInstances !== false && entry.name !== 'help').map((entry) => entry.name), ...pending.filter((name) => name === 'logs')];
+    const expected = [...COMMANDS.filter((entry) => entry.takesInstances !== false && entry.name !== 'help').map((entry) => entry.name)];
     expect(sorted(arm.split(' | '))).toEqual(sorted(expected));
   });
 

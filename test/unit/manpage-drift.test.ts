@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { COMMAND_OPTIONS, COMMANDS, GLOBAL_OPTIONS, PROGRAM_OPTIONS } from '../../src/cli/registry.js';
 import { KNOWN_KEYS } from '../../src/model/keys.js';
-import { PENDING_NAMES } from '../helpers/pending-names.js';
 
 const MAN_PAGE = readFileSync(new URL('../../docs/php-fpm-multi.8', import.meta.url), 'utf8');
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -39,12 +38,11 @@ function firstWord(tag: string): string {
 const registryOptions = [...GLOBAL_OPTIONS, ...PROGRAM_OPTIONS, ...Object.values(COMMAND_OPTIONS)];
 
 describe('docs/php-fpm-multi.8 and the registry, keys and exit codes', () => {
-  test('COMMANDS lists every command of the registry, and only those (issue-14 pending names aside)', () => {
+  test('COMMANDS lists every command of the registry, and only those', () => {
     const documented = tags(section('COMMANDS')).map(firstWord);
     const known = COMMANDS.map((entry) => entry.name);
     expect(known.filter((name) => !documented.includes(name)), 'commands missing from COMMANDS of the man page').toEqual([]);
-    const pending: readonly string[] = PENDING_NAMES.commands;
-    expect(documented.filter((name) => !known.includes(name) && !pending.includes(name)), 'documented commands the registry lacks').toEqual([]);
+    expect(documented.filter((name) => !known.includes(name)), 'documented commands the registry lacks').toEqual([]);
     expect(new Set(documented).size, 'a command documented twice').toBe(documented.length);
   });
 
@@ -52,8 +50,7 @@ describe('docs/php-fpm-multi.8 and the registry, keys and exit codes', () => {
     const documented = tags(section('OPTIONS')).flatMap((tag) => [...tag.matchAll(/(?:^|[\s,])(--?[A-Za-z][A-Za-z-]*)/g)].map((match) => match[1] ?? ''));
     const known = registryOptions.flatMap((option) => [`--${option.name}`, ...(option.alias === undefined ? [] : [`-${option.alias}`])]);
     expect(known.filter((flag) => !documented.includes(flag)), 'options missing from OPTIONS of the man page').toEqual([]);
-    const pending = PENDING_NAMES.options.flatMap((option) => [`--${option.name}`, `-${option.alias}`]);
-    expect(documented.filter((flag) => !known.includes(flag) && !pending.includes(flag)), 'documented options the registry lacks').toEqual([]);
+    expect(documented.filter((flag) => !known.includes(flag)), 'documented options the registry lacks').toEqual([]);
   });
 
   test('an option with an argument shows it as the registry names it', () => {
@@ -67,8 +64,7 @@ describe('docs/php-fpm-multi.8 and the registry, keys and exit codes', () => {
     const documented = tags(section('Keys', 'SS')).map(firstWord);
     const known: readonly string[] = KNOWN_KEYS;
     expect(known.filter((key) => !documented.includes(key)), 'keys missing from the Keys subsection of the man page').toEqual([]);
-    const pending: readonly string[] = PENDING_NAMES.keys;
-    expect(documented.filter((key) => !known.includes(key) && !pending.includes(key)), 'documented keys src/model/keys.ts lacks').toEqual([]);
+    expect(documented.filter((key) => !known.includes(key)), 'documented keys src/model/keys.ts lacks').toEqual([]);
   });
 
   test("EXIT STATUS lists exactly the README's exit codes", () => {

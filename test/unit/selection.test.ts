@@ -23,7 +23,8 @@ test.each([
 
 test.each([
   [['nope'], 'no instance "nope" in the declaration file (known: 1, 2, 3, 4, 5, web, old)'],
-  [['4-7'], 'no instance "6"'],
+  [['4-7'], 'no instance "6" in the declaration file (known:'],
+  [['wbe'], 'no instance "wbe" in the declaration file (did you mean "web"?) (known: 1, 2, 3, 4, 5, web, old)'],
   [['3-1'], 'runs backwards; write 1-3'],
 ])('%j is a usage error', (selection, message) => {
   expect(() => selectInstances(INSTANCES, selection)).toThrow(UsageError);

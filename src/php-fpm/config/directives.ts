@@ -4,7 +4,7 @@
 import { isTcpAddress } from '../listen.js';
 import { parseBoolean, parseTimeS } from './expressions.js';
 import {
-  DEFAULT_ERROR_LOG, DEFAULT_LOCAL_STATE_DIR, DEFAULT_PHP_PREFIX, DEFAULT_PING_RESPONSE, DEFAULT_SHARED_STATUS_PATH,
+  DEFAULT_ERROR_LOG, DEFAULT_LOCAL_STATE_DIR, DEFAULT_SYSLOG_FACILITY, DEFAULT_PHP_PREFIX, DEFAULT_PING_RESPONSE, DEFAULT_SHARED_STATUS_PATH,
   DEFAULT_SYSLOG_IDENT, FpmConfigError, PROCESS_MANAGERS, type FpmAccount, type FpmCommandLine, type FpmConfigWarning, type FpmGlobalConfig,
   type FpmInclude, type FpmLimit, type FpmPool, type FpmProcessManager, type SourceRef,
 } from './types.js';
@@ -112,7 +112,7 @@ export function applyEntry(key: string, value: string, state: ParseState, at: So
     if (name === 'daemonize') {
       state.daemonize = parseBoolean(value, key, at);
     } else if (
-      name === 'pid' || name === 'error_log' || name === 'syslog.ident' || name === 'events.mechanism' || name === 'process_control_timeout' ||
+      name === 'pid' || name === 'error_log' || name === 'syslog.ident' || name === 'syslog.facility' || name === 'events.mechanism' || name === 'process_control_timeout' ||
       name === 'rlimit_files' || name === 'rlimit_core'
     ) {
       state.global.set(name, { value: expandPoolName(value, key, state, at), at });
@@ -146,15 +146,20 @@ export function finishGlobal(state: ParseState): FpmGlobalConfig {
   const { options } = state;
   const pidSetting = state.global.get('pid');
   const configuredPid = pidSetting?.value ?? options.pidFile ?? null;
-  const errorLog = state.global.get('error_log')?.value ?? DEFAULT_ERROR_LOG;
+  const errorLogSetting = state.global.get('error_log');
+  const errorLog = errorLogSetting?.value ?? DEFAULT_ERROR_LOG;
   const processControlTimeout = state.global.get('process_control_timeout');
   return {
     pid: configuredPid === null ? null : resolveFromPrefix(configuredPid, stateDirPrefix(options)),
     pidAt: pidSetting?.at ?? null,
     processControlTimeoutS: processControlTimeout === undefined ? 0 : parseTimeS(processControlTimeout.value),
     errorLog: errorLog.toLowerCase() === 'syslog'
-      ? { kind: 'syslog', ident: state.global.get('syslog.ident')?.value ?? DEFAULT_SYSLOG_IDENT }
+      ? {
+        kind: 'syslog', ident: state.global.get('syslog.ident')?.value ?? DEFAULT_SYSLOG_IDENT,
+        facility: (state.global.get('syslog.facility')?.value ?? DEFAULT_SYSLOG_FACILITY).toLowerCase(),
+      }
       : { kind: 'file', path: resolveFromPrefix(errorLog, stateDirPrefix(options)) },
+    errorLogAt: errorLogSetting?.at ?? null,
     daemonize: options.forceDaemonize ?? state.daemonize,
     includes: state.includes,
     rlimits: collectLimits((key) => state.global.get(key)),

@@ -15,6 +15,8 @@ export const DEFAULT_LOCAL_STATE_DIR = '/var';
 export const DEFAULT_ERROR_LOG = 'log/php-fpm.log';
 export const DEFAULT_PING_RESPONSE = 'pong';
 export const DEFAULT_SYSLOG_IDENT = 'php-fpm';
+/** syslog.facility when unset (fpm_conf.c: LOG_DAEMON). */
+export const DEFAULT_SYSLOG_FACILITY = 'daemon';
 /** pm.status_path php-fpm uses when only pm.status_listen is set. */
 export const DEFAULT_SHARED_STATUS_PATH = '/';
 /**
@@ -104,7 +106,11 @@ export interface FpmConfigOptions extends FpmCommandLine {
   reader: FpmConfigReader;
 }
 
-export type FpmErrorLog = { kind: 'file'; path: string } | { kind: 'syslog'; ident: string };
+/**
+ * Where the master logs: a file (error_log made absolute from the prefix, php-fpm's default
+ * log/php-fpm.log when unset), or syslog with the ident and facility it logs under.
+ */
+export type FpmErrorLog = { kind: 'file'; path: string } | { kind: 'syslog'; ident: string; facility: string };
 
 export interface FpmInclude extends SourceRef {
   /** The pattern as php-fpm globs it (made absolute from the prefix). */
@@ -144,6 +150,11 @@ export interface FpmGlobalConfig {
    */
   processControlTimeoutS: number | null;
   errorLog: FpmErrorLog;
+  /**
+   * Where the configuration sets error_log; null when it does not, so that php-fpm writes to its
+   * compiled-in default, which every other instance without error_log shares. Absent: not read.
+   */
+  errorLogAt?: SourceRef | null;
   daemonize: boolean;
   includes: FpmInclude[];
   /** rlimit_files and rlimit_core of [global] (the master's own limits). */
