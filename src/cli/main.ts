@@ -83,7 +83,11 @@ Exit codes:
      (should run, does not)
 `;
 
+/** Set by the build (scripts/build.mjs) in the bundle, which has no package.json beside it. */
+declare const PHP_FPM_MULTI_VERSION: string | undefined;
+
 function readVersion(): string {
+  if (typeof PHP_FPM_MULTI_VERSION === 'string') return PHP_FPM_MULTI_VERSION;
   const require = createRequire(import.meta.url);
   return (require('../../package.json') as { version: string }).version;
 }

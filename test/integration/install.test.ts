@@ -15,6 +15,8 @@ import {
 } from '../helpers/openrc.js';
 
 const NOBODY = 65534;
+/** The controller, relative to the root of an install: one bundled file. */
+const CONTROLLER = 'usr/lib/php-fpm-multi/php-fpm-multi.cjs';
 // The node running the tests comes first on PATH: the installed command runs the node install.sh finds.
 const BASE_ENV = { PATH: `${dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`, LANG: 'C.UTF-8' };
 
@@ -40,15 +42,6 @@ function listTree(root: string): string[] {
 
 function mode(file: string): number {
   return statSync(file).mode & 0o7777;
-}
-
-/** The production dependencies as npm sees them, relative to the checkout (node_modules/…). */
-async function productionDependencies(): Promise<string[]> {
-  const result = await run('npm', ['ls', '--omit=dev', '--all', '--parseable', '--loglevel=error', '--no-update-notifier'], {
-    cwd: REPO, env: { ...BASE_ENV, HOME: join(scratch.dir, 'home') },
-  });
-  expect(result.code, show(result)).toBe(0);
-  return result.stdout.trim().split('\n').filter((line) => line !== REPO).map((line) => relative(REPO, line));
 }
 
 /**
@@ -114,28 +107,39 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     expect(bashisms.output).toBe('');
   });
 
-  it('installs the expected tree, and nothing else', async () => {
+  it('installs the expected tree, and nothing else: the controller is one file, no node_modules', () => {
     expect(installed.code, show(installed)).toBe(0);
-    const dist = listTree(join(REPO, 'dist')).map((file) => `usr/lib/php-fpm-multi/dist/${file}`);
-    const dependencies = (await productionDependencies()).flatMap((dependency) =>
-      listTree(join(REPO, dependency)).map((file) => `usr/lib/php-fpm-multi/${dependency}/${file}`));
-    expect(dependencies.length).toBeGreaterThan(0);
     expect(listTree(destdir)).toEqual([
       'etc/conf.d/php-fpm',
       'etc/init.d/php-fpm',
       'usr/bin/php-fpm-multi',
-      ...dist,
-      ...dependencies,
-      'usr/lib/php-fpm-multi/package.json',
-    ].sort());
-    // Only the run-time dependencies: no test or build tools.
-    expect(readdirSync(join(destdir, 'usr/lib/php-fpm-multi/node_modules')).sort()).toEqual(['minimist', 'shell-quote']);
+      'usr/lib/php-fpm-multi/php-fpm-multi.cjs',
+    ]);
+    expect(readdirSync(join(destdir, 'usr/lib/php-fpm-multi'))).toEqual(['php-fpm-multi.cjs']);
+    // The build's bundle itself, its npm dependencies inside.
+    expect(readFileSync(join(destdir, CONTROLLER), 'utf8')).toBe(readFileSync(join(REPO, 'dist/cli.js'), 'utf8'));
+  });
+
+  it('replaces a controller installed by an older version (dist/, package.json, node_modules/) with the one file', async () => {
+    const other = join(scratch.dir, 'legacy-image');
+    const legacy = join(other, 'usr/lib/php-fpm-multi');
+    mkdirSync(join(legacy, 'dist'), { recursive: true });
+    mkdirSync(join(legacy, 'node_modules/minimist'), { recursive: true });
+    writeFileSync(join(legacy, 'package.json'), '{\n  "name": "php-fpm-multi",\n  "version": "0.0.1"\n}\n');
+    writeFileSync(join(legacy, 'dist/cli.js'), '');
+    writeFileSync(join(legacy, 'node_modules/minimist/index.js'), '');
+    const result = await install([], { DESTDIR: other });
+    expect(result.code, show(result)).toBe(0);
+    expect(readdirSync(legacy)).toEqual(['php-fpm-multi.cjs']);
+    const removed = await install(['--uninstall'], { DESTDIR: other });
+    expect(removed.code, show(removed)).toBe(0);
+    expect(lexists(legacy)).toBe(false);
   });
 
   it('sets the modes: programs 0755, the conf.d file 0644', () => {
     expect(mode(join(destdir, 'usr/bin/php-fpm-multi'))).toBe(0o755);
     expect(mode(join(destdir, 'etc/init.d/php-fpm'))).toBe(0o755);
-    expect(mode(join(destdir, 'usr/lib/php-fpm-multi/dist/cli.js'))).toBe(0o755);
+    expect(mode(join(destdir, CONTROLLER))).toBe(0o755);
     expect(mode(join(destdir, 'etc/conf.d/php-fpm'))).toBe(0o644);
   });
 
@@ -153,15 +157,16 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     const command = readFileSync(join(destdir, 'usr/bin/php-fpm-multi'), 'utf8');
     expect(command).toMatch(/^#!\/bin\/sh\n/);
     expect(command).toContain("\nEPREFIX=''\nexport EPREFIX\n");
-    expect(command).toContain(`\nexec '${process.execPath}' '/usr/lib/php-fpm-multi/dist/cli.js' "$@"\n`);
+    expect(command).toContain(`\nexec '${process.execPath}' '/${CONTROLLER}' "$@"\n`);
   });
 
-  it('installs a controller that runs on its own (its dependencies are there)', async () => {
-    const version = await run(process.execPath, [join(destdir, 'usr/lib/php-fpm-multi/dist/cli.js'), '--version']);
+  it('installs a controller that runs on its own (its dependencies are bundled in)', async () => {
+    // Run directly, outside the checkout: no node_modules anywhere above the image.
+    const version = await run(join(destdir, CONTROLLER), ['--version'], { env: BASE_ENV });
     expect(version.code, show(version)).toBe(0);
     const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
     expect(version.stdout).toBe(`php-fpm-multi ${pkg.version}\n`);
-    const list = await run(process.execPath, [join(destdir, 'usr/lib/php-fpm-multi/dist/cli.js'), '--conf', join(destdir, 'etc/conf.d/php-fpm'), 'check']);
+    const list = await run(process.execPath, [join(destdir, CONTROLLER), '--conf', join(destdir, 'etc/conf.d/php-fpm'), 'check']);
     expect(list.code, show(list)).toBe(0);
   });
 
@@ -307,7 +312,7 @@ describe('scripts/install.sh with EPREFIX, as an ordinary user (Gentoo Prefix)',
 
   it('installs everything under the prefix, as that user', () => {
     expect(installed.code, show(installed)).toBe(0);
-    for (const file of ['usr/bin/php-fpm-multi', 'usr/lib/php-fpm-multi/dist/cli.js', 'etc/init.d/php-fpm', 'etc/conf.d/php-fpm']) {
+    for (const file of ['usr/bin/php-fpm-multi', CONTROLLER, 'etc/init.d/php-fpm', 'etc/conf.d/php-fpm']) {
       expect(statSync(join(prefix, file)).uid, file).toBe(NOBODY);
     }
   });
@@ -395,6 +400,7 @@ describe('a real install, then rc-service php-fpm start', () => {
     expect(help.code, show(help)).toBe(0);
     expect(readFileSync('/etc/init.d/php-fpm', 'utf8')).toBe(renderRunscript({ eprefix: '', bindir: '/usr/bin', sysconfdir: '/etc' }));
     expect(lstatSync('/etc/conf.d/php-fpm').isFile()).toBe(true);
+    expect(readdirSync('/usr/lib/php-fpm-multi')).toEqual(['php-fpm-multi.cjs']);
   });
 
   it('rc-service php-fpm start, status, stop with the installed runscript and controller', async () => {
