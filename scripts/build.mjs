@@ -34,6 +34,15 @@ const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
 if (outfile === join(ROOT, 'dist', 'cli.js')) rmSync(join(ROOT, 'dist'), { recursive: true, force: true });
 mkdirSync(dirname(outfile), { recursive: true });
 
+/** `import('node:x')` → a module whose body is `module.exports = require('node:x')`, run on first use. */
+const lazyRequireOfBuiltins = {
+  name: 'lazy-require-of-builtins',
+  setup(builder) {
+    builder.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, namespace: 'lazy-builtin' } : undefined));
+    builder.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
 await build({
   entryPoints: [join(ROOT, 'src', 'cli.ts')],
   outfile,
@@ -46,6 +55,10 @@ await build({
   ...(format === 'cjs'
     ? { define: { 'import.meta.url': 'importMetaUrl', PHP_FPM_MULTI_VERSION: JSON.stringify(version) }, inject: [join(ROOT, 'scripts', 'build-lib', 'import-meta-url.js')] }
     : { define: { PHP_FPM_MULTI_VERSION: JSON.stringify(version) } }),
+  // In CommonJS, a builtin imported dynamically (`await import('node:crypto')`, loaded on first
+  // use) becomes a lazy require(): V8 code cache drops the dynamic-import callback of a script
+  // (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING from the cached controller), require has none.
+  plugins: format === 'cjs' ? [lazyRequireOfBuiltins] : [],
   sourcemap: values.sourcemap ? 'inline' : false,
   // Line 2 of the file: scripts/install.sh recognises an installed controller by it.
   banner: { js: `// php-fpm-multi ${version}: the controller in one file (scripts/build.mjs, esbuild)` },

@@ -2,8 +2,9 @@
 // forms, EPREFIX as an ordinary user, and a real install followed by `rc-service php-fpm start`.
 // They fail (never skip) when OpenRC or php-fpm8.2 is missing: scripts/test installs them.
 
+import { execFileSync } from 'node:child_process';
 import {
-  chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync,
+  chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -107,15 +108,16 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     expect(bashisms.output).toBe('');
   });
 
-  it('installs the expected tree, and nothing else: the controller is one file, no node_modules', () => {
+  it('installs the expected tree, and nothing else: the controller is one file (and its code cache), no node_modules', () => {
     expect(installed.code, show(installed)).toBe(0);
     expect(listTree(destdir)).toEqual([
       'etc/conf.d/php-fpm',
       'etc/init.d/php-fpm',
       'usr/bin/php-fpm-multi',
       'usr/lib/php-fpm-multi/php-fpm-multi.cjs',
+      'usr/lib/php-fpm-multi/php-fpm-multi.cjs.v8-cache',
     ]);
-    expect(readdirSync(join(destdir, 'usr/lib/php-fpm-multi'))).toEqual(['php-fpm-multi.cjs']);
+    expect(readdirSync(join(destdir, 'usr/lib/php-fpm-multi'))).toEqual(['php-fpm-multi.cjs', 'php-fpm-multi.cjs.v8-cache']);
     // The build's bundle itself, its npm dependencies inside.
     expect(readFileSync(join(destdir, CONTROLLER), 'utf8')).toBe(readFileSync(join(REPO, 'dist/cli.js'), 'utf8'));
   });
@@ -130,7 +132,7 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     writeFileSync(join(legacy, 'node_modules/minimist/index.js'), '');
     const result = await install([], { DESTDIR: other });
     expect(result.code, show(result)).toBe(0);
-    expect(readdirSync(legacy)).toEqual(['php-fpm-multi.cjs']);
+    expect(readdirSync(legacy)).toEqual(['php-fpm-multi.cjs', 'php-fpm-multi.cjs.v8-cache']);
     const removed = await install(['--uninstall'], { DESTDIR: other });
     expect(removed.code, show(removed)).toBe(0);
     expect(lexists(legacy)).toBe(false);
@@ -140,6 +142,7 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     expect(mode(join(destdir, 'usr/bin/php-fpm-multi'))).toBe(0o755);
     expect(mode(join(destdir, 'etc/init.d/php-fpm'))).toBe(0o755);
     expect(mode(join(destdir, CONTROLLER))).toBe(0o755);
+    expect(mode(join(destdir, `${CONTROLLER}.v8-cache`))).toBe(0o644);
     expect(mode(join(destdir, 'etc/conf.d/php-fpm'))).toBe(0o644);
   });
 
@@ -157,7 +160,9 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     const command = readFileSync(join(destdir, 'usr/bin/php-fpm-multi'), 'utf8');
     expect(command).toMatch(/^#!\/bin\/sh\n/);
     expect(command).toContain("\nEPREFIX=''\nexport EPREFIX\n");
-    expect(command).toContain(`\nexec '${process.execPath}' '/${CONTROLLER}' "$@"\n`);
+    expect(command).toMatch(new RegExp(`' '/${CONTROLLER}' "\\$@"\n$`));
+    // Through the loader of the code cache, quoted as it is.
+    expect(command).toContain(`\nexec '${process.execPath}' -e '${readFileSync(join(REPO, 'scripts/code-cache/loader.js'), 'utf8').trimEnd()}' `);
   });
 
   it('installs a controller that runs on its own (its dependencies are bundled in)', async () => {
@@ -168,6 +173,67 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     expect(version.stdout).toBe(`php-fpm-multi ${pkg.version}\n`);
     const list = await run(process.execPath, [join(destdir, CONTROLLER), '--conf', join(destdir, 'etc/conf.d/php-fpm'), 'check']);
     expect(list.code, show(list)).toBe(0);
+  });
+
+  describe('the code cache', () => {
+    /** The installed command, run from the image (its paths are the final ones: rewritten to the image). */
+    async function command(cacheEdit: (cache: string) => void): Promise<RunResult> {
+      const image = join(scratch.dir, `code-cache-${Math.random().toString(36).slice(2)}`);
+      await run('cp', ['-a', destdir, image]);
+      cacheEdit(join(image, `${CONTROLLER}.v8-cache`));
+      const text = readFileSync(join(image, 'usr/bin/php-fpm-multi'), 'utf8').replace(`'/${CONTROLLER}'`, `'${join(image, CONTROLLER)}'`);
+      writeFileSync(join(image, 'usr/bin/php-fpm-multi'), text);
+      return run(join(image, 'usr/bin/php-fpm-multi'), ['--conf', join(image, 'etc/conf.d/php-fpm'), 'list'], {
+        env: { ...BASE_ENV, PHP_FPM_MULTI_CODE_CACHE_REPORT: '1' },
+      });
+    }
+
+    it('is used when it is trustworthy and made by this node for this controller', async () => {
+      const result = await command(() => undefined);
+      expect(result.code, show(result)).toBe(0);
+      expect(result.stderr).toBe('php-fpm-multi: code cache used\n');
+      expect(result.stdout).toMatch(/: 0 instances/);
+    });
+
+    it('is not used, and the controller runs as usual, when others may write it', async () => {
+      const result = await command((cache) => chmodSync(cache, 0o666));
+      expect(result.code, show(result)).toBe(0);
+      expect(result.stderr).toBe('php-fpm-multi: code cache not used: writable by others, or owned by another user\n');
+      expect(result.stdout).toMatch(/: 0 instances/);
+    });
+
+    it('is not used when another user owns it', async () => {
+      const result = await command((cache) => chownSync(cache, NOBODY, NOBODY));
+      expect(result.code, show(result)).toBe(0);
+      expect(result.stderr).toBe('php-fpm-multi: code cache not used: writable by others, or owned by another user\n');
+    });
+
+    it('is not used when it was made for another controller or node', async () => {
+      const result = await command((cache) => {
+        const data = readFileSync(cache);
+        writeFileSync(cache, Buffer.concat([Buffer.from('v20.0.0 x64 0000\n'), data.subarray(data.indexOf(10) + 1)]));
+      });
+      expect(result.code, show(result)).toBe(0);
+      expect(result.stderr).toBe('php-fpm-multi: code cache not used: made for another node or controller\n');
+    });
+
+    it('is not used when V8 rejects it (damaged), nor when it is missing or not a regular file', async () => {
+      const damaged = await command((cache) => {
+        const data = readFileSync(cache);
+        writeFileSync(cache, Buffer.concat([data.subarray(0, data.indexOf(10) + 1), Buffer.alloc(64, 7)]));
+      });
+      expect(damaged.code, show(damaged)).toBe(0);
+      expect(damaged.stderr).toBe('php-fpm-multi: code cache not used: rejected by V8\n');
+      const missing = await command((cache) => rmSync(cache));
+      expect(missing.code, show(missing)).toBe(0);
+      expect(missing.stderr).toBe('php-fpm-multi: code cache not used: none\n');
+      const fifo = await command((cache) => {
+        rmSync(cache);
+        execFileSync('mkfifo', [cache]);
+      });
+      expect(fifo.code, show(fifo)).toBe(0);
+      expect(fifo.stderr).toBe('php-fpm-multi: code cache not used: not a regular file of at most 16 MiB\n');
+    });
   });
 
   it('installs the conf.d example in the string form where /bin/sh is dash, and says why', () => {
@@ -400,7 +466,9 @@ describe('a real install, then rc-service php-fpm start', () => {
     expect(help.code, show(help)).toBe(0);
     expect(readFileSync('/etc/init.d/php-fpm', 'utf8')).toBe(renderRunscript({ eprefix: '', bindir: '/usr/bin', sysconfdir: '/etc' }));
     expect(lstatSync('/etc/conf.d/php-fpm').isFile()).toBe(true);
-    expect(readdirSync('/usr/lib/php-fpm-multi')).toEqual(['php-fpm-multi.cjs']);
+    expect(readdirSync('/usr/lib/php-fpm-multi')).toEqual(['php-fpm-multi.cjs', 'php-fpm-multi.cjs.v8-cache']);
+    const cached = await run('php-fpm-multi', ['--version'], { env: { ...BASE_ENV, PHP_FPM_MULTI_CODE_CACHE_REPORT: '1' } });
+    expect(cached.stderr).toBe('php-fpm-multi: code cache used\n');
   });
 
   it('rc-service php-fpm start, status, stop with the installed runscript and controller', async () => {
