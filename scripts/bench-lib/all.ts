@@ -81,7 +81,7 @@ function main(): void {
   for (const v of verdicts) lines.push(`  ${v.pass ? 'PASS' : 'MISS'}  ${v.target.padEnd(width)}  ${String(v.value)} ${v.unit} (limit ${String(v.limit)}): ${v.by}`);
   if (decomposition !== null) {
     const d = decomposition as Record<string, number>;
-    lines.push('', `status ${d['n']} taken apart (ms): node start ${d['node_start_ms']}, module load ${d['module_load_ms']} (of which compile, saved by the code cache: ${d['compile_saved_by_code_cache_ms']}), work ${d['work_ms']}`);
+    lines.push('', `status ${d['n']} taken apart (ms): node start ${d['node_start_ms']}, module load ${d['module_load_ms']}, work ${d['work_ms']}; compile time the code cache saves (at load and in the work): ${d['compile_saved_by_code_cache_ms']}`);
   }
   if (supervisor === null) lines.push('', 'supervisor: not measured (no supervisor.json)');
   lines.push('', `written to ${out}`);
