@@ -53,5 +53,11 @@ if (isEntryPoint()) {
     reportError({ stderr }, error instanceof Error ? error.message : String(error));
     process.exitCode = 1;
   }
-  if (io !== undefined) process.exitCode = await main(process.argv.slice(2), io);
+  // No top-level await: the build (scripts/build.mjs) bundles this into one CommonJS file, which
+  // starts faster than ESM, and CommonJS has none.
+  if (io !== undefined) {
+    void main(process.argv.slice(2), io).then((code) => {
+      process.exitCode = code;
+    });
+  }
 }

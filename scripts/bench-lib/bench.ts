@@ -89,6 +89,10 @@ interface Results {
   stop: Record<number, Record<Method, Summary>>;
   node_e0: Record<number, Summary>;
   reading?: { instances: number; controller: Summary; floor: Summary; sh_source: Summary };
+  status_decomposition?: {
+    n: number; node_e0: Summary; version: Summary; status: Summary; status_code_cache: Summary;
+    node_start_ms: number; module_load_ms: number; compile_saved_by_code_cache_ms: number; work_ms: number;
+  };
 }
 
 interface LinearityEntry {
@@ -497,14 +501,49 @@ async function measureStartStop(scratch: Scratch, ssd: string, n: number, reps: 
 }
 
 /** status of n running instances by each method in turn (the floor is `node -e 0`). */
-async function measureStatus(scratch: Scratch, ssd: string, n: number, reps: number): Promise<Samples> {
+/**
+ * What status costs, taken apart, timed with the other methods in the same repetitions:
+ * `node -e 0` (node's start), `node dist/cli.js --version` (node plus reading, compiling and
+ * running the bundle's top level: the module load), and status through the installed command's
+ * code-cache loader (scripts/code-cache/, the cache written as scripts/install.sh does), whose
+ * difference to plain status is the compile time V8's cache saves.
+ */
+type DecompositionMethod = 'version' | 'code_cache';
+const DECOMPOSITION: readonly DecompositionMethod[] = ['version', 'code_cache'];
+
+function decompositionMethods(scratch: Scratch, n: number): Record<DecompositionMethod, Timed> {
+  const { decl } = filesFor(scratch, n);
+  const dir = path.join(scratch.dir, 'code-cache');
+  const controller = path.join(dir, 'php-fpm-multi.cjs');
+  if (!fs.existsSync(controller)) {
+    fs.mkdirSync(dir, { mode: 0o755 });
+    fs.copyFileSync(CLI, controller);
+    fs.writeFileSync(path.join(dir, 'empty'), `FPM_run_dir=${path.join(dir, 'run')}\n`);
+    const written = spawnSync(NODE, [path.join(ROOT, 'scripts', 'code-cache', 'write.cjs'), controller, path.join(dir, 'empty')], { env: ENV, encoding: 'utf8' });
+    if (written.status !== 0) throw new Error(`writing the code cache failed: ${written.stderr}`);
+  }
+  const loader = fs.readFileSync(path.join(ROOT, 'scripts', 'code-cache', 'loader.js'), 'utf8');
+  return {
+    version: (label) => timed(scratch, label, NODE, [CLI, '--version']),
+    code_cache: (label) => timed(scratch, label, NODE, ['-e', loader, controller, '--conf', decl, 'status'], { env: { ...ENV, FPM } }),
+  };
+}
+
+async function measureStatus(scratch: Scratch, ssd: string, n: number, reps: number, decompose = false): Promise<Samples & { decomposition?: Record<DecompositionMethod, number[]> }> {
   const m = methods(scratch, ssd, n);
   await m.start.controller(`status N=${n}: starting the instances`);
   verifyRunning(scratch, n, `status N=${n}: start`);
-  const samples: Samples = { controller: [], baseline: [], floor: [] };
+  const samples: Samples & { decomposition?: Record<DecompositionMethod, number[]> } = { controller: [], baseline: [], floor: [] };
+  const extra = decompose ? decompositionMethods(scratch, n) : null;
+  if (decompose) samples.decomposition = { version: [], code_cache: [] };
   try {
     for (let rep = 0; rep <= reps; rep += 1) {
-      for (const method of rotate(METHODS, rep)) {
+      for (const method of rotate([...METHODS, ...(extra === null ? [] : DECOMPOSITION)], rep)) {
+        if (method === 'version' || method === 'code_cache') {
+          const ms = await extra![method](`status N=${n} ${method} rep ${rep}`);
+          if (rep > 0) samples.decomposition![method].push(ms);
+          continue;
+        }
         const ms = await m.status[method](`status N=${n} ${method} rep ${rep}`);
         if (rep > 0) samples[method].push(ms);
       }
@@ -704,6 +743,10 @@ function targets(results: Results, sizes: readonly number[], memory: Memory, lin
   const ns = sizeFor(sizes, TARGET_SIZES.status);
   const st = results.status[ns]!;
   list.push(target('status_vs_node', `status, ${ns} running instances, at most ${LIMITS.statusVsNode} × node -e 0`, ns, st.controller.median_ms, LIMITS.statusVsNode * st.floor.median_ms, 'ms'));
+  const dec = results.status_decomposition;
+  if (dec !== undefined) {
+    list.push(target('status_code_cache_vs_node', `status, ${dec.n} running instances, as installed (V8 code cache), at most ${LIMITS.statusVsNode} × node -e 0`, dec.n, dec.status_code_cache.median_ms, LIMITS.statusVsNode * st.floor.median_ms, 'ms'));
+  }
   for (const command of ['start', 'stop'] as const) {
     const n = sizeFor(sizes, TARGET_SIZES[command]);
     const r = results[command][n]!;
@@ -790,6 +833,11 @@ function table(report: Report): string {
     }
   }
   lines.push('');
+  const dec = report.results.status_decomposition;
+  if (dec !== undefined) {
+    lines.push(`status of ${dec.n} taken apart (medians, ms): node start ${f(dec.node_start_ms)}; module load (read, compile, top level: --version minus node -e 0) ${f(dec.module_load_ms)}; work (status minus --version) ${f(dec.work_ms)}; compile saved by the code cache ${f(dec.compile_saved_by_code_cache_ms)} (status ${f(dec.status.median_ms)}, with the cache ${f(dec.status_code_cache.median_ms)})`);
+    lines.push('');
+  }
   lines.push('targets:');
   for (const t of report.targets) {
     lines.push(`  ${t.met ? 'met   ' : 'MISSED'} ${t.description}: ${t.value} ${t.unit} (limit ${t.limit}; ${(t.value_over_limit * 100).toFixed(0)} % of it)`);
@@ -837,9 +885,27 @@ async function main(): Promise<void> {
     results.start[n] = summaries(ss.start);
     results.stop[n] = summaries(ss.stop);
     log(`N=${n}: status`);
-    const st = await measureStatus(scratchOfRun, ssd, n, options.reps);
+    const decompose = n === sizeFor(sizes, TARGET_SIZES.status);
+    const st = await measureStatus(scratchOfRun, ssd, n, options.reps, decompose);
     results.status[n] = summaries(st);
     results.node_e0[n] = summary([...ss.node, ...st.floor]);
+    if (st.decomposition !== undefined) {
+      const node = median(st.floor);
+      const version = median(st.decomposition.version);
+      const status = median(st.controller);
+      const cached = median(st.decomposition.code_cache);
+      results.status_decomposition = {
+        n,
+        node_e0: summary(st.floor),
+        version: summary(st.decomposition.version),
+        status: summary(st.controller),
+        status_code_cache: summary(st.decomposition.code_cache),
+        node_start_ms: round(node, 2),
+        module_load_ms: round(version - node, 2),
+        compile_saved_by_code_cache_ms: round(status - cached, 2),
+        work_ms: round(status - version, 2),
+      };
+    }
   }
   log(`reading ${READING_INSTANCES} instances`);
   const readingDecl = createReadingDeclaration(scratchOfRun);

@@ -8,7 +8,8 @@
 //        reading the declaration, one scan of /proc, the lock, the records, php-fpm configs, and
 //        one atomic record write
 //
-// It only imports the compiled modules (dist/), never changes them; their types come from src/,
+// It only imports the compiled modules (build/bench/src/, tsc's output of src/ one module a file:
+// dist/ is one bundle), never changes them; their types come from src/,
 // so that a change of what it calls fails the type check (scripts/test), not the next profile.
 import { performance } from 'node:perf_hooks';
 import { basename, join } from 'node:path';

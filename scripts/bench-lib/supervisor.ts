@@ -321,8 +321,8 @@ function cleanUp(scratch: Scratch | null): void {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const pools = (await import(pathToFileURL(path.join(ROOT, 'dist', 'php-fpm', 'pools.js')).href)) as PoolsModule;
-  const { createRealSystem } = (await import(pathToFileURL(path.join(ROOT, 'dist', 'process', 'system.js')).href)) as typeof import('../../src/process/system.js');
+  const pools = (await import(pathToFileURL(path.join(ROOT, 'build', 'bench', 'src', 'php-fpm', 'pools.js')).href)) as PoolsModule;
+  const { createRealSystem } = (await import(pathToFileURL(path.join(ROOT, 'build', 'bench', 'src', 'process', 'system.js')).href)) as typeof import('../../src/process/system.js');
   connector = createRealSystem();
   const maxN = Math.max(...options.sizes.detect, ...options.sizes.idle, options.sizes.heap);
   let scratch: Scratch | null = null;

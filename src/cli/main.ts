@@ -26,7 +26,12 @@ const ARGV_OPTIONS = {
   boolean: ALL_OPTIONS.filter((option) => option.argument === undefined).map((option) => option.name),
   alias: Object.fromEntries(ALL_OPTIONS.flatMap((option) => (option.alias === undefined ? [] : [[option.alias, option.name]]))),
 };
+
+/** Set by the build (scripts/build.mjs) in the bundle, which has no package.json beside it. */
+declare const PHP_FPM_MULTI_VERSION: string | undefined;
+
 function readVersion(): string {
+  if (typeof PHP_FPM_MULTI_VERSION === 'string') return PHP_FPM_MULTI_VERSION;
   const require = createRequire(import.meta.url);
   return (require('../../package.json') as { version: string }).version;
 }

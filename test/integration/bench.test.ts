@@ -101,9 +101,19 @@ describe('scripts/bench --quick', () => {
     }
     expect(memory.peak_kib).toBe(Math.max(memory.start_kib, memory.status_kib, memory.stop_kib));
 
+    // Status taken apart at the status target's size (the largest of a --quick run): every part
+    // measured, and the derived figures follow from the medians.
+    const parts = report.results.status_decomposition;
+    expect(parts.n).toBe(Math.max(...sizes));
+    for (const key of ['node_e0', 'version', 'status', 'status_code_cache']) expect(parts[key].median_ms, key).toBeGreaterThan(0);
+    expect(parts.module_load_ms).toBeCloseTo(parts.version.median_ms - parts.node_e0.median_ms, 1);
+    expect(parts.work_ms).toBeCloseTo(parts.status.median_ms - parts.version.median_ms, 1);
+    expect(parts.compile_saved_by_code_cache_ms).toBeCloseTo(parts.status.median_ms - parts.status_code_cache.median_ms, 1);
+    expect(run.stdout).toContain(`status of ${parts.n} taken apart`);
+
     // Every target is evaluated (met or not: speed is never asserted here).
     const ids = report.targets.map((t: { id: string }) => t.id);
-    for (const id of ['status_vs_node', 'start_vs_baseline', 'start_vs_floor', 'stop_vs_baseline', 'stop_vs_floor', 'memory']) expect(ids).toContain(id);
+    for (const id of ['status_vs_node', 'status_code_cache_vs_node', 'start_vs_baseline', 'start_vs_floor', 'stop_vs_baseline', 'stop_vs_floor', 'memory']) expect(ids).toContain(id);
     for (const t of report.targets) {
       expect(t.value, t.id).toBeGreaterThan(0);
       expect(t.limit, t.id).toBeGreaterThan(0);

@@ -2,8 +2,9 @@
 // forms, EPREFIX as an ordinary user, and a real install followed by `rc-service php-fpm start`.
 // They fail (never skip) when OpenRC or php-fpm8.2 is missing: scripts/test installs them.
 
+import { execFileSync } from 'node:child_process';
 import {
-  chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync,
+  chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -15,6 +16,8 @@ import {
 } from '../helpers/openrc.js';
 
 const NOBODY = 65534;
+/** The controller, relative to the root of an install: one bundled file. */
+const CONTROLLER = 'usr/lib/php-fpm-multi/php-fpm-multi.cjs';
 // The node running the tests comes first on PATH: the installed command runs the node install.sh finds.
 const BASE_ENV = { PATH: `${dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`, LANG: 'C.UTF-8' };
 
@@ -40,15 +43,6 @@ function listTree(root: string): string[] {
 
 function mode(file: string): number {
   return statSync(file).mode & 0o7777;
-}
-
-/** The production dependencies as npm sees them, relative to the checkout (node_modules/…). */
-async function productionDependencies(): Promise<string[]> {
-  const result = await run('npm', ['ls', '--omit=dev', '--all', '--parseable', '--loglevel=error', '--no-update-notifier'], {
-    cwd: REPO, env: { ...BASE_ENV, HOME: join(scratch.dir, 'home') },
-  });
-  expect(result.code, show(result)).toBe(0);
-  return result.stdout.trim().split('\n').filter((line) => line !== REPO).map((line) => relative(REPO, line));
 }
 
 /**
@@ -114,31 +108,44 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     expect(bashisms.output).toBe('');
   });
 
-  it('installs the expected tree, and nothing else', async () => {
+  it('installs the expected tree, and nothing else: the controller is one file (and its code cache), no node_modules', () => {
     expect(installed.code, show(installed)).toBe(0);
-    const dist = listTree(join(REPO, 'dist')).map((file) => `usr/lib/php-fpm-multi/dist/${file}`);
-    const dependencies = (await productionDependencies()).flatMap((dependency) =>
-      listTree(join(REPO, dependency)).map((file) => `usr/lib/php-fpm-multi/${dependency}/${file}`));
-    expect(dependencies.length).toBeGreaterThan(0);
     expect(listTree(destdir)).toEqual([
       'etc/conf.d/php-fpm',
       'etc/init.d/php-fpm',
       'etc/logrotate.d/php-fpm-multi',
       'usr/bin/php-fpm-multi',
-      ...dist,
-      ...dependencies,
-      'usr/lib/php-fpm-multi/package.json',
+      'usr/lib/php-fpm-multi/php-fpm-multi.cjs',
+      'usr/lib/php-fpm-multi/php-fpm-multi.cjs.v8-cache',
       'usr/share/bash-completion/completions/php-fpm-multi',
       'usr/share/man/man8/php-fpm-multi.8',
     ].sort());
-    // Only the run-time dependencies: no test or build tools.
-    expect(readdirSync(join(destdir, 'usr/lib/php-fpm-multi/node_modules')).sort()).toEqual(['minimist', 'shell-quote']);
+    expect(readdirSync(join(destdir, 'usr/lib/php-fpm-multi'))).toEqual(['php-fpm-multi.cjs', 'php-fpm-multi.cjs.v8-cache']);
+    // The build's bundle itself, its npm dependencies inside.
+    expect(readFileSync(join(destdir, CONTROLLER), 'utf8')).toBe(readFileSync(join(REPO, 'dist/cli.js'), 'utf8'));
+  });
+
+  it('replaces a controller installed by an older version (dist/, package.json, node_modules/) with the one file', async () => {
+    const other = join(scratch.dir, 'legacy-image');
+    const legacy = join(other, 'usr/lib/php-fpm-multi');
+    mkdirSync(join(legacy, 'dist'), { recursive: true });
+    mkdirSync(join(legacy, 'node_modules/minimist'), { recursive: true });
+    writeFileSync(join(legacy, 'package.json'), '{\n  "name": "php-fpm-multi",\n  "version": "0.0.1"\n}\n');
+    writeFileSync(join(legacy, 'dist/cli.js'), '');
+    writeFileSync(join(legacy, 'node_modules/minimist/index.js'), '');
+    const result = await install([], { DESTDIR: other });
+    expect(result.code, show(result)).toBe(0);
+    expect(readdirSync(legacy)).toEqual(['php-fpm-multi.cjs', 'php-fpm-multi.cjs.v8-cache']);
+    const removed = await install(['--uninstall'], { DESTDIR: other });
+    expect(removed.code, show(removed)).toBe(0);
+    expect(lexists(legacy)).toBe(false);
   });
 
   it('sets the modes: programs 0755, the conf.d file 0644', () => {
     expect(mode(join(destdir, 'usr/bin/php-fpm-multi'))).toBe(0o755);
     expect(mode(join(destdir, 'etc/init.d/php-fpm'))).toBe(0o755);
-    expect(mode(join(destdir, 'usr/lib/php-fpm-multi/dist/cli.js'))).toBe(0o755);
+    expect(mode(join(destdir, CONTROLLER))).toBe(0o755);
+    expect(mode(join(destdir, `${CONTROLLER}.v8-cache`))).toBe(0o644);
     expect(mode(join(destdir, 'etc/conf.d/php-fpm'))).toBe(0o644);
     // logrotate refuses a config others may write, and skips a log directory group or others may write.
     expect(mode(join(destdir, 'etc/logrotate.d/php-fpm-multi'))).toBe(0o644);
@@ -179,16 +186,80 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
     const command = readFileSync(join(destdir, 'usr/bin/php-fpm-multi'), 'utf8');
     expect(command).toMatch(/^#!\/bin\/sh\n/);
     expect(command).toContain("\nEPREFIX=''\nexport EPREFIX\n");
-    expect(command).toContain(`\nexec '${process.execPath}' '/usr/lib/php-fpm-multi/dist/cli.js' "$@"\n`);
+    expect(command).toMatch(new RegExp(`' '/${CONTROLLER}' "\\$@"\n$`));
+    // Through the loader of the code cache, quoted as it is.
+    expect(command).toContain(`\nexec '${process.execPath}' -e '${readFileSync(join(REPO, 'scripts/code-cache/loader.js'), 'utf8').trimEnd()}' `);
   });
 
-  it('installs a controller that runs on its own (its dependencies are there)', async () => {
-    const version = await run(process.execPath, [join(destdir, 'usr/lib/php-fpm-multi/dist/cli.js'), '--version']);
+  it('installs a controller that runs on its own (its dependencies are bundled in)', async () => {
+    // Run directly, outside the checkout: no node_modules anywhere above the image.
+    const version = await run(join(destdir, CONTROLLER), ['--version'], { env: BASE_ENV });
     expect(version.code, show(version)).toBe(0);
     const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
     expect(version.stdout).toBe(`php-fpm-multi ${pkg.version}\n`);
-    const list = await run(process.execPath, [join(destdir, 'usr/lib/php-fpm-multi/dist/cli.js'), '--conf', join(destdir, 'etc/conf.d/php-fpm'), 'check']);
+    const list = await run(process.execPath, [join(destdir, CONTROLLER), '--conf', join(destdir, 'etc/conf.d/php-fpm'), 'check']);
     expect(list.code, show(list)).toBe(0);
+  });
+
+  describe('the code cache', () => {
+    /** The installed command, run from the image (its paths are the final ones: rewritten to the image). */
+    async function command(cacheEdit: (cache: string) => void): Promise<RunResult> {
+      const image = join(scratch.dir, `code-cache-${Math.random().toString(36).slice(2)}`);
+      await run('cp', ['-a', destdir, image]);
+      cacheEdit(join(image, `${CONTROLLER}.v8-cache`));
+      const text = readFileSync(join(image, 'usr/bin/php-fpm-multi'), 'utf8').replace(`'/${CONTROLLER}'`, `'${join(image, CONTROLLER)}'`);
+      writeFileSync(join(image, 'usr/bin/php-fpm-multi'), text);
+      return run(join(image, 'usr/bin/php-fpm-multi'), ['--conf', join(image, 'etc/conf.d/php-fpm'), 'list'], {
+        env: { ...BASE_ENV, PHP_FPM_MULTI_CODE_CACHE_REPORT: '1' },
+      });
+    }
+
+    it('is used when it is trustworthy and made by this node for this controller', async () => {
+      const result = await command(() => undefined);
+      expect(result.code, show(result)).toBe(0);
+      expect(result.stderr).toBe('php-fpm-multi: code cache used\n');
+      expect(result.stdout).toMatch(/: 0 instances/);
+    });
+
+    it('is not used, and the controller runs as usual, when others may write it', async () => {
+      const result = await command((cache) => chmodSync(cache, 0o666));
+      expect(result.code, show(result)).toBe(0);
+      expect(result.stderr).toBe('php-fpm-multi: code cache not used: writable by others, or owned by another user\n');
+      expect(result.stdout).toMatch(/: 0 instances/);
+    });
+
+    it('is not used when another user owns it', async () => {
+      const result = await command((cache) => chownSync(cache, NOBODY, NOBODY));
+      expect(result.code, show(result)).toBe(0);
+      expect(result.stderr).toBe('php-fpm-multi: code cache not used: writable by others, or owned by another user\n');
+    });
+
+    it('is not used when it was made for another controller or node', async () => {
+      const result = await command((cache) => {
+        const data = readFileSync(cache);
+        writeFileSync(cache, Buffer.concat([Buffer.from('v20.0.0 x64 0000\n'), data.subarray(data.indexOf(10) + 1)]));
+      });
+      expect(result.code, show(result)).toBe(0);
+      expect(result.stderr).toBe('php-fpm-multi: code cache not used: made for another node or controller\n');
+    });
+
+    it('is not used when V8 rejects it (damaged), nor when it is missing or not a regular file', async () => {
+      const damaged = await command((cache) => {
+        const data = readFileSync(cache);
+        writeFileSync(cache, Buffer.concat([data.subarray(0, data.indexOf(10) + 1), Buffer.alloc(64, 7)]));
+      });
+      expect(damaged.code, show(damaged)).toBe(0);
+      expect(damaged.stderr).toBe('php-fpm-multi: code cache not used: rejected by V8\n');
+      const missing = await command((cache) => rmSync(cache));
+      expect(missing.code, show(missing)).toBe(0);
+      expect(missing.stderr).toBe('php-fpm-multi: code cache not used: none\n');
+      const fifo = await command((cache) => {
+        rmSync(cache);
+        execFileSync('mkfifo', [cache]);
+      });
+      expect(fifo.code, show(fifo)).toBe(0);
+      expect(fifo.stderr).toBe('php-fpm-multi: code cache not used: not a regular file of at most 16 MiB\n');
+    });
   });
 
   it('installs the conf.d example in the string form where /bin/sh is dash, and says why', () => {
@@ -340,7 +411,7 @@ describe('scripts/install.sh with EPREFIX, as an ordinary user (Gentoo Prefix)',
 
   it('installs everything under the prefix, as that user', () => {
     expect(installed.code, show(installed)).toBe(0);
-    for (const file of ['usr/bin/php-fpm-multi', 'usr/lib/php-fpm-multi/dist/cli.js', 'etc/init.d/php-fpm', 'etc/conf.d/php-fpm']) {
+    for (const file of ['usr/bin/php-fpm-multi', CONTROLLER, 'etc/init.d/php-fpm', 'etc/conf.d/php-fpm']) {
       expect(statSync(join(prefix, file)).uid, file).toBe(NOBODY);
     }
   });
@@ -435,6 +506,9 @@ describe('a real install, then rc-service php-fpm start', () => {
     // man finds the installed page by its name.
     const page = await run('man', ['-w', 'php-fpm-multi'], { env: BASE_ENV });
     expect(page.stdout.trim(), show(page)).toBe('/usr/share/man/man8/php-fpm-multi.8');
+    expect(readdirSync('/usr/lib/php-fpm-multi')).toEqual(['php-fpm-multi.cjs', 'php-fpm-multi.cjs.v8-cache']);
+    const cached = await run('php-fpm-multi', ['--version'], { env: { ...BASE_ENV, PHP_FPM_MULTI_CODE_CACHE_REPORT: '1' } });
+    expect(cached.stderr).toBe('php-fpm-multi: code cache used\n');
   });
 
   it('rc-service php-fpm start, status, stop with the installed runscript and controller', async () => {

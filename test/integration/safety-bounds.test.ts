@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DeclarationError } from '../../src/errors.js';
 import { loadFpmConfig } from '../helpers/fpm-config-fs.js';
+import { buildModules } from '../helpers/modules.js';
 import { FPM_CONFIG_TOTAL_MAX_BYTES } from '../../src/php-fpm/config/types.js';
 import { MAX_EXPANDED_TOTAL_CHARS, MAX_VALUE_CHARS } from '../../src/declaration/expansion.js';
 import { readDeclaration } from '../../src/declaration/reader.js';
@@ -34,10 +35,17 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const DIST = join(import.meta.dirname, '..', '..', 'dist');
+// The modules the children import, compiled one by one (dist/ is one bundle).
+let DIST = '';
+beforeAll(() => {
+  DIST = buildModules(['process/system.ts', 'php-fpm/config/load.ts']);
+});
+afterAll(() => {
+  rmSync(DIST, { recursive: true, force: true });
+});
 
 /**
- * Runs `body` (an async ES module body with `dist` bound to the built controller's directory) in
+ * Runs `body` (an async ES module body with `dist` bound to the directory of the compiled modules) in
  * a child killed after 15 s, and returns what it printed. Reads that blocked for ever before the
  * fix are tried there, so that the test fails instead of hanging the test runner.
  */
@@ -102,7 +110,7 @@ describe('readRegularFile: regular files only, never blocking', () => {
   // In a child, killed after 15 s: before the fix the read blocked for ever.
   test('the System interface uses it: readFile rejects a FIFO and /dev/zero', () => {
     const lines = inChild(`
-      const { createRealSystem } = await import(dist + '/process/system.js');
+      const { createRealSystem } = await import(dist + '/process/system.mjs');
       const system = createRealSystem();
       for (const path of process.argv.slice(1)) {
         console.log(await system.readFile(path, { maxBytes: 1024 }).then((text) => 'read ' + text.length, (error) => error.message));
@@ -224,8 +232,8 @@ describe('php-fpm configs and their includes', () => {
   /** The controller's own reading of each config (through the real System), in a child (see inChild): its error message, or its pools. */
   function loadInChild(...configs: string[]): string[] {
     return inChild(`
-      const { readFpmConfig } = await import(dist + '/php-fpm/config/load.js');
-      const { createRealSystem } = await import(dist + '/process/system.js');
+      const { readFpmConfig } = await import(dist + '/php-fpm/config/load.mjs');
+      const { createRealSystem } = await import(dist + '/process/system.mjs');
       const system = createRealSystem();
       for (const config of process.argv.slice(1)) {
         try {
