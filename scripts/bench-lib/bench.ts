@@ -816,7 +816,7 @@ function table(report: Report): string {
       lines.push(`${pad(command, 8)} ${pad(n, 4, true)} ${pad(f(r.controller.median_ms), 11, true)} ${pad(f(r.baseline.median_ms), 10, true)} ${pad(f(r.floor.median_ms), 9, true)} ${pad(r2(r.controller.median_ms / r.baseline.median_ms), 9, true)} ${pad(r2(r.controller.median_ms / r.floor.median_ms), 10, true)} ${pad(f(r.controller.median_ms - r.floor.median_ms), 10, true)} ${pad(f(node), 10, true)}`);
     }
   }
-  lines.push('(status: the floor is node -e 0; start/stop: the floor is every config test and launch at once / SIGQUIT to all and a 10 ms poll)');
+  lines.push('(status: the floor is node -e 0; start/stop: the floor is every launch at once / SIGQUIT to all and a 10 ms poll)');
   const rd = report.results.reading;
   if (rd === undefined) throw new Error('the reading figure is missing');
   lines.push('');

@@ -61,19 +61,19 @@ function execWrite(file: string, text: string): void {
 
 describe('bash completion of php-fpm-multi', () => {
   test('the commands, then a prefix of them', async () => {
-    expect(await reply(['php-fpm-multi', ''])).toEqual(['list', 'check', 'start', 'stop', 'restart', 'reload', 'reopen', 'status', 'supervise', 'configtest', 'health', 'logs', 'discover', 'help']);
+    expect(await reply(['php-fpm-multi', ''])).toEqual(['list', 'check', 'start', 'stop', 'restart', 'reload', 'reopen', 'status', 'supervise', 'logs', 'configtest', 'health', 'discover', 'help']);
     expect(await reply(['php-fpm-multi', 're'])).toEqual(['restart', 'reload', 'reopen']);
     expect(await reply(['php-fpm-multi', '-c', join(dir, 'arrays.conf'), 'sta'])).toEqual(['start', 'status']);
     expect(await reply(['php-fpm-multi', 'help', 'con'])).toEqual(['configtest']);
   });
 
   test('the global options before the command, each command\'s own after it', async () => {
-    expect(await reply(['php-fpm-multi', '-'])).toEqual(['--conf', '-c', '--help', '-h', '--version', '-V']);
-    expect(await reply(['php-fpm-multi', 'status', '--'])).toEqual(['--json', '--pools', '--conf', '--help']);
-    expect(await reply(['php-fpm-multi', 'list', '--'])).toEqual(['--json', '--names', '--conf', '--help']);
+    expect(await reply(['php-fpm-multi', '-'])).toEqual(['--conf', '-c', '--style', '--help', '-h', '--version', '-V']);
+    expect(await reply(['php-fpm-multi', 'status', '--'])).toEqual(['--json', '--pools', '--conf', '--style', '--help']);
+    expect(await reply(['php-fpm-multi', 'list', '--'])).toEqual(['--json', '--names', '--conf', '--style', '--help']);
     expect(await reply(['php-fpm-multi', 'restart', '--r'])).toEqual(['--rolling']);
     expect(await reply(['php-fpm-multi', 'start', '--p'])).toEqual(['--partial']);
-    expect(await reply(['php-fpm-multi', 'check', '--'])).toEqual(['--conf', '--help']);
+    expect(await reply(['php-fpm-multi', 'check', '--'])).toEqual(['--conf', '--style', '--help']);
     expect(await reply(['php-fpm-multi', 'health', '--f'])).toEqual(['--format']);
   });
 
@@ -82,6 +82,12 @@ describe('bash completion of php-fpm-multi', () => {
     expect(await reply(['php-fpm-multi', 'health', '--format', 'p'])).toEqual(['prometheus']);
     expect(await reply(['php-fpm-multi', 'health', '--format', '=', 'te'])).toEqual(['text']);
     expect(await reply(['php-fpm-multi', 'health', '--format=pr'])).toEqual(['--format=prometheus']);
+  });
+
+  test('--style takes plain or openrc; discover\'s --form takes string or array', async () => {
+    expect(await reply(['php-fpm-multi', '--style', ''])).toEqual(['plain', 'openrc']);
+    expect(await reply(['php-fpm-multi', 'discover', '--form', 's'])).toEqual(['string']);
+    expect(await reply(['php-fpm-multi', 'discover', ''])).toEqual([]);
   });
 
   test('--conf and -c take a file name', async () => {

@@ -179,7 +179,11 @@ describe('with real php-fpm', () => {
       errlog: { edit: (text) => text.replace(/error_log = .*/, `error_log = ${join(scratch.dir, 'errlog', 'missing', 'error.log')}`), says: /exited with status 78\n.*failed to open error_log \(\S*errlog\/missing\/error\.log\): No such file or directory/ },
       // The next two never reach php-fpm: the preflight refuses them naming the config's line.
       include: { edit: (text) => text.replace('[global]\n', `[global]\ninclude = ${join(scratch.dir, 'include', 'missing')}/*.conf\n`), says: /not started: \S*include\/php-fpm\.conf:2: php-fpm cannot expand 'include = / },
-      sockdir: { edit: (text) => text.replace(/listen = .*/, `listen = ${join(scratch.dir, 'sockdir', 'missing', 'php-fpm.sock')}`), says: /not started: \S*sockdir\/missing .*does not exist, so php-fpm could not bind the socket/ },
+      // A missing socket directory is created at start (src/process/socket-dirs.ts); one below a file cannot be.
+      sockdir: {
+        edit: (text) => text.replace(/listen = .*/, `listen = ${join(scratch.dir, 'sockdir', 'php-fpm.conf', 'sub', 'php-fpm.sock')}`),
+        says: /not started: \S*sockdir\/php-fpm\.conf\/sub .*does not exist, and php-fpm-multi will not create it: \S*sockdir\/php-fpm\.conf is not a directory/,
+      },
     };
     const names = ['a', ...Object.keys(broken), 'b'];
     declareInstances(scratch, names);

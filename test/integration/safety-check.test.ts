@@ -286,7 +286,7 @@ describe('check reports what start refuses', () => {
     editConfig('a', (text) => text.replace(`listen = ${scratch.socket('a')}`, `listen = ${dir}/a.sock`));
     const checked = await cli('check');
     expect(checked.code, checked.stderr).toBe(0);
-    expect(checked.stderr).toContain(`${dir} (the directory of pool 'a''s listen ${dir}/a.sock (${join(scratch.dir, 'a', 'php-fpm.conf')}:7)) does not exist; start will create it, 0755`);
+    expect(checked.stdout).toContain(`${dir} (the directory of pool 'a''s listen ${dir}/a.sock (${join(scratch.dir, 'a', 'php-fpm.conf')}:7)) does not exist; start will create it, 0755`);
     expect(existsSync(dir)).toBe(false);
     const started = await cli('start');
     expect(started.code, started.stderr).toBe(0);

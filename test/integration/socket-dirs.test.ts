@@ -57,7 +57,7 @@ describe('a missing socket directory is created at start', () => {
     listenAt('a', socket);
     const checked = await cli('check');
     expect(checked.code, checked.stderr).toBe(0);
-    expect(checked.stderr).toContain(`${runTop}/a (the directory of pool 'a''s listen ${socket} (${join(scratch.dir, 'a', 'php-fpm.conf')}:7)) does not exist; start will create it (with ${runTop}), 0755`);
+    expect(checked.stdout).toContain(`${runTop}/a (the directory of pool 'a''s listen ${socket} (${join(scratch.dir, 'a', 'php-fpm.conf')}:7)) does not exist; start will create it (with ${runTop}), 0755`);
     expect(existsSync(runTop)).toBe(false);
     const started = await cli('start');
     expect(started.code, started.stderr).toBe(0);
@@ -74,7 +74,7 @@ describe('a missing socket directory is created at start', () => {
     listenAt('a', socket);
     const checked = await cli('check');
     expect(checked.code, checked.stderr).toBe(0);
-    expect(checked.stderr).toContain(`start will create it (with ${runTop}), www-data:www-data 0750`);
+    expect(checked.stdout).toContain(`start will create it (with ${runTop}), www-data:www-data 0750`);
     const started = await cli('start');
     expect(started.code, started.stderr).toBe(0);
     expect(started.stdout).toContain(`created ${runTop}/a (www-data:www-data 0750) for pool 'a' of instance 'a'`);
