@@ -7,13 +7,12 @@ import minimist from 'minimist';
 import { FpmMultiError, UsageError } from '../errors.js';
 import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { resolveConfPath } from '../model/load.js';
-import type { DeclarationForm } from '../model/discovery.js';
 import type { Io } from './command.js';
 import {
   COMMAND_OPTIONS, COMMANDS, commandsTaking, DECLARATION_FORMS, findCommand, GLOBAL_OPTIONS, HEALTH_FORMATS, PROGRAM_OPTIONS, type CommandEntry, type CommandOption,
-  type HealthFormat, type OptionEntry,
+  type OptionEntry,
 } from './registry.js';
-import { chooseReporting, OUTPUT_STYLES, PROGRAM_NAME, reportError, type OutputStyle } from './reporter.js';
+import { chooseReporting, OUTPUT_STYLES, PROGRAM_NAME, reportError } from './reporter.js';
 import { describeCommandNamed, HELP } from './help.js';
 
 export { HELP } from './help.js';
@@ -46,31 +45,16 @@ function refuseForeignOptions(entry: CommandEntry, args: minimist.ParsedArgs): v
   }
 }
 
-/** --style names one of OUTPUT_STYLES (default plain). */
-function readStyle(args: minimist.ParsedArgs): OutputStyle {
-  const given: unknown = args['style'];
-  if (given === undefined) return 'plain';
-  const style = OUTPUT_STYLES.find((known) => known === given);
-  if (style === undefined) throw new UsageError(`unknown --style ${JSON.stringify(Array.isArray(given) ? given.join(' ') : given)}; one of: ${OUTPUT_STYLES.join(', ')}`);
-  return style;
-}
-
-/** --format (health only: refuseForeignOptions) names one of HEALTH_FORMATS (default text). */
-function readHealthFormat(args: minimist.ParsedArgs): HealthFormat {
-  const given: unknown = args['format'];
-  if (given === undefined) return 'text';
-  const format = HEALTH_FORMATS.find((known) => known === given);
-  if (format === undefined) throw new UsageError(`unknown --format ${JSON.stringify(Array.isArray(given) ? given.join(' ') : given)}; one of: ${HEALTH_FORMATS.join(', ')}`);
-  return format;
-}
-
-/** --form (discover only: refuseForeignOptions) names one of DECLARATION_FORMS; absent: the command chooses. */
-function readDeclarationForm(args: minimist.ParsedArgs): DeclarationForm | undefined {
-  const given: unknown = args['form'];
+/**
+ * The value of a string option that names one of `choices` (--style, --format, --form); absent:
+ * undefined. Anything else is a usage error naming the option, the value and the valid choices.
+ */
+function readChoice<T extends string>(args: minimist.ParsedArgs, option: string, choices: readonly T[]): T | undefined {
+  const given: unknown = args[option];
   if (given === undefined) return undefined;
-  const form = DECLARATION_FORMS.find((known) => known === given);
-  if (form === undefined) throw new UsageError(`unknown --form ${JSON.stringify(Array.isArray(given) ? given.join(' ') : given)}; one of: ${DECLARATION_FORMS.join(', ')}`);
-  return form;
+  const choice = choices.find((known) => known === given);
+  if (choice === undefined) throw new UsageError(`unknown --${option} ${JSON.stringify(Array.isArray(given) ? given.join(' ') : given)}; one of: ${choices.join(', ')}`);
+  return choice;
 }
 
 /** -n/--lines (logs only: refuseForeignOptions): a count of lines, 0 or more; absent: the command's default. */
@@ -99,7 +83,7 @@ export async function main(argv: readonly string[], given: Io): Promise<number> 
   let io = given;
   try {
     const args = parseArgv(argv);
-    io = { ...given, reporting: chooseReporting(readStyle(args), Boolean(args['quiet']), given.env, given.terminal ?? { stdout: false, stderr: false }) };
+    io = { ...given, reporting: chooseReporting(readChoice(args, 'style', OUTPUT_STYLES) ?? 'plain', Boolean(args['quiet']), given.env, given.terminal ?? { stdout: false, stderr: false }) };
     if (args['help']) {
       // `COMMAND --help`: that command's help (a command option given with it does not matter).
       const [name] = args._.map(String);
@@ -120,9 +104,9 @@ export async function main(argv: readonly string[], given: Io): Promise<number> 
     if (entry.takesInstances === false && selection.length > 0) {
       throw new UsageError(`${entry.name} takes no instance names (${entry.summary}); got ${selection.join(' ')}`);
     }
-    const command = await entry.load({ pools: Boolean(args['pools']), format: readHealthFormat(args) });
+    const command = await entry.load({ pools: Boolean(args['pools']), format: readChoice(args, 'format', HEALTH_FORMATS) ?? 'text' });
     const conf = resolveConfPath(args['conf'] as string | undefined, io.env);
-    const form = readDeclarationForm(args);
+    const form = readChoice(args, 'form', DECLARATION_FORMS);
     const lines = readLineCount(args);
     return await command({
       io, conf, json: Boolean(args['json']), names: Boolean(args['names']), selection, partial: Boolean(args['partial']), rolling: Boolean(args['rolling']),
