@@ -4,7 +4,6 @@
 // 3 and 9). The pointer is one small JSON file per declaration file (named by a hash of its real
 // path: two files of the same name share a default run directory), written atomically by start in
 // a trusted directory, and read as records are: trust first, regular file, size-capped.
-import { createHash } from 'node:crypto';
 import { posix as path } from 'node:path';
 import { checkRunDirectory, ensureRunDirectory } from './pidfile.js';
 import { readRecords } from './record.js';
@@ -21,7 +20,9 @@ interface RunDirPointer {
   runDir: string;
 }
 
-export function pointerPath(defaultDir: string, declaration: string): string {
+export async function pointerPath(defaultDir: string, declaration: string): Promise<string> {
+  // node:crypto is loaded only here (~3.5 ms): most commands never need a pointer.
+  const { createHash } = await import('node:crypto');
   const key = createHash('sha256').update(declaration).digest('hex').slice(0, 16);
   return path.join(defaultDir, `${POINTER_PREFIX}${key}${POINTER_SUFFIX}`);
 }
@@ -34,7 +35,7 @@ export function pointerPath(defaultDir: string, declaration: string): string {
 export async function readLastRunDir(system: System, defaultDir: string, declaration: string): Promise<string | null> {
   try {
     if (!(await checkRunDirectory(system, defaultDir))) return null;
-    const parsed: unknown = JSON.parse(await system.readFile(pointerPath(defaultDir, declaration), { maxBytes: RECORD_MAX_BYTES, noFollow: true }));
+    const parsed: unknown = JSON.parse(await system.readFile(await pointerPath(defaultDir, declaration), { maxBytes: RECORD_MAX_BYTES, noFollow: true }));
     const pointer = parsed as Partial<RunDirPointer>;
     if (typeof parsed !== 'object' || parsed === null || pointer.declaration !== declaration) return null;
     return typeof pointer.runDir === 'string' && path.isAbsolute(pointer.runDir) ? path.normalize(pointer.runDir) : null;
@@ -65,7 +66,7 @@ export async function rememberRunDir(system: System, defaultDir: string | null, 
   const previous = await readLastRunDir(system, defaultDir, declaration);
   if (previous === path.normalize(runDir)) return null;
   if (previous !== null && (await holdsRecordsOf(system, previous, declaration)) === true) return null;
-  const pointer = pointerPath(defaultDir, declaration);
+  const pointer = await pointerPath(defaultDir, declaration);
   try {
     await ensureRunDirectory(system, defaultDir);
     await system.writeFileAtomic(pointer, `${JSON.stringify({ declaration, runDir: path.normalize(runDir) } satisfies RunDirPointer)}\n`, POINTER_MODE);
@@ -85,7 +86,7 @@ export async function forgetRunDir(system: System, defaultDir: string | null, de
   if (defaultDir === null || (await holdsRecordsOf(system, runDir, declaration)) !== false) return;
   if ((await readLastRunDir(system, defaultDir, declaration)) !== path.normalize(runDir)) return;
   try {
-    await system.unlink(pointerPath(defaultDir, declaration));
+    await system.unlink(await pointerPath(defaultDir, declaration));
   } catch {
     // read-only or already gone: harmless, see above
   }

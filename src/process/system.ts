@@ -10,10 +10,9 @@
 
 import { accessSync, constants as fsConstants, lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { createConnection } from 'node:net';
+import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
 import { errnoCode, FpmMultiError } from '../errors.js';
 import { PROC_FILE_LIMITS, readRegularFile, readRegularFileBytes, refuseIrregular, type ReadLimits } from './files.js';
 
@@ -397,8 +396,19 @@ async function openReadable(path: string): Promise<ReadableFile> {
   };
 }
 
+/**
+ * node:net, loaded on the first connection: it costs ~2.5 ms of every start-up, and status and
+ * stop never connect. connect() is synchronous, hence require rather than import().
+ */
+let netModule: typeof import('node:net') | undefined;
+function loadNet(): typeof import('node:net') {
+  netModule ??= createRequire(import.meta.url)('node:net') as typeof import('node:net');
+  return netModule;
+}
+
 /** System.connect of the real system: a node:net socket, connecting as soon as it is made. */
 export function connectSocket(address: SocketAddress): Connection {
+  const { createConnection } = loadNet();
   return address.kind === 'unix' ? createConnection({ path: address.path }) : createConnection({ host: address.host, port: address.port });
 }
 
@@ -457,7 +467,7 @@ export function createRealSystem(): System {
     connect: connectSocket,
     sync: realSyncFiles,
     now: () => Date.now(),
-    sleep: (ms) => delay(ms),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     uid,
     pid: process.pid,
     processGroupId: readOwnProcessGroupId(),

@@ -102,7 +102,7 @@ describe('findings 3 and 9: the last run directory', () => {
     expect(await rememberRunDir(fake, DEFAULT, FILE, RUN)).toBeNull();
     expect(await readLastRunDir(fake, DEFAULT, FILE)).toBe(RUN);
     expect(await readLastRunDir(fake, DEFAULT, OTHER)).toBeNull(); // another file of the same name: its own pointer
-    expect(pointerPath(DEFAULT, FILE)).not.toBe(pointerPath(DEFAULT, OTHER));
+    expect(await pointerPath(DEFAULT, FILE)).not.toBe(await pointerPath(DEFAULT, OTHER));
     // FPM_run_dir changed while t1 runs from RUN: the pointer keeps naming RUN.
     fake.addFile(`${RUN}/t1.record.json`, JSON.stringify({ ...record({ pidfile: `${RUN}/t1.pid` }), declaration: FILE }));
     fake.addDirectories('/run/new');
@@ -120,12 +120,12 @@ describe('findings 3 and 9: the last run directory', () => {
 
   test('a pointer that cannot be believed is ignored: another file’s, a relative path, an untrusted default directory', async () => {
     const fake = system().addDirectories(DEFAULT);
-    fake.addFile(pointerPath(DEFAULT, FILE), JSON.stringify({ declaration: OTHER, runDir: RUN }));
+    fake.addFile(await pointerPath(DEFAULT, FILE), JSON.stringify({ declaration: OTHER, runDir: RUN }));
     expect(await readLastRunDir(fake, DEFAULT, FILE)).toBeNull();
-    fake.addFile(pointerPath(DEFAULT, FILE), JSON.stringify({ declaration: FILE, runDir: 'run/j' }));
+    fake.addFile(await pointerPath(DEFAULT, FILE), JSON.stringify({ declaration: FILE, runDir: 'run/j' }));
     expect(await readLastRunDir(fake, DEFAULT, FILE)).toBeNull();
     const open = system().addDirectories(DEFAULT, { mode: 0o777 });
-    open.addFile(pointerPath(DEFAULT, FILE), JSON.stringify({ declaration: FILE, runDir: RUN }));
+    open.addFile(await pointerPath(DEFAULT, FILE), JSON.stringify({ declaration: FILE, runDir: RUN }));
     expect(await readLastRunDir(open, DEFAULT, FILE)).toBeNull();
   });
 });
