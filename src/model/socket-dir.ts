@@ -34,9 +34,26 @@ export function parseSocketDirOwner(value: string): Parsed<SocketDirOwner> {
 }
 
 /** 3 or 4 octal digits, as chmod takes them: 0750, 750, 2750. */
+
 export function parseSocketDirMode(value: string): Parsed<number> {
   if (!/^[0-7]{3,4}$/.test(value)) return { problem: 'must be 3 or 4 octal digits, as chmod takes them, e.g. 0750' };
-  return { value: Number.parseInt(value, 8) };
+  const mode = Number.parseInt(value, 8);
+  // Whoever may write the socket directory can swap the socket, or a symlink in place of it
+  // between php-fpm's bind and its chown/chmod by path (as root): only its owner may write it.
+  if ((mode & WRITABLE_BY_OTHERS) !== 0) {
+    return { problem: 'must not let group or others write (no 0020 or 0002 bit): whoever can write a socket directory can swap the socket php-fpm binds there, or redirect its chown; give the web server access with listen.owner, listen.group and listen.mode instead, e.g. socket_dir_mode=0755' };
+  }
+  return { value: mode };
+}
+
+/**
+ * Why a unix listen path with a `.` or `..` component is refused, or null. The kernel resolves
+ * `..` after following the symlinks before it, so php-fpm may bind somewhere else than the path
+ * read as text (where php-fpm-multi checks and creates directories): the two must be the same.
+ */
+export function describeDotComponents(listen: string): string | null {
+  if (!listen.split('/').some((part) => part === '.' || part === '..')) return null;
+  return `has a "." or ".." component, which the kernel resolves after following the symlinks before it, so php-fpm could bind elsewhere than php-fpm-multi checks: write the path without . or .. components (e.g. ${path.normalize(listen)}, if no symlink is on the way)`;
 }
 
 export function formatMode(mode: number): string {

@@ -9,7 +9,7 @@ import { buildFpmEnvironment, buildLaunch, type RunAs, type UsableInstance } fro
 import { checkPidfileTrust, PidfileContentError, readTrustedPidfile, UntrustedPathError } from './pidfile.js';
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
 import { errnoCode, SpawnError, type System } from './system.js';
-import { DEFAULT_SOCKET_DIR_MODE, formatMode } from '../model/socket-dir.js';
+import { DEFAULT_SOCKET_DIR_MODE, describeDotComponents, formatMode } from '../model/socket-dir.js';
 import { describeRefusalOnly } from './socket-dirs.js';
 import { canAccess, groupsOfAccount, lookUpGid, resolveAccount, runAsOf, uidOf, userDirectoryOf } from './account.js';
 import { createProbes, describeExecTooLarge, measureExec, describeLimitTooHigh, type Probes } from './probes.js';
@@ -165,6 +165,11 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
     ];
     for (const [key, listen, at] of listeners) {
       if (listen === null || !listen.startsWith('/')) continue;
+      const dots = describeDotComponents(listen);
+      if (dots !== null) {
+        problems.push(`pool '${pool.name}''s ${key} ${listen}${describeWhere(at)} ${dots}`);
+        continue;
+      }
       const dir = path.dirname(listen);
       const plan = await probes.socketDirectory(dir);
       const what = `${dir} (the directory of pool '${pool.name}''s ${key} ${listen}${describeWhere(at)})`;

@@ -10,7 +10,7 @@ import { posix as path } from 'node:path';
 import type { FpmPool } from '../php-fpm/config/types.js';
 import type { UsableInstance } from '../model/invocation.js';
 import {
-  DEFAULT_SOCKET_DIR_MODE, formatMode, planSocketDirectory, type SeenEntry, type SocketDirObservation, type SocketDirOwner, type SocketDirPlan,
+  DEFAULT_SOCKET_DIR_MODE, describeDotComponents, formatMode, planSocketDirectory, type SeenEntry, type SocketDirObservation, type SocketDirOwner, type SocketDirPlan,
 } from '../model/socket-dir.js';
 import { lookUpAccount } from './probes.js';
 import { errnoCode, type FileStat, type System } from './system.js';
@@ -159,6 +159,12 @@ export type SocketDirResult = { ok: true; created: string[] } | { ok: false; pro
  */
 export async function ensureSocketDirectories(system: System, instance: UsableInstance, pools: readonly FpmPool[]): Promise<SocketDirResult> {
   const settings = instance.socketDir ?? { owner: null, mode: DEFAULT_SOCKET_DIR_MODE };
+  for (const pool of pools) {
+    for (const [key, listen] of [['listen', pool.listen], ['pm.status_listen', pool.statusListen]] as const) {
+      const dots = listen === null || !listen.startsWith('/') ? null : describeDotComponents(listen);
+      if (dots !== null) return { ok: false, problem: `pool '${pool.name}''s ${key} ${listen} ${dots}; nothing was launched` };
+    }
+  }
   const created: string[] = [];
   let owner: ResolvedOwner | null = null;
   for (const use of listSocketDirectories(pools)) {

@@ -89,6 +89,26 @@ describe('a missing socket directory is created at start', () => {
     expect(requestAt(socket)).toBe('hello from a');
   });
 
+  test('a listen path with ".." through a symlink: check refuses it, start launches nothing for it, the other instance starts', async () => {
+    declareInstances(scratch, ['a', 'b']);
+    // The kernel resolves link/.. to the symlink target's parent, not to runTop: php-fpm would bind elsewhere than checked.
+    mkdirSync(join(runTop, 'elsewhere', 'deep'), { recursive: true });
+    symlinkSync(join(runTop, 'elsewhere', 'deep'), join(runTop, 'link'));
+    const socket = `${runTop}/link/../x7/a.sock`;
+    listenAt('a', socket);
+    const problem = `pool 'a''s listen ${socket} (${join(scratch.dir, 'a', 'php-fpm.conf')}:7) has a "." or ".." component, which the kernel resolves after following the symlinks before it`;
+    const checked = await cli('check');
+    expect(checked.code).toBe(6);
+    expect(checked.stderr).toContain(problem);
+    const started = await cli('start');
+    expect(started.code).toBe(1);
+    expect(started.stderr).toContain(problem);
+    expect(existsSync(join(runTop, 'x7'))).toBe(false);
+    expect(existsSync(join(runTop, 'elsewhere', 'x7'))).toBe(false);
+    expect(listFpmProcesses(scratch.dir).map((proc) => proc.title.replace(scratch.dir, 'DIR'))).not.toContain('php-fpm: master process (DIR/a/php-fpm.conf)');
+    expect(requestPhp(scratch, 'b')).toBe('hello from b');
+  });
+
   test('an existing directory is used as it is: never chowned or chmodded', async () => {
     declareInstances(scratch, ['a'], 'socket_dir_owner=www-data socket_dir_mode=0750');
     mkdirSync(`${runTop}/a`, { recursive: true, mode: 0o711 });

@@ -3,7 +3,7 @@ import type { Declaration, ShellValue, Variable } from '../../src/declaration/de
 import { buildModel, type FileProbe } from '../../src/model/build.js';
 import type { UsableInstance } from '../../src/model/invocation.js';
 import {
-  parseSocketDirMode, parseSocketDirOwner, planSocketDirectory, type SeenEntry, type SocketDirObservation,
+  describeDotComponents, parseSocketDirMode, parseSocketDirOwner, planSocketDirectory, type SeenEntry, type SocketDirObservation,
 } from '../../src/model/socket-dir.js';
 import type { FpmPool } from '../../src/php-fpm/config/types.js';
 import { ensureSocketDirectories, planSocketDirectoryOf } from '../../src/process/socket-dirs.js';
@@ -54,12 +54,31 @@ describe('socket_dir_owner= and socket_dir_mode=', () => {
     expect(build({ FPM_slot_a: 'slot=8.2 config=/etc/php/a.conf' }).instances[0]!.socketDir).toBeUndefined();
   });
 
+  test.each(['0775', '0777', '0757', '0772', '1777', '7777'])('socket_dir_mode=%s lets group or others write: refused', (mode) => {
+    const [instance] = build({ FPM_slot_a: `slot=8.2 config=/etc/php/a.conf socket_dir_mode=${mode}` }).instances;
+    expect(instance!.problems).toEqual([expect.stringMatching(new RegExp(`^socket_dir_mode=${mode}: must not let group or others write \\(no 0020 or 0002 bit\\)`))]);
+  });
+
+  test.each(['0755', '0750', '0711', '0700', '755', '2750'])('socket_dir_mode=%s is accepted', (mode) => {
+    expect(build({ FPM_slot_a: `slot=8.2 config=/etc/php/a.conf socket_dir_mode=${mode}` }).instances[0]!.problems).toEqual([]);
+  });
+
   test('a bad value is a problem of the instance naming the key', () => {
     const [instance] = build({ FPM_slot_a: 'slot=8.2 config=/etc/php/a.conf socket_dir_mode=888 socket_dir_owner=a:b:c' }).instances;
     expect(instance!.problems).toEqual([
       'socket_dir_mode=888: must be 3 or 4 octal digits, as chmod takes them, e.g. 0750',
       'socket_dir_owner=a:b:c: must be USER or USER:GROUP naming a user (and group) of this system, e.g. www-data:www-data',
     ]);
+  });
+});
+
+describe('a listen path with "." or ".." components', () => {
+  test.each(['/run/a/../b.sock', '/run/./a.sock', '/run/a/..', '/run/../run/a.sock'])('%s is refused', (listen) => {
+    expect(describeDotComponents(listen)).toMatch(/^has a "\." or "\.\." component, which the kernel resolves after following the symlinks before it/);
+  });
+
+  test.each(['/run/php/a.sock', '/run/a..b/c.sock', '/run/.hidden/a.sock', '/run/...'])('%s is accepted', (listen) => {
+    expect(describeDotComponents(listen)).toBeNull();
   });
 });
 
