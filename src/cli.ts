@@ -3,7 +3,8 @@
 // runs src/cli/main.ts and hands its exit code to the process. Importing this module (tests do)
 // runs nothing; `main` is re-exported for them.
 
-import { realpathSync } from 'node:fs';
+import { realpathSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Io } from './cli/command.js';
 import { main } from './cli/main.js';
@@ -26,27 +27,69 @@ function isEntryPoint(): boolean {
  * Output is best effort, the work is not: a reader that went away (`php-fpm-multi start | head -1`,
  * EPIPE), a full device (`start >/dev/full`, ENOSPC), a console gone at shutdown (EIO) must not
  * abort a start or a stop half-way through, leaving masters without records or records without
- * masters. Errors arrive asynchronously on a pipe or socket and synchronously on a file or a
- * terminal (Node writes those with writeSync): both are dropped.
+ * masters: every error is dropped.
+ *
+ * Written with writeSync on the descriptor rather than through process.stdout/stderr: creating
+ * those streams loads node:stream (and node:net for a pipe), ~4-7 ms of every command's start-up,
+ * and a command's output is a few lines. Only a descriptor the parent left non-blocking
+ * (EAGAIN: a pipe shared with a reader that is behind) falls back to the stream, which queues.
  */
-function ignoreOutputErrors(stream: NodeJS.WriteStream): (text: string) => void {
-  stream.on('error', () => undefined);
-  return (text) => {
+function writeToDescriptor(fd: 1 | 2): (text: string) => void {
+  let stream: NodeJS.WriteStream | undefined;
+  const viaStream = (text: string): void => {
+    if (stream === undefined) {
+      stream = fd === 1 ? process.stdout : process.stderr;
+      stream.on('error', () => undefined);
+    }
     try {
       stream.write(text);
     } catch {
       // the text is lost; the command goes on
     }
   };
+  return (text) => {
+    if (stream !== undefined) {
+      viaStream(text);
+      return;
+    }
+    const bytes = Buffer.from(text, 'utf8');
+    let written = 0;
+    try {
+      while (written < bytes.length) written += writeSync(fd, bytes, written);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') viaStream(bytes.subarray(written).toString('utf8'));
+      // any other error: the text is lost; the command goes on
+    }
+  };
+}
+
+/**
+ * Whether stdout and stderr are terminals, asked only when read: only the openrc style's colours
+ * need it, and node:tty loads node:net and node:stream (~5 ms of every start-up).
+ */
+function askTerminal(): { readonly stdout: boolean; readonly stderr: boolean } {
+  let tty: typeof import('node:tty') | undefined;
+  const isTerminal = (fd: number): boolean => {
+    tty ??= createRequire(import.meta.url)('node:tty') as typeof import('node:tty');
+    return tty.isatty(fd);
+  };
+  return {
+    get stdout() {
+      return isTerminal(1);
+    },
+    get stderr() {
+      return isTerminal(2);
+    },
+  };
 }
 
 if (isEntryPoint()) {
-  const stderr = ignoreOutputErrors(process.stderr);
+  const stderr = writeToDescriptor(2);
   let io: Io | undefined;
   try {
     io = {
-      stdout: ignoreOutputErrors(process.stdout), stderr, env: process.env, system: createRealSystem(),
-      terminal: { stdout: process.stdout.isTTY === true, stderr: process.stderr.isTTY === true },
+      stdout: writeToDescriptor(1), stderr, env: process.env, system: createRealSystem(),
+      terminal: askTerminal(),
     };
   } catch (error) {
     // Only when /proc or getuid() is missing: php-fpm-multi runs on Linux only.
