@@ -339,10 +339,10 @@ async function listenUnix(path: string, owner: { uid: number; gid: number; mode:
     // Defence in depth: the hand-over binds only in a directory nobody else may write
     // (describeUnsafeHandover, src/process/handover.ts), where the name stays ours. Were it
     // swapped anyway: lchown never follows a symlink, and the name must still be the socket the
-    // bind made (dev and ino, lstat) right before chmod. chmod(2) has no variant that leaves a
-    // symlink alone on Linux (fchmodat's AT_SYMLINK_NOFOLLOW is refused; fchmod on the socket's
-    // descriptor changes the socket, not its name), so the instant between that lstat and the
-    // chmod remains: closed by the directory rule, not here.
+    // bind made (dev and ino, lstat) right before chmod. node has no chmod that leaves a symlink
+    // alone on Linux (fs.lchmod is macOS-only; fchmod on the socket's descriptor changes the
+    // socket, not its name in the directory), so the instant between that lstat and the chmod
+    // remains: closed by the directory rule, not here.
     const bound = lstatSync(path);
     if (!bound.isSocket()) throw new FpmMultiError(`cannot hand over ${path}: it is not the socket just bound there (it was replaced); nothing was changed`);
     await fs.lchown(path, owner.uid, owner.gid);

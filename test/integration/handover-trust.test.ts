@@ -5,7 +5,7 @@
 // and mode. Now a restart hands over only in a directory only root may write; elsewhere it stops
 // and starts, saying why, and `check` warns that php-fpm itself (root) binds and chowns there.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, lstatSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
 import { requestFastCgi } from '../../src/fastcgi/client.js';
@@ -107,4 +107,18 @@ test('www-data renaming symlinks to a root-only file over the hand-over name whi
   }
   expect(await serves(socket)).toBe(true);
   expect((await cli('stop')).code).toBe(0);
+});
+
+test('check warns when socket_dir_owner= would give a root-run instance\'s socket directory to another user', async () => {
+  const config = scratch.writeConfig('a');
+  const socket = join(scratch.dir, 'made', 'a.sock');
+  writeFileSync(config, readFileSync(config, 'utf8').replace(`listen = ${scratch.socket('a')}`, `listen = ${socket}`));
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config} socket_dir_owner=www-data"`);
+  const checked = await cli('check');
+  expect(checked.code, checked.stderr).toBe(0);
+  expect(checked.stdout + checked.stderr).toContain(`start will give it to www-data, so that user may write it. php-fpm runs as root`);
+  // Without socket_dir_owner= the directory will be root's: no warning.
+  scratch.declare(`FPM_slot_a="binary=${PHP_FPM} config=${config}"`);
+  const clean = await cli('check');
+  expect(clean.stdout + clean.stderr).not.toContain('php-fpm runs as root and binds');
 });
