@@ -11,7 +11,7 @@ import { reloadInstance, reopenInstance } from '../process/reload.js';
 import { describeOrphanHolding, describeRestartRefusal } from '../process/restart.js';
 import { startInstance } from '../process/start.js';
 import { stopTarget } from '../process/stop.js';
-import { restartWithHandover } from '../process/handover.js';
+import { restartWithHandover, withoutHandover } from '../process/handover.js';
 import { acquireLock, LOCK_WAIT_TIMEOUT_MS } from '../process/lock.js';
 import { DEFAULT_START_TIMEOUT_S, DEFAULT_STOP_TIMEOUT_S } from '../model/instance.js';
 import { runAtPace, type Pace } from '../process/parallel.js';
@@ -319,15 +319,15 @@ async function restartTarget(control: ControlContext, target: Target, tests: Rea
       const refusal = await describeRestartRefusal(control, target);
       if (refusal !== null) return { name: target.name, ok: false, message: `not restarted, left as it was: ${refusal}` };
       // The new master takes over the listening sockets while the old one serves (src/process/handover.ts);
-      // where that does not apply (TCP, no pools read, not running), stop and start.
+      // where that does not apply (TCP, no pools read, not running, a directory others may write), stop and start.
       const handed = await restartWithHandover(control, target);
-      if (handed !== null) {
-        if (handed.ok) await removeStartFailure(control.system, control.runDir, target.name);
-        return handed;
+      if (handed.kind === 'handed') {
+        if (handed.outcome.ok) await removeStartFailure(control.system, control.runDir, target.name);
+        return handed.outcome;
       }
       const stopped = await stopTarget(control, target);
-      if (!stopped.ok) return stopped;
-      return rememberStart(control, await startInstance(control, afterStop(target)));
+      if (!stopped.ok) return withoutHandover(stopped, handed);
+      return withoutHandover(await rememberStart(control, await startInstance(control, afterStop(target))), handed);
     }
     default:
       return unhandled(target);

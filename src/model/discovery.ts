@@ -186,8 +186,8 @@ function describeInstance(instance: DiscoveredInstance): string[] {
   }
   for (const dir of instance.missingSocketDirs) {
     // start creates a missing socket directory (root 0755, or socket_dir_owner/socket_dir_mode):
-    // nothing to fix by hand, but an admin who expects www-data to own it should know.
-    lines.push(`#   ${quoteWordForDisplay(dir)} (a listen socket's directory) does not exist: start creates it, root-owned 0755; for another owner add socket_dir_owner= and socket_dir_mode= to the instance`);
+    // nothing to fix by hand, but an admin who expects www-data to own it (Debian) should know why not.
+    lines.push(`#   ${quoteWordForDisplay(dir)} (a listen socket's directory) does not exist: start creates it, root-owned 0755 (keep it root's: the pool's listen.owner, listen.group and listen.mode give the web server the socket)`);
   }
   return lines;
 }

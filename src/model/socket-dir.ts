@@ -125,26 +125,63 @@ export function planSocketDirectory(seen: SocketDirObservation, trustedUids: rea
       };
     }
   }
-  for (const { path: at, stat } of seen.chain) {
-    if (stat.kind !== 'directory') {
-      return { kind: 'refuse', why: `${at} is not a directory`, fix: `remove or rename ${at}, or choose another listen path` };
-    }
-    if (!trustedUids.includes(stat.uid)) {
-      return {
-        kind: 'refuse',
-        why: `${at} is owned by uid ${stat.uid}, not ${owners}: its owner could replace what is created below it, so ${dir} is not created there`,
-        fix: elsewhere,
-      };
-    }
-    const isParent = at === seen.realExisting;
-    // Above the parent, a sticky directory lets others add entries but not rename ours; the parent itself must be ours alone.
-    if ((stat.mode & WRITABLE_BY_OTHERS) !== 0 && (isParent || (stat.mode & STICKY) === 0)) {
-      return {
-        kind: 'refuse',
-        why: `${at} is writable by group or others (mode ${formatMode(stat.mode)}): whoever can write it could plant or swap ${dir}, so it is not created there`,
-        fix: elsewhere,
-      };
-    }
+  const writer = findOtherWriter(seen.chain, [], trustedUids, seen.realExisting);
+  if (writer?.kind === 'not-directory') return { kind: 'refuse', why: `${writer.at} is not a directory`, fix: `remove or rename ${writer.at}, or choose another listen path` };
+  if (writer?.kind === 'owner') {
+    return {
+      kind: 'refuse',
+      why: `${writer.at} is owned by uid ${writer.uid}, not ${owners}: its owner could replace what is created below it, so ${dir} is not created there`,
+      fix: elsewhere,
+    };
+  }
+  if (writer?.kind === 'writable') {
+    return {
+      kind: 'refuse',
+      why: `${writer.at} is writable by group or others (mode ${formatMode(writer.mode)}): whoever can write it could plant or swap ${dir}, so it is not created there`,
+      fix: elsewhere,
+    };
   }
   return { kind: 'create', parent: seen.realExisting, create };
+}
+
+/** Someone besides the trusted users who may change what lies in a directory: where, and how. */
+export type OtherWriter =
+  | { kind: 'not-directory'; at: string }
+  | { kind: 'owner'; at: string; uid: number }
+  | { kind: 'writable'; at: string; mode: number }
+  | { kind: 'symlink'; at: string; uid: number };
+
+/**
+ * The one rule for "only trusted users may change what lies in `last`": every directory of its
+ * real path (`chain`, `/` down to `last`, as lstat shows them) belongs to a trusted user; `last`
+ * is writable by nobody else; an ancestor writable by others only when sticky (/tmp: others may
+ * add entries there, not rename ours); and every symlink on the path as written belongs to a
+ * trusted user (its owner could point it elsewhere). null when nobody else may.
+ */
+export function findOtherWriter(
+  chain: ReadonlyArray<{ path: string; stat: SeenEntry }>, symlinks: ReadonlyArray<{ path: string; uid: number }>, trustedUids: readonly number[], last: string,
+): OtherWriter | null {
+  for (const link of symlinks) {
+    if (!trustedUids.includes(link.uid)) return { kind: 'symlink', at: link.path, uid: link.uid };
+  }
+  for (const { path: at, stat } of chain) {
+    if (stat.kind !== 'directory') return { kind: 'not-directory', at };
+    if (!trustedUids.includes(stat.uid)) return { kind: 'owner', at, uid: stat.uid };
+    if ((stat.mode & WRITABLE_BY_OTHERS) !== 0 && (at === last || (stat.mode & STICKY) === 0)) return { kind: 'writable', at, mode: stat.mode };
+  }
+  return null;
+}
+
+/** An OtherWriter in words: `/run/php is owned by uid 33, not root`. */
+export function describeOtherWriter(writer: OtherWriter, owners: string): string {
+  switch (writer.kind) {
+    case 'not-directory':
+      return `${writer.at} is not a directory`;
+    case 'owner':
+      return `${writer.at} is owned by uid ${writer.uid}, not ${owners}`;
+    case 'writable':
+      return `${writer.at} is writable by group or others (mode ${formatMode(writer.mode)})`;
+    case 'symlink':
+      return `${writer.at} is a symlink owned by uid ${writer.uid}, not ${owners}`;
+  }
 }

@@ -10,7 +10,7 @@ import { checkPidfileTrust, PidfileContentError, readTrustedPidfile, UntrustedPa
 import { NEEDS_ROOT_DETAIL } from './inspect.js';
 import { errnoCode, SpawnError, type System } from './system.js';
 import { DEFAULT_SOCKET_DIR_MODE, describeDotComponents, formatMode } from '../model/socket-dir.js';
-import { describeRefusalOnly } from './socket-dirs.js';
+import { describeRefusalOnly, describeSocketDirWriter } from './socket-dirs.js';
 import { canAccess, groupsOfAccount, lookUpGid, resolveAccount, runAsOf, uidOf, userDirectoryOf } from './account.js';
 import { createProbes, describeExecTooLarge, measureExec, describeLimitTooHigh, type Probes } from './probes.js';
 
@@ -120,6 +120,11 @@ async function isDirectoryAt(system: System, file: string): Promise<boolean> {
   }
 }
 
+/** The warning for a socket directory another user may write, of an instance php-fpm runs as root. */
+function describeWritableSocketDir(what: string, writer: string): string {
+  return `${what}: ${writer}. php-fpm runs as root and binds, chowns and chmods its socket there by path, so that user could swap in a symlink and have root give any file the socket's owner and mode; restart does not hand its sockets over there (it stops and starts). Fix: a directory only root may write (e.g. leave socket_dir_owner= unset: root 0755), with listen.owner, listen.group and listen.mode giving the web server access to the socket`;
+}
+
 export async function checkInstance(probes: Probes, options: PreflightOptions, instance: UsableInstance): Promise<InstancePreflight> {
   const facts = await readFpmFacts(options.readFpmConfig, probes.system, instance, options.path);
   const problems: string[] = [];
@@ -159,6 +164,10 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
   if (account.kind === 'resolved') warnings.push(...describeIgnoredPoolAccounts(config, account.runAs));
   const pidLine = await describePidLine(probes, instance, config);
   if (pidLine !== null) problems.push(pidLine);
+  // php-fpm as root binds its sockets and chowns and chmods them by path: another user who may
+  // write the directory could redirect that to any file. Said once per directory.
+  const rootRun = probes.system.uid === 0 && runAs === undefined;
+  const warnedDirs = new Set<string>();
   for (const pool of config.pools) {
     const listeners: [string, string | null, { file: string; line: number } | null][] = [
       ['listen', pool.listen, pool.listenAt], ['pm.status_listen', pool.statusListen, pool.statusListenAt],
@@ -180,9 +189,18 @@ export async function checkInstance(probes: Probes, options: PreflightOptions, i
         const owner = instance.socketDir?.owner;
         const whose = owner === null || owner === undefined ? '' : `${owner.user}${owner.group === null ? '' : `:${owner.group}`} `;
         notes.push(`${what} does not exist; start will create it${made}, ${whose}${mode}`);
+        if (rootRun && owner !== null && owner !== undefined && owner.user !== 'root' && !warnedDirs.has(dir)) {
+          warnedDirs.add(dir);
+          warnings.push(describeWritableSocketDir(what, `start will give it to ${owner.user}, so that user may write it`));
+        }
       } else if (plan?.kind === 'refuse') {
         problems.push(`${what} ${describeRefusalOnly(plan)}`);
-      } else if (plan?.kind === 'exists' && (await isDirectoryAt(probes.system, listen))) {
+      } else if (plan?.kind === 'exists' && rootRun && !warnedDirs.has(dir)) {
+        warnedDirs.add(dir);
+        const writer = await describeSocketDirWriter(probes.system, dir);
+        if (writer !== null) warnings.push(describeWritableSocketDir(what, writer));
+      }
+      if (plan?.kind === 'exists' && (await isDirectoryAt(probes.system, listen))) {
         // php-fpm unlinks a stale socket or file at its listen path before binding; a directory it
         // cannot unlink, and its bind then fails (tryout 3: a reload's new master died of it).
         problems.push(`pool '${pool.name}''s ${key} ${listen}${describeWhere(at)} is a directory, so php-fpm could not bind its socket there: remove the directory (rmdir ${listen}) or choose another ${key} path`);

@@ -7,7 +7,8 @@
 // name by then) and the pidfile (the new master's by then), so the controller keeps a second name
 // of each new socket and puts it back the moment the old master's unlink is seen, and writes the
 // pidfile again. Applies to an instance whose every listen address (and pm.status_listen) is a
-// unix socket that exists now; any other restarts by stop and start.
+// unix socket that exists now, in a directory only trusted users may write (see
+// describeUnsafeHandover); any other restarts by stop and start.
 import { FpmMultiError } from '../errors.js';
 import { buildLaunch } from '../model/invocation.js';
 import { describeExit, fail, quoteOutput, readLogSince, measureLog, succeed, type ControlContext, type Outcome } from './control.js';
@@ -22,6 +23,8 @@ import type { DeclaredTarget } from './target.js';
 import { signalVerified } from './signal.js';
 import { isGone, POLL_INTERVAL_MS, stopMaster, stopMastersOfLaunch } from './terminate.js';
 import { handoverBindPath } from './handover-names.js';
+import { describeSocketDirWriter } from './socket-dirs.js';
+import { posix as path } from 'node:path';
 
 /**
  * After the new sockets are published, before the old master is told to stop: connections that
@@ -150,18 +153,47 @@ async function exists(system: System, file: string): Promise<boolean> {
 }
 
 /**
- * Restart of a running instance with its sockets handed over; null when it does not apply
+ * Why the sockets at `addresses` must not be handed over, or null. The controller (root) binds
+ * each new socket at a temporary name in the listen path's directory, then chowns and chmods it
+ * by path: chmod has no variant that leaves a symlink alone, so whoever else may write the
+ * directory (or an ancestor, or a symlink on the way) could rename a symlink over the new name in
+ * between and have root give any file the socket's owner and mode. Only in a directory nobody
+ * else may write is the name the controller's from bind to chmod.
+ */
+export async function describeUnsafeHandover(system: System, addresses: readonly string[]): Promise<string | null> {
+  for (const dir of new Set(addresses.map((address) => path.dirname(address)))) {
+    const writer = await describeSocketDirWriter(system, dir);
+    if (writer !== null) return `${writer}: another user may write there, and could swap a symlink in for the new socket before it is chowned`;
+  }
+  return null;
+}
+
+/** What a restart's hand-over did: restarted the instance (or left it serving), or did not apply and why, if worth saying. */
+export type HandoverResult = { kind: 'handed'; outcome: Outcome } | { kind: 'not-handed'; why: string | null };
+
+const NOT_HANDED: HandoverResult = { kind: 'not-handed', why: null };
+
+/** The outcome of the stop and start that replaced a hand-over, saying why there was none (when worth saying). */
+export function withoutHandover(outcome: Outcome, result: HandoverResult & { kind: 'not-handed' }): Outcome {
+  return result.why === null ? outcome : { ...outcome, message: `${outcome.message} (not handed over: ${result.why}; restarted by stop and start)` };
+}
+
+/**
+ * Restart of a running instance with its sockets handed over; not-handed when it does not apply
  * (then the caller restarts by stop and start). The config test was made by the caller.
  */
-export async function restartWithHandover(ctx: ControlContext, target: DeclaredTarget): Promise<Outcome | null> {
+export async function restartWithHandover(ctx: ControlContext, target: DeclaredTarget): Promise<HandoverResult> {
   const { system } = ctx;
   const { instance } = target;
-  if (target.record === null || target.record.pidfile !== instance.pidfile || target.record.config !== instance.config) return null;
+  if (target.record === null || target.record.pidfile !== instance.pidfile || target.record.config !== instance.config) return NOT_HANDED;
   const inspection = await inspectTarget(system, target);
-  if (inspection.state !== 'running' || !inspection.recorded) return null;
+  if (inspection.state !== 'running' || !inspection.recorded) return NOT_HANDED;
   const planned = await planSockets(system, target);
-  if (planned === null) return null;
-  return handOver(ctx, target, inspection, planned);
+  if (planned === null) return NOT_HANDED;
+  const unsafe = await describeUnsafeHandover(system, planned.map((p) => p.address));
+  if (unsafe !== null) return { kind: 'not-handed', why: unsafe };
+  const outcome = await handOver(ctx, target, inspection, planned);
+  return outcome === null ? NOT_HANDED : { kind: 'handed', outcome };
 }
 
 async function handOver(

@@ -10,7 +10,8 @@ import { posix as path } from 'node:path';
 import type { FpmPool } from '../php-fpm/config/types.js';
 import type { UsableInstance } from '../model/invocation.js';
 import {
-  DEFAULT_SOCKET_DIR_MODE, describeDotComponents, formatMode, planSocketDirectory, type SeenEntry, type SocketDirObservation, type SocketDirOwner, type SocketDirPlan,
+  DEFAULT_SOCKET_DIR_MODE, describeDotComponents, describeOtherWriter, findOtherWriter, formatMode, planSocketDirectory, type SeenEntry, type SocketDirObservation,
+  type SocketDirOwner, type SocketDirPlan,
 } from '../model/socket-dir.js';
 import { lookUpAccount } from './probes.js';
 import { errnoCode, type FileStat, type System } from './system.js';
@@ -106,6 +107,21 @@ export async function observeSocketDirectory(system: System, dir: string): Promi
 export async function planSocketDirectoryOf(system: System, dir: string): Promise<SocketDirPlan | null> {
   const observation = await observeSocketDirectory(system, dir);
   return observation === null ? null : planSocketDirectory(observation, trustedUids(system), ownerNames(system));
+}
+
+/**
+ * Who besides root (the controller's own user when it is not root) may change what lies in the
+ * existing directory `dir`, in words (`/run/php is owned by uid 33, not root`); null when
+ * nobody else may. Whoever may can rename a symlink over a name created
+ * there between its creation and a chown or chmod by path: root then changes the symlink's
+ * target. Unknown (it cannot be looked at, or it is not there) counts as someone else.
+ */
+export async function describeSocketDirWriter(system: System, dir: string): Promise<string | null> {
+  const seenDir = await observeSocketDirectory(system, dir);
+  if (seenDir === null) return `who may write ${dir} cannot be told`;
+  if (seenDir.existing !== dir || seenDir.existingStat.kind !== 'directory') return `${dir} is not an existing directory`;
+  const writer = findOtherWriter(seenDir.chain, seenDir.symlinks, trustedUids(system), seenDir.realExisting);
+  return writer === null ? null : describeOtherWriter(writer, ownerNames(system));
 }
 
 /** What a problem with a socket directory says: which directory, for which pool and listen line. */

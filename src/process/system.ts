@@ -153,7 +153,9 @@ export interface System {
   rename(from: string, to: string): Promise<void>;
   /**
    * Binds and listens on a new unix socket at `path` (which must not exist), owned and moded as
-   * given (php-fpm applies no chown/chmod to a socket it inherits).
+   * given (php-fpm applies no chown/chmod to a socket it inherits): lchown, then chmod only if
+   * `path` is still the socket the bind made (chmod follows symlinks: only for a directory
+   * nobody else may write, see src/process/handover.ts).
    */
   listenUnix(path: string, owner: { uid: number; gid: number; mode: number }): Promise<ListeningSocket>;
   /** Creates one directory with exactly `mode` (the umask does not apply); rejects EEXIST if present. */
@@ -334,7 +336,20 @@ async function listenUnix(path: string, owner: { uid: number; gid: number; mode:
     server.listen({ path, backlog: 511 }, () => resolve());
   });
   try {
-    await fs.chown(path, owner.uid, owner.gid);
+    // Defence in depth: the hand-over binds only in a directory nobody else may write
+    // (describeUnsafeHandover, src/process/handover.ts), where the name stays ours. Were it
+    // swapped anyway: lchown never follows a symlink, and the name must still be the socket the
+    // bind made (dev and ino, lstat) right before chmod. node has no chmod that leaves a symlink
+    // alone on Linux (fs.lchmod is macOS-only; fchmod on the socket's descriptor changes the
+    // socket, not its name in the directory), so the instant between that lstat and the chmod
+    // remains: closed by the directory rule, not here.
+    const bound = lstatSync(path);
+    if (!bound.isSocket()) throw new FpmMultiError(`cannot hand over ${path}: it is not the socket just bound there (it was replaced); nothing was changed`);
+    await fs.lchown(path, owner.uid, owner.gid);
+    const now = lstatSync(path);
+    if (!now.isSocket() || now.dev !== bound.dev || now.ino !== bound.ino) {
+      throw new FpmMultiError(`cannot hand over ${path}: it is no longer the socket bound there (it was replaced); its mode was not set`);
+    }
     await fs.chmod(path, owner.mode);
   } catch (error) {
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -10,7 +10,7 @@ import { FpmMultiError } from '../errors.js';
 import type { FpmPool } from '../php-fpm/config/types.js';
 import { POOL_PROBE_TIMEOUT_MS, pingPool as pingFpmPool } from '../php-fpm/pools.js';
 import { testConfig, type ControlContext, type Outcome } from '../process/control.js';
-import { restartWithHandover } from '../process/handover.js';
+import { restartWithHandover, withoutHandover } from '../process/handover.js';
 import { inspectTarget } from '../process/inspect.js';
 import { describeRestartRefusal } from '../process/restart.js';
 import { startInstance } from '../process/start.js';
@@ -254,10 +254,10 @@ export async function restartOne(control: ControlContext, supervisable: Supervis
     const refusal = await describeRestartRefusal(control, target);
     if (refusal !== null) return { outcome: { name: target.name, ok: false, message: `not restarted, left as it was: ${refusal}` }, stopped: false };
     const handed = await restartWithHandover(control, target);
-    if (handed !== null) return { outcome: await remember(control, handed), stopped: handed.ok };
+    if (handed.kind === 'handed') return { outcome: await remember(control, handed.outcome), stopped: handed.outcome.ok };
     const stopped = await stopTarget(control, target);
-    if (!stopped.ok) return { outcome: stopped, stopped: false };
-    return { outcome: await remember(control, await startInstance(control, afterStop(target))), stopped: true };
+    if (!stopped.ok) return { outcome: withoutHandover(stopped, handed), stopped: false };
+    return { outcome: withoutHandover(await remember(control, await startInstance(control, afterStop(target))), handed), stopped: true };
   } catch (error) {
     return { outcome: guardedOutcome(target.name, 'restarted', error), stopped: false };
   }
