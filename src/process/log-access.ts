@@ -5,6 +5,7 @@
 //
 // The rule, the smallest that closes "a non-root user makes root print a file it cannot read":
 // - the last component is opened with O_NOFOLLOW (a symlink there is refused, never followed);
+// and, when the controller is root (any other reads only what the kernel lets it read anyway):
 // - the opened file (fstat) is a regular file owned by root, the controller or the instance's user;
 // - every directory and symlink of the path, walked from / component by component, is owned by
 //   root or the controller, or (only when the file is the instance user's own: whatever that user
@@ -89,6 +90,8 @@ export async function openLog(system: Pick<System, 'openReadable' | 'lstat' | 'r
     if (errnoCode(error) === 'ELOOP') throw untrusted(path, 'is a symlink: logs never follows one (its owner could point it at any file)');
     throw error;
   }
+  // A controller that is not root reads only what the kernel lets it read anyway: nothing to disclose.
+  if (owners.controllerUid !== 0) return file;
   try {
     const opened = await file.stat();
     const trusted = [...new Set([0, owners.controllerUid])];

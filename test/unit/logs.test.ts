@@ -276,6 +276,10 @@ describe('what logs opens (it prints what it reads, often as root)', () => {
     const system = new FakeSystem().addDirectories('/var/log').addFile('/var/log/a.log', 'x\n', { uid: 1000 });
     expect(await refusal(openLog(system, '/var/log/a.log', www))).toBe('/var/log/a.log is owned by uid 1000, not root or uid 33');
     expect(system.openHandles).toBe(0);
+    // A controller that is not root reads what the kernel lets it (no disclosure), but never through a symlink.
+    system.addDirectory('/srv', { mode: 0o777 }).addFile('/srv/a.log', 'x\n', { uid: 1001 }).addSymlink('/srv/b.log', '/srv/a.log', { uid: 1001 });
+    await (await openLog(system, '/srv/a.log', { controllerUid: 1000, userUids: [] })).close();
+    expect(await refusal(openLog(system, '/srv/b.log', { controllerUid: 1000, userUids: [] }))).toContain('is a symlink');
   });
 
   test('root\'s file in a directory a user owns (a hard link, a renamed directory) is refused; the user\'s own file there opens', async () => {
