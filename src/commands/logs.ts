@@ -10,6 +10,8 @@ import { chooseRunDirUid, loadModel } from '../model/load.js';
 import type { Model } from '../model/instance.js';
 import { selectInstances } from '../model/selection.js';
 import { describeSyslog, type LogLocation } from '../php-fpm/log.js';
+import { resolveAccount } from '../process/account.js';
+import { openLog } from '../process/log-access.js';
 import { locateInstanceLog } from '../process/log-location.js';
 import {
   pollLog, readLastLines, startFollowing, stopFollowing, type FollowedLog, type Tail,
@@ -26,24 +28,41 @@ export interface LogSource {
   /** What its lines are prefixed with: the instance's name, or the names sharing the file joined by commas. */
   label: string;
   path: string;
+  /** The uids of those instances' `user=` accounts: besides root and the controller, who may own the file (src/process/log-access.ts). */
+  userUids: readonly number[];
 }
 
-/** `web: <line>` when several instances are shown; the line alone for one. */
+/**
+ * Control characters of C0 except TAB, DEL and C1: a log line is written by PHP code from any
+ * request, and an escape sequence (a title, a colour, a cursor move, a clipboard write) or a NUL
+ * must not reach the terminal of whoever reads it, often root.
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
+
+/** A line as it is shown: every control character but TAB written as `\xNN` (ESC as `\x1b`), as in C and bash's $'…'. */
+export function escapeLogLine(line: string): string {
+  return line.replace(CONTROL_CHARACTERS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** `web: <line>` when several instances are shown; the line alone for one; control characters escaped. */
 export function formatLogLine(label: string, line: string, prefixed: boolean): string {
-  return prefixed ? `${label}: ${line}\n` : `${line}\n`;
+  return prefixed ? `${label}: ${escapeLogLine(line)}\n` : `${escapeLogLine(line)}\n`;
 }
 
 /**
  * The files to read, in the order of the instances: instances whose configs resolve to the same
  * file share one source (its lines shown once, labelled with all their names), and are warned about.
  */
-export function groupLogFiles(located: readonly { name: string; location: LogLocation }[]): { sources: LogSource[]; shared: string[] } {
+export function groupLogFiles(located: readonly { name: string; location: LogLocation; userUid?: number | null }[]): { sources: LogSource[]; shared: string[] } {
   const byPath = new Map<string, string[]>();
-  for (const { name, location } of located) {
+  const usersByPath = new Map<string, number[]>();
+  for (const { name, location, userUid } of located) {
     if (location.kind !== 'file') continue;
     byPath.set(location.path, [...(byPath.get(location.path) ?? []), name]);
+    usersByPath.set(location.path, [...(usersByPath.get(location.path) ?? []), ...(userUid === undefined || userUid === null ? [] : [userUid])]);
   }
-  const sources = [...byPath].map(([path, names]) => ({ label: names.join(','), path }));
+  const sources = [...byPath].map(([path, names]) => ({ label: names.join(','), path, userUids: usersByPath.get(path) ?? [] }));
   const shared = [...byPath].filter(([, names]) => names.length > 1).map(
     ([path, names]) => `instances ${names.join(', ')} all log to ${path}, so their lines are mixed there: give each instance its own error_log in the [global] section of its php-fpm config`,
   );
@@ -68,9 +87,14 @@ function loadLogsModel(io: Io, conf: string): Model {
 
 /** Why a log file cannot be opened, with the fix. */
 function describeOpenFailure(system: System, source: LogSource, error: unknown): string {
+  if (error instanceof UnsafeFileError && error.reason === 'untrusted') {
+    return `${source.label}: error_log ${error.message}: not read; point error_log at a file in a directory only root (or the instance's user=) can write, such as /var/log/php-fpm-multi`;
+  }
   if (error instanceof UnsafeFileError) return `${source.label}: error_log ${error.message}: not read; point error_log at a regular file`;
   const code = errnoCode(error);
-  if (code === 'ENOENT') return `${source.label}: error_log ${source.path} does not exist: php-fpm creates it when the instance starts`;
+  if (code === 'ENOENT') {
+    return `${source.label}: error_log ${source.path} does not exist (yet): php-fpm creates it when the instance starts; if the instance runs, php-fpm could not reopen it (after a rotation, say): php-fpm-multi check tells why, and the rotated file (${source.path}.1) holds its last lines`;
+  }
   if (code === 'EACCES' && system.uid !== 0) return `${source.label}: error_log ${source.path}: ${describeErrno(error)}: run as root, or as the user php-fpm writes it as`;
   return `${source.label}: error_log ${source.path}: ${describeErrno(error)}`;
 }
@@ -96,8 +120,9 @@ export async function showLogs(system: System, io: Pick<Io, 'stdout' | 'stderr'>
     for (const source of sources) {
       let file: ReadableFile | null = null;
       let tail: Tail | null = null;
+      const open = (path: string): Promise<ReadableFile> => openLog(system, path, { controllerUid: system.uid, userUids: source.userUids });
       try {
-        file = await system.openReadable(source.path);
+        file = await open(source.path);
         tail = await readLastLines(file, options.lines);
       } catch (error) {
         if (!(error instanceof UnsafeFileError) && errnoCode(error) === undefined) throw error;
@@ -121,9 +146,12 @@ export async function showLogs(system: System, io: Pick<Io, 'stdout' | 'stderr'>
       else await file?.close();
     }
     if (!options.follow || followed.length === 0) return failures;
+    const userUids = new Map(sources.map((source) => [source.label, source.userUids]));
     while (!options.shouldStop()) {
       await system.sleep(options.pollIntervalMs ?? FOLLOW_POLL_INTERVAL_MS);
-      for (const log of followed) await pollLog(system, log, emit, say);
+      for (const log of followed) {
+        await pollLog(system, log, emit, say, (path) => openLog(system, path, { controllerUid: system.uid, userUids: userUids.get(log.name) ?? [] }));
+      }
     }
     return failures;
   } finally {
@@ -159,12 +187,15 @@ export async function logs(context: CommandContext): Promise<number> {
   let failures = 0;
   for (const instance of selected) {
     const location = await locateInstanceLog(io.system, instance, io.env['PATH']);
+    // Who besides root may own its log: its user= account (an unresolvable one: nobody).
+    const account = await resolveAccount(io.system, instance);
+    const userUid = account.kind === 'resolved' ? account.runAs.uid : null;
     if (location.kind === 'syslog') io.stderr(formatLine(`${instance.name}: ${describeSyslog(location.ident, location.facility)}`));
     if (location.kind === 'unknown') {
       io.stderr(formatLine(`${instance.name}: cannot tell where it logs: ${location.why}`));
       failures += 1;
     }
-    located.push({ name: instance.name, location });
+    located.push({ name: instance.name, location, userUid });
   }
   const { sources, shared } = groupLogFiles(located);
   for (const warning of shared) reportWarning(io, warning);

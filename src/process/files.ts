@@ -79,9 +79,10 @@ function formatBytes(bytes: number): string {
 export class UnsafeFileError extends FpmMultiError {
   readonly path: string;
   readonly problem: string;
-  readonly reason: 'not-regular' | 'too-large';
+  /** `untrusted`: a log someone other than root, the controller or its instance's user could have swapped (src/process/log-access.ts). */
+  readonly reason: 'not-regular' | 'too-large' | 'untrusted';
 
-  constructor(path: string, reason: 'not-regular' | 'too-large', problem: string) {
+  constructor(path: string, reason: 'not-regular' | 'too-large' | 'untrusted', problem: string) {
     super(`${path} ${problem}`);
     this.path = path;
     this.reason = reason;

@@ -146,9 +146,13 @@ async function close(log: FollowedLog, open: OpenLog, emit: LineSink): Promise<v
  * One round of following: new lines of the open files, then the path looked at again. A new file
  * there (renamed away and created again by a rotation) is followed from its start; the old one is
  * read on until it stays quiet for RETIRED_QUIET_POLLS rounds (php-fpm writes to it until it
- * reopens its log). A missing path keeps the old file open until a new one appears.
+ * reopens its log). A missing path keeps the old file open until a new one appears. `open` is
+ * how a new file is opened (logs: openLog's checks, on every reopen).
  */
-export async function pollLog(system: Pick<System, 'stat' | 'openReadable'>, log: FollowedLog, emit: LineSink, say: FollowNote): Promise<void> {
+export async function pollLog(
+  system: Pick<System, 'stat' | 'openReadable'>, log: FollowedLog, emit: LineSink, say: FollowNote,
+  open: (path: string) => Promise<ReadableFile> = (path) => system.openReadable(path),
+): Promise<void> {
   for (const open of [...log.retired]) {
     await drain(log, open, emit, say);
     if (open.quietPolls >= RETIRED_QUIET_POLLS) {
@@ -169,7 +173,7 @@ export async function pollLog(system: Pick<System, 'stat' | 'openReadable'>, log
   if (log.current !== null && now.dev === log.current.identity.dev && now.ino === log.current.identity.ino) return;
   let next: ReadableFile;
   try {
-    next = await system.openReadable(log.path);
+    next = await open(log.path);
   } catch (error) {
     if (error instanceof UnsafeFileError) {
       note(log, `${error.message}: not followed`, say);

@@ -13,7 +13,7 @@ import * as fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { errnoCode, FpmMultiError } from '../errors.js';
+import { errnoCode, errnoError, FpmMultiError } from '../errors.js';
 import { PROC_FILE_LIMITS, readRegularFile, readRegularFileBytes, refuseIrregular, type ReadLimits } from './files.js';
 
 export {
@@ -175,8 +175,10 @@ export interface System {
    */
   connect(address: SocketAddress): Connection;
   /**
-   * Opens a regular file read-only (following symlinks); anything else is refused with
-   * UnsafeFileError before it is opened (a FIFO would block, a device is never opened).
+   * Opens a regular file read-only, never through a symlink at its last component (O_NOFOLLOW:
+   * rejects with ELOOP); anything else is refused with UnsafeFileError before it is opened (a
+   * FIFO would block, a device is never opened). Its directories are followed: the caller checks
+   * who controls them (src/process/log-access.ts).
    */
   openReadable(path: string): Promise<ReadableFile>;
   /** See SyncFiles: for the model's file probe and the declaration's read. */
@@ -392,8 +394,11 @@ async function openLockFile(path: string, options: { readOnly?: boolean } = {}):
 async function openReadable(path: string): Promise<ReadableFile> {
   // The path first, so that a device is never even opened; the descriptor again, for the path
   // can be replaced in between (as readBounded does).
-  refuseIrregular(path, (await fs.stat(path)).mode, true);
-  const handle = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+  // lstat, as O_NOFOLLOW below: a symlink is refused (ELOOP), never followed to what it names.
+  const link = await fs.lstat(path);
+  if (link.isSymbolicLink()) throw errnoError('ELOOP', 'open', path);
+  refuseIrregular(path, link.mode, false);
+  const handle = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY | fsConstants.O_NOFOLLOW);
   try {
     refuseIrregular(path, (await handle.stat()).mode, true);
   } catch (error) {

@@ -3,9 +3,10 @@
 // that appears late, all on the fake System (no real files, no sleeping).
 import { describe, expect, test } from 'vitest';
 import { FakeSystem } from '../fixtures/fake-system.js';
-import { formatLogLine, groupLogFiles, showLogs } from '../../src/commands/logs.js';
+import { escapeLogLine, formatLogLine, groupLogFiles, showLogs } from '../../src/commands/logs.js';
+import { openLog } from '../../src/process/log-access.js';
 import { pollLog, readLastLines, RETIRED_QUIET_POLLS, splitLines, startFollowing } from '../../src/process/log-tail.js';
-import { LOG_READ_CHUNK_BYTES } from '../../src/process/system.js';
+import { LOG_READ_CHUNK_BYTES, UnsafeFileError } from '../../src/process/system.js';
 import { parseFpmConfig } from '../../src/php-fpm/config/parse.js';
 import { describeSyslog, locateLog } from '../../src/php-fpm/log.js';
 import { main } from '../../src/cli/main.js';
@@ -89,7 +90,7 @@ describe('names and shared files', () => {
       { name: 'c', location: { kind: 'file', path: '/var/log/php-fpm.log', configured: false } },
       { name: 'd', location: { kind: 'syslog', ident: 'd', facility: 'daemon' } },
     ]);
-    expect(sources).toEqual([{ label: 'a,c', path: '/var/log/php-fpm.log' }, { label: 'b', path: '/var/log/b.log' }]);
+    expect(sources).toEqual([{ label: 'a,c', path: '/var/log/php-fpm.log', userUids: [] }, { label: 'b', path: '/var/log/b.log', userUids: [] }]);
     expect(shared).toEqual([expect.stringContaining('instances a, c all log to /var/log/php-fpm.log')]);
   });
 
@@ -98,18 +99,18 @@ describe('names and shared files', () => {
     let stdout = '';
     let stderr = '';
     const io = { stdout: (text: string) => void (stdout += text), stderr: (text: string) => void (stderr += text) };
-    const sources = [{ label: 'a', path: '/var/log/a.log' }, { label: 'b', path: '/var/log/b.log' }, { label: 'c', path: '/var/log/c.log' }];
+    const sources = [{ label: 'a', path: '/var/log/a.log', userUids: [] }, { label: 'b', path: '/var/log/b.log', userUids: [] }, { label: 'c', path: '/var/log/c.log', userUids: [] }];
     const failures = await showLogs(system, io, sources, true, { lines: 10, follow: false, shouldStop: () => true });
     expect(stdout).toBe('a: a1\na: a2\nb: b1\n');
     expect(failures).toBe(1);
-    expect(stderr).toContain('c: error_log /var/log/c.log does not exist: php-fpm creates it when the instance starts');
+    expect(stderr).toContain('c: error_log /var/log/c.log does not exist (yet): php-fpm creates it when the instance starts');
     expect(system.openHandles).toBe(0);
   });
 
   test('a directory at the log path is refused, not read', async () => {
     const system = new FakeSystem().addDirectories('/var/log').addDirectory('/var/log/dir.log');
     let stderr = '';
-    const failures = await showLogs(system, { stdout: () => undefined, stderr: (t) => void (stderr += t) }, [{ label: 'a', path: '/var/log/dir.log' }], false, {
+    const failures = await showLogs(system, { stdout: () => undefined, stderr: (t) => void (stderr += t) }, [{ label: 'a', path: '/var/log/dir.log', userUids: [] }], false, {
       lines: 10, follow: false, shouldStop: () => true,
     });
     expect(failures).toBe(1);
@@ -187,7 +188,7 @@ describe('following', () => {
       if (rounds === 2) system.appendFile('/var/log/b.log', 'b1\n').appendFile('/var/log/a.log', 'a1\n');
       return rounds > 3;
     };
-    const sources = [{ label: 'a', path: '/var/log/a.log' }, { label: 'b', path: '/var/log/b.log' }];
+    const sources = [{ label: 'a', path: '/var/log/a.log', userUids: [] }, { label: 'b', path: '/var/log/b.log', userUids: [] }];
     expect(await showLogs(system, io, sources, true, { lines: 1, follow: true, shouldStop })).toBe(0);
     expect(stdout).toBe('a: a0\nb: b0\na: a1\nb: b1\n');
     expect(system.openHandles).toBe(0);
@@ -234,5 +235,106 @@ describe('the command line', () => {
     const result = await run('--conf', '/etc/conf.d/none', 'logs');
     expect(result.code).toBe(6);
     expect(result.stderr).toContain('logs finds each instance\'s error_log in the php-fpm config that the declaration names');
+  });
+});
+
+describe('what logs opens (it prints what it reads, often as root)', () => {
+  const root = { controllerUid: 0, userUids: [] };
+  const www = { controllerUid: 0, userUids: [33] };
+  const refusal = async (promise: Promise<unknown>): Promise<string> => {
+    try {
+      await promise;
+    } catch (error) {
+      expect(error).toBeInstanceOf(UnsafeFileError);
+      expect((error as UnsafeFileError).reason).toBe('untrusted');
+      return (error as Error).message;
+    }
+    throw new Error('opened, not refused');
+  };
+
+  test('root\'s log in root\'s directory opens; so does a user= instance\'s own log in a directory of that user', async () => {
+    const system = new FakeSystem().addDirectories('/var/log/php-fpm-multi').addFile('/var/log/php-fpm-multi/a.log', 'a\n')
+      .addDirectory('/srv', { mode: 0o755 }).addDirectory('/srv/b', { uid: 33 }).addFile('/srv/b/error.log', 'b\n', { uid: 33 });
+    await (await openLog(system, '/var/log/php-fpm-multi/a.log', root)).close();
+    await (await openLog(system, '/srv/b/error.log', www)).close();
+    // The user's log may also sit in root's directory (logrotate's create gives it back to the user).
+    system.addFile('/var/log/php-fpm-multi/b.log', 'b\n', { uid: 33 });
+    await (await openLog(system, '/var/log/php-fpm-multi/b.log', www)).close();
+    expect(system.openHandles).toBe(0);
+  });
+
+  test('a symlink at the log path is refused, whoever owns it and whatever it names', async () => {
+    const system = new FakeSystem().addDirectories('/etc').addDirectories('/srv').addFile('/etc/shadow', 'root:secret\n', { mode: 0o640 })
+      .addDirectory('/srv/b', { uid: 33 }).addSymlink('/srv/b/error.log', '/etc/shadow', { uid: 33 });
+    expect(await refusal(openLog(system, '/srv/b/error.log', www))).toBe('/srv/b/error.log is a symlink: logs never follows one (its owner could point it at any file)');
+    system.addSymlink('/srv/root.log', '/etc/shadow');
+    expect(await refusal(openLog(system, '/srv/root.log', root))).toContain('is a symlink');
+    expect(system.openHandles).toBe(0);
+  });
+
+  test('a file owned by a uid other than root, the controller or the instance\'s user is refused', async () => {
+    const system = new FakeSystem().addDirectories('/var/log').addFile('/var/log/a.log', 'x\n', { uid: 1000 });
+    expect(await refusal(openLog(system, '/var/log/a.log', www))).toBe('/var/log/a.log is owned by uid 1000, not root or uid 33');
+    expect(system.openHandles).toBe(0);
+    // A controller that is not root reads what the kernel lets it (no disclosure), but never through a symlink.
+    system.addDirectory('/srv', { mode: 0o777 }).addFile('/srv/a.log', 'x\n', { uid: 1001 }).addSymlink('/srv/b.log', '/srv/a.log', { uid: 1001 });
+    await (await openLog(system, '/srv/a.log', { controllerUid: 1000, userUids: [] })).close();
+    expect(await refusal(openLog(system, '/srv/b.log', { controllerUid: 1000, userUids: [] }))).toContain('is a symlink');
+  });
+
+  test('root\'s file in a directory a user owns (a hard link, a renamed directory) is refused; the user\'s own file there opens', async () => {
+    const system = new FakeSystem().addDirectories('/srv').addDirectory('/srv/b', { uid: 33 }).addFile('/srv/b/error.log', 'secret\n');
+    expect(await refusal(openLog(system, '/srv/b/error.log', www))).toBe('/srv/b/error.log is reached through /srv/b, a directory owned by uid 33, not root: its owner could put any file there');
+    // A third party's directory above the user's own log.
+    const other = new FakeSystem().addDirectories('/srv').addDirectory('/srv/t', { uid: 1000 }).addDirectory('/srv/t/b', { uid: 33 }).addFile('/srv/t/b/error.log', 'b\n', { uid: 33 });
+    expect(await refusal(openLog(other, '/srv/t/b/error.log', www))).toContain('/srv/t, a directory owned by uid 1000, not root or uid 33');
+  });
+
+  test('a directory writable by others without the sticky bit, or a user\'s symlink among the directories, is refused', async () => {
+    const system = new FakeSystem().addDirectories('/srv').addDirectory('/srv/open', { mode: 0o777 }).addFile('/srv/open/a.log', 'x\n')
+      .addDirectory('/srv/sticky', { mode: 0o1777 }).addFile('/srv/sticky/a.log', 'x\n')
+      .addDirectory('/srv/real').addFile('/srv/real/a.log', 'x\n').addSymlink('/srv/link', '/srv/real', { uid: 33 }).addSymlink('/srv/rootlink', '/srv/real');
+    expect(await refusal(openLog(system, '/srv/open/a.log', root))).toContain('lies below /srv/open, writable by group or others without the sticky bit (mode 0777)');
+    await (await openLog(system, '/srv/sticky/a.log', root)).close();
+    expect(await refusal(openLog(system, '/srv/link/a.log', www))).toContain('is reached through /srv/link, a symlink owned by uid 33, not root');
+    await (await openLog(system, '/srv/rootlink/a.log', root)).close();
+    expect(system.openHandles).toBe(0);
+  });
+
+  test('showLogs names the refusal and shows the other logs; following, a log swapped for a symlink is refused, its target never printed', async () => {
+    const system = new FakeSystem().addDirectories('/etc').addDirectories('/srv').addDirectories('/var/log').addFile('/etc/shadow', 'root:secret\n', { mode: 0o600 })
+      .addDirectory('/srv/b', { uid: 33 }).addSymlink('/srv/b/error.log', '/etc/shadow', { uid: 33 }).addFile('/var/log/a.log', 'a1\n');
+    let stdout = '';
+    let stderr = '';
+    const io = { stdout: (text: string) => void (stdout += text), stderr: (text: string) => void (stderr += text) };
+    const sources = [{ label: 'a', path: '/var/log/a.log', userUids: [] }, { label: 'b', path: '/srv/b/error.log', userUids: [33] }];
+    expect(await showLogs(system, io, sources, true, { lines: 10, follow: false, shouldStop: () => true })).toBe(1);
+    expect(stdout).toBe('a: a1\n');
+    expect(stderr).toContain('b: error_log /srv/b/error.log is a symlink: logs never follows one');
+
+    // -f: the user's own log, then replaced by a symlink to /etc/shadow mid-follow.
+    await system.unlink('/srv/b/error.log');
+    system.addFile('/srv/b/error.log', 'b1\n', { uid: 33 });
+    stdout = '';
+    stderr = '';
+    let rounds = 0;
+    const shouldStop = (): boolean => {
+      rounds += 1;
+      if (rounds === 2) {
+        void system.rename('/srv/b/error.log', '/srv/b/error.log.1');
+        system.addSymlink('/srv/b/error.log', '/etc/shadow', { uid: 33 });
+      }
+      return rounds > 4;
+    };
+    expect(await showLogs(system, io, [sources[1]!], false, { lines: 10, follow: true, shouldStop })).toBe(0);
+    expect(stdout).toBe('b1\n');
+    expect(stdout).not.toContain('secret');
+    expect(stderr).toContain('/srv/b/error.log is a symlink: logs never follows one (its owner could point it at any file): not followed');
+    expect(system.openHandles).toBe(0);
+  });
+
+  test('control characters but TAB are shown escaped as \\xNN: no escape sequence, title or NUL reaches the terminal', () => {
+    expect(formatLogLine('a', 'x\x1b]0;owned\x07y\x00z\tw\x7f\u009b2J', true)).toBe('a: x\\x1b]0;owned\\x07y\\x00z\tw\\x7f\\x9b2J\n');
+    expect(escapeLogLine('plain é \\ text')).toBe('plain é \\ text');
   });
 });

@@ -20,7 +20,7 @@ export const CONFIG_FILE_LIMITS = { maxBytes: FPM_CONFIG_MAX_BYTES };
 
 /** System's refusal of a file, as the parser reports it (with its fix). */
 export function refusedFile(error: unknown): unknown {
-  return error instanceof UnsafeFileError ? new RefusedFileError(error.path, error.reason, error.problem, FPM_CONFIG_MAX_BYTES) : error;
+  return error instanceof UnsafeFileError && error.reason !== 'untrusted' ? new RefusedFileError(error.path, error.reason, error.problem, FPM_CONFIG_MAX_BYTES) : error;
 }
 
 function unreachable(question: never): never {
