@@ -99,7 +99,7 @@ describe('discover on each distribution', () => {
     const system = makeMachine('dash', { '/usr/sbin/php-fpm8.2': '8.2.36' });
     addDebian(system, '8.2', { runPhp: false });
     const { stdout } = await discover(system);
-    expect(stdout).toContain('#   /run/php (a listen socket\'s directory) does not exist: start creates it, root-owned 0755 (keep it root's: the pool's listen.owner, listen.group and listen.mode give the web server the socket)\n');
+    expect(stdout).toContain('#   /run/php (a listen socket\'s directory) does not exist: start creates it, root-owned 0755 (keep it root\'s: the pool\'s listen.owner, listen.group and listen.mode give the web server the socket)\n');
     expect(stdout).not.toContain('fix: mkdir');
   });
 
