@@ -10,7 +10,9 @@ import type { InstancePreflight } from '../process/checks.js';
 import { isUsable, runPreflight, type Preflight } from '../process/preflight.js';
 import { errnoCode, type System } from '../process/system.js';
 import { FpmMultiError } from '../errors.js';
-import type { ControlContext } from '../process/control.js';
+import { testConfig, type ControlContext } from '../process/control.js';
+import { runAtPace } from '../process/parallel.js';
+import type { UsableInstance } from '../model/invocation.js';
 import { createCommandListenerProbe, describeHeldAddresses, describeUnownedMaster } from '../process/occupants.js';
 import { inspectTarget, type Inspection } from '../process/inspect.js';
 import { checkRunDirectory } from '../process/pidfile.js';
@@ -121,6 +123,22 @@ async function describeUnwritableRunDir(system: System, runDir: string | null, r
 }
 
 /**
+ * php-fpm's own configuration test (-t) of each enabled instance without another problem: start
+ * no longer runs it before a launch (php-fpm's start-up is the same test), so check runs it, and
+ * finds what only php-fpm knows (an unknown directive, a pool without user, an unknown pool user)
+ * before a start fails on it. Only where the caller runs the instances (root, or an ordinary
+ * user's own file): as another user, php-fpm cannot open root's error_log and would fail anyway.
+ */
+async function testConfigs(
+  system: System, model: Model, selected: readonly Instance[], preflight: Preflight, live: ReadonlyMap<string, string[]>, conf: string, pathVariable: string | undefined,
+): Promise<Array<[Instance, string]>> {
+  if (chooseRunDirUid(system, conf) !== system.uid) return [];
+  const testable = selected.filter((i): i is UsableInstance => i.enabled && isUsable(i) && ownProblems(model, i, preflight.instances.get(i.name), live).length === 0);
+  const outcomes = await runAtPace(testable, 'works', (instance) => testConfig({ system, path: pathVariable }, instance));
+  return outcomes.flatMap((outcome, index) => (outcome.ok ? [] : [[testable[index]!, outcome.message] as [Instance, string]]));
+}
+
+/**
  * Exit 0 when every selected enabled instance is usable, else print each problem and exit 6.
  * Whatever start would refuse is a problem here: the same preflight decides both (read-only).
  */
@@ -134,6 +152,7 @@ export async function check({ io, conf, selection }: CommandContext): Promise<nu
   const lockProblem = model.runDir === null || preflight.runDirProblem !== null ? null : await describeLockProblem(io.system, model.runDir);
   const { problems: live, foreign } = await findLiveProblems(io.system, model, preflight, conf, io.env['PATH']);
   const describe = (i: Instance): string => `${i.variable} (line ${i.line})`;
+  const configTests = await testConfigs(io.system, model, selected, preflight, live, conf, io.env['PATH']);
   const failures = [
     ...model.problems,
     ...(preflight.runDirProblem === null ? [] : [preflight.runDirProblem]),
@@ -141,6 +160,7 @@ export async function check({ io, conf, selection }: CommandContext): Promise<nu
     ...foreign,
     ...preflight.collisions,
     ...selected.filter((i) => i.enabled).flatMap((i) => ownProblems(model, i, preflight.instances.get(i.name), live).map((p) => `${describe(i)}: ${p}`)),
+    ...configTests.map(([i, message]) => `${describe(i)}: ${message}`),
   ];
   const warnings = selected
     .filter((i) => i.enabled)

@@ -74,7 +74,7 @@ export async function readLogSince(system: System, errorLog: string | null, offs
 }
 
 /** php-fpm's own configuration test with the instance's flags. */
-export async function testConfig(ctx: ControlContext, instance: UsableInstance): Promise<Outcome> {
+export async function testConfig(ctx: Pick<ControlContext, 'system' | 'path'>, instance: UsableInstance): Promise<Outcome> {
   // user=: tested as that account, as it will run (php-fpm -t opens error_log, for one).
   const account = await resolveAccount(ctx.system, instance);
   if (account.kind === 'problem') return fail(instance.name, `configuration test failed: ${account.problem}`);

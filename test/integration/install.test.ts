@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync,
-  writeFileSync,
+  utimesSync, writeFileSync,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -238,6 +238,15 @@ describe('scripts/install.sh into a DESTDIR (packaging)', () => {
       const result = await command((cache) => {
         const data = readFileSync(cache);
         writeFileSync(cache, Buffer.concat([Buffer.from('v20.0.0 x64 0000\n'), data.subarray(data.indexOf(10) + 1)]));
+      });
+      expect(result.code, show(result)).toBe(0);
+      expect(result.stderr).toBe('php-fpm-multi: code cache not used: made for another node or controller\n');
+    });
+
+    it('is not used when the controller changed after it was written (another size or modification time)', async () => {
+      const result = await command((cache) => {
+        const controller = cache.slice(0, -'.v8-cache'.length);
+        utimesSync(controller, new Date(2001, 0, 1), new Date(2001, 0, 1));
       });
       expect(result.code, show(result)).toBe(0);
       expect(result.stderr).toBe('php-fpm-multi: code cache not used: made for another node or controller\n');

@@ -123,6 +123,28 @@ function addGlobal(name: string, lines: string): string {
 }
 
 describe('check reports what start refuses', () => {
+  test.each([
+    ['an unknown directive', (text: string) => text.replace('[global]\n', '[global]\nbogus_directive = 1\n'), /unknown entry 'bogus_directive'/],
+    ['a pool without user', (text: string) => text.replace('user = www-data\n', ''), /\[pool b\] user has not been defined/],
+    ['an unknown pool user', (text: string) => text.replace('user = www-data', 'user = no-such-user-check'), /cannot get uid for user 'no-such-user-check'/],
+  ])('%s, which only php-fpm knows: check runs its -t and exits 6 with its lines; the fix found, check and start pass', async (_what, edit, says) => {
+    declareInstances(scratch, ['a', 'b']);
+    const original = readFileSync(join(scratch.dir, 'b', 'php-fpm.conf'), 'utf8');
+    editConfig('b', edit);
+    const checked = await cli('check');
+    expect(checked.code, checked.stdout + checked.stderr).toBe(6);
+    expect(checked.stderr).toMatch(new RegExp(`FPM_slot_b \\(line \\d+\\): configuration test failed: ${PHP_FPM} --test exited with status \\d+`));
+    expect(checked.stderr).toMatch(says);
+    expect(checked.stderr).not.toMatch(/FPM_slot_a \(line \d+\): configuration test failed/);
+    expect(checked.stderr).toContain('1 problem;');
+    // check changes nothing and starts nothing.
+    expect(listFpmProcesses(scratch.dir)).toEqual([]);
+    writeFileSync(join(scratch.dir, 'b', 'php-fpm.conf'), original);
+    expect((await cli('check')).code).toBe(0);
+    expect((await cli('start')).code).toBe(0);
+    expect(requestPhp(scratch, 'b')).toBe('hello from b');
+  });
+
   test('two instances whose configs listen on one address: check exits 6 naming both; restart stops nothing', async () => {
     declareInstances(scratch, ['a', 'b']);
     const started = await cli('start');

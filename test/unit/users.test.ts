@@ -186,7 +186,7 @@ describe("php-fpm's config test as the user", () => {
       runs.push([program, ...args]);
       return { exitCode: 78, signal: null, stdout: '', stderr: '[07-Dec-2026 04:39:03] ERROR: failed to open error_log (/var/log/php8.2-fpm.log): Permission denied (13)\n', timedOut: false };
     };
-    const outcome = await testConfig({ system, runDir: '/run/php-fpm-multi/php-fpm', path: '/usr/bin', processes: undefined as never }, { ...BASE, user: 'web' });
+    const outcome = await testConfig({ system, path: '/usr/bin' }, { ...BASE, user: 'web' });
     expect(runs).toEqual([['setpriv', '--reuid=1001', '--regid=1001', '--init-groups', '--', '/usr/sbin/php-fpm8.2', '--test', '--fpm-config', '/etc/php/web.conf']]);
     expect(outcome.ok).toBe(false);
     expect(outcome.message).toContain('configuration test failed: /usr/sbin/php-fpm8.2 --test (as user web) exited with status 78');
