@@ -10,6 +10,11 @@ beforeEach(() => {
 });
 afterEach(() => scratch.remove());
 
+/** A php-fpm config its own -t accepts (check runs it): one pool, logs in `dir`. */
+function poolConfig(dir: string): string {
+  return `[global]\nerror_log = ${dir}/a.log\n[a]\nuser = www-data\ngroup = www-data\nlisten = ${dir}/a.sock\npm = static\npm.max_children = 1\n`;
+}
+
 describe('the command line', () => {
   test('--help documents the commands and every exit code', async () => {
     const result = await runCli(['--help']);
@@ -119,7 +124,7 @@ describe('list', () => {
 // whose default run directory is the real service's (/run/php-fpm-multi/php-fpm) on a machine running it.
 describe('check', () => {
   test('exit 0 when every enabled instance is usable; disabled ones are only noted', async () => {
-    const a = scratch.write('a.conf', '[global]\n');
+    const a = scratch.write('a.conf', poolConfig(scratch.dir));
     const conf = scratch.write('php-fpm.check-test', `FPM_slot_1="slot=8.2 config=${a}"\nFPM_slot_2="slot=8.2 config=/nope enabled=no"\n`);
     const result = await runCli(['--conf', conf, 'check']);
     expect(result.code).toBe(0);
@@ -128,7 +133,7 @@ describe('check', () => {
   });
 
   test('exit 6 with each problem named by variable and line', async () => {
-    const a = scratch.write('a.conf', '[global]\n');
+    const a = scratch.write('a.conf', poolConfig(scratch.dir));
     const conf = scratch.write('php-fpm.check-test', `FPM_slot_1="slot=8.2 config=${a} nice=99"\nFPM_solt_2="x"\n`);
     const result = await runCli(['--conf', conf, 'check']);
     expect(result.code).toBe(6);
@@ -140,7 +145,7 @@ describe('check', () => {
   test('warns when the array form meets a /bin/sh that is not bash, with the string form to use', async () => {
     const shell = execFileSync('readlink', ['-f', '/bin/sh'], { encoding: 'utf8' }).trim();
     expect(shell).not.toMatch(/bash$/); // Debian's /bin/sh is dash
-    const a = scratch.write('a.conf', '[global]\n');
+    const a = scratch.write('a.conf', poolConfig(scratch.dir));
     const conf = scratch.write('php-fpm.check-test', `FPM_slot_1=( "slot=8.2" "config=${a}" "env=GREETING=hi there" )\n`);
     const result = await runCli(['--conf', conf, 'check']);
     expect(result.code).toBe(0);
@@ -152,7 +157,7 @@ describe('check', () => {
 test('arrays in a file OpenRC sources (${EPREFIX}/etc/conf.d) under a /bin/sh that is not bash: check exits 6', async () => {
   const { mkdirSync } = await import('node:fs');
   mkdirSync(`${scratch.dir}/etc/conf.d`, { recursive: true });
-  const a = scratch.write('a.conf', '[global]\n');
+  const a = scratch.write('a.conf', poolConfig(scratch.dir));
   const conf = scratch.write('etc/conf.d/php-fpm', `FPM_slot_1=( "slot=8.2" "config=${a}" )\n`);
   const result = await runCli(['check'], { EPREFIX: scratch.dir });
   expect(result.code).toBe(6);
@@ -166,7 +171,7 @@ describe('check and the file OpenRC sources (${EPREFIX}/etc/conf.d/*): arrays un
     const { mkdirSync } = await import('node:fs');
     const { dirname } = await import('node:path');
     mkdirSync(dirname(`${scratch.dir}/${relative}`), { recursive: true });
-    const a = scratch.write('a.conf', '[global]\n');
+    const a = scratch.write('a.conf', poolConfig(scratch.dir));
     const conf = scratch.write(relative, `FPM_slot_1=( "slot=8.2" "config=${a}" )\n`);
     return { conf, result: await runCli(argv(conf), env(scratch.dir)) };
   }
