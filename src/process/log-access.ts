@@ -17,9 +17,8 @@
 import { posix } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { UnsafeFileError, type FileStat, type ReadableFile, type System } from './system.js';
+import { walkDirectories } from './path-walk.js';
 
-/** As the kernel's limit (MAXSYMLINKS): beyond it, a loop. */
-const MAX_SYMLINKS_FOLLOWED = 40;
 const WRITABLE_BY_OTHERS = 0o022;
 const STICKY = 0o1000;
 
@@ -50,30 +49,13 @@ async function checkDirectories(system: Pick<System, 'lstat' | 'readlink'>, log:
       throw untrusted(log, `lies below ${at}, writable by group or others without the sticky bit (mode ${octal(stat.mode)}): anyone who can write it could put any file there`);
     }
   };
-  let current = '/';
-  check('/', await system.lstat('/'));
-  const pending = dir.split('/').filter((c) => c !== '' && c !== '.');
-  let symlinks = 0;
-  for (let component = pending.shift(); component !== undefined; component = pending.shift()) {
-    if (component === '..') {
-      current = posix.dirname(current); // a real directory, already checked
-      continue;
-    }
-    const next = posix.join(current, component);
-    const stat = await system.lstat(next);
-    check(next, stat);
-    if (stat.kind === 'symlink') {
-      symlinks += 1;
-      if (symlinks > MAX_SYMLINKS_FOLLOWED) throw untrusted(log, 'has a symlink loop in its directories');
-      const target = await system.readlink(next);
-      pending.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
-      if (target.startsWith('/')) current = '/';
-      continue;
-    }
-    if (stat.kind !== 'directory') throw untrusted(log, `is reached through ${next}, which is not a directory`);
-    current = next;
-  }
-  return current;
+  // No `missing`: a component gone since the open rejects with ENOENT ("was replaced", below).
+  const real = await walkDirectories(system, dir, {
+    check,
+    loop: () => untrusted(log, 'has a symlink loop in its directories'),
+    notDirectory: (path) => untrusted(log, `is reached through ${path}, which is not a directory`),
+  });
+  return real ?? dir;
 }
 
 /**

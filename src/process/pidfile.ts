@@ -10,6 +10,7 @@
 import { posix } from 'node:path';
 import { FpmMultiError } from '../errors.js';
 import { errnoCode, PIDFILE_MAX_BYTES, UnsafeFileError, type FileStat, type System } from './system.js';
+import { walkDirectories } from './path-walk.js';
 
 /**
  * The largest pid Linux can ever hand out (PID_MAX_LIMIT on 64-bit, 2^22). The running
@@ -22,7 +23,6 @@ export const RUN_DIRECTORY_MODE = 0o755;
 /** How much of a bad pidfile's content an error message quotes. */
 const QUOTED_CONTENT_MAX_CHARS = 40;
 /** As the kernel's path walk (MAXSYMLINKS): more symlinks than this is a loop. */
-const MAX_SYMLINKS_FOLLOWED = 40;
 /** Group- or other-writable bits. */
 const WRITABLE_BY_OTHERS = 0o022;
 const STICKY = 0o1000;
@@ -154,44 +154,21 @@ async function checkDirectoryChain(system: System, subject: string, dir: string,
     }
   };
 
-  let current = '/';
-  checkEntry('/', await system.lstat('/'));
-  const pending = dir.split('/').filter((c) => c !== '' && c !== '.');
-  let symlinksFollowed = 0;
-  for (let component = pending.shift(); component !== undefined; component = pending.shift()) {
-    if (component === '..') {
-      current = posix.dirname(current); // `current` is a real, already checked directory
-      continue;
-    }
-    const next = posix.join(current, component);
-    let stat = await lstatOrNull(system, next);
-    if (stat === null) {
-      if (!create) return false;
+  const real = await walkDirectories(system, dir, {
+    check: checkEntry,
+    missing: async (path) => {
+      if (!create) return null;
       try {
-        await system.mkdir(next, RUN_DIRECTORY_MODE);
+        await system.mkdir(path, RUN_DIRECTORY_MODE);
       } catch (error) {
         if (errnoCode(error) !== 'EEXIST') throw error; // another controller made it first: check it
       }
-      stat = await system.lstat(next);
-    }
-    if (stat.kind === 'symlink') {
-      checkEntry(next, stat);
-      symlinksFollowed += 1;
-      if (symlinksFollowed > MAX_SYMLINKS_FOLLOWED) {
-        throw new UntrustedPathError(subject, dir, 'has a symlink loop', 'Fix the symlinks along the path.');
-      }
-      const target = await system.readlink(next);
-      pending.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
-      if (target.startsWith('/')) current = '/';
-      continue;
-    }
-    if (stat.kind !== 'directory') {
-      throw new UntrustedPathError(subject, next, 'is not a directory', `Remove or rename ${next}.`);
-    }
-    checkEntry(next, stat);
-    current = next;
-  }
-  return true;
+      return system.lstat(path);
+    },
+    loop: () => new UntrustedPathError(subject, dir, 'has a symlink loop', 'Fix the symlinks along the path.'),
+    notDirectory: (path) => new UntrustedPathError(subject, path, 'is not a directory', `Remove or rename ${path}.`),
+  });
+  return real !== null;
 }
 
 export interface PidfileTrust {
